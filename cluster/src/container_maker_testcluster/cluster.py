@@ -1,0 +1,497 @@
+"""A real Kubernetes control plane on loopback, with KWOK-simulated nodes.
+
+``LocalCluster`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK
+as separate processes, each on a free 127.0.0.1 port with its own log file under the run
+directory, waits until the cluster is usable (``/readyz``, Ready nodes, the ``default``
+ServiceAccount), and stops them all in reverse order. Children get ``PR_SET_PDEATHSIG`` so that
+they die with the process that started them even if it is killed outright: a cluster never
+outlives its owner.
+
+What is simulated (and named so): the nodes (KWOK; pods become Running with an IP but nothing
+runs), LoadBalancer Service addresses and Ingress addresses (KWOK stages; addresses from the
+documentation range 203.0.113.0/24, never connected to). Everything else is the real thing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import yaml
+from kubernetes import client
+
+from container_maker_testcluster.build import Binaries, ensure_binaries, kwok_module_dir
+from container_maker_testcluster.paths import cluster_source_dir
+from container_maker_testcluster.pki import Pki, create_pki
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP: first address of the range
+SIMULATED_POD_CIDR = "10.244.0.0/16"
+KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+SIMULATED_NODE_LABEL = "container-maker.io/simulated-node"
+# KWOK's own stages, read from the pinned module in the module cache (not copied into the repo).
+KWOK_STAGE_FILES = (
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+)
+STOP_GRACE_SECONDS = 10.0
+# urllib3 warns on every refused connection while we poll components that are still starting.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+PR_SET_PDEATHSIG = 1
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started; the message includes the failing component's log."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: get SIGTERM when the parent thread dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class _Component:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+@dataclass
+class Ports:
+    etcd_client: int = field(default_factory=free_port)
+    etcd_peer: int = field(default_factory=free_port)
+    apiserver: int = field(default_factory=free_port)
+    controller_manager: int = field(default_factory=free_port)
+    scheduler: int = field(default_factory=free_port)
+    kwok: int = field(default_factory=free_port)
+
+
+class LocalCluster:
+    """A control plane plus simulated nodes, owned by this process.
+
+    Use as a context manager, or call ``start()`` and ``stop()``. ``run_dir`` holds the
+    certificates, kubeconfigs, etcd data and logs; it is created by ``start()`` and removed by
+    ``stop()`` (pass ``keep_run_dir=True`` to keep logs for a post-mortem).
+    """
+
+    def __init__(
+        self,
+        run_dir: Path | None = None,
+        *,
+        nodes: int = 1,
+        keep_run_dir: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        if nodes < 1:
+            raise ValueError("a cluster needs at least one node")
+        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="cm-cluster-"))
+        self.nodes = nodes
+        self.keep_run_dir = keep_run_dir
+        self.ports = Ports()
+        self.kubeconfig = self.run_dir / "admin.kubeconfig"
+        self._log = log or (lambda message: None)
+        self._components: list[_Component] = []
+        self._tokens: dict[str, str] = {}
+        self.binaries: Binaries | None = None
+        self.boot_seconds: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.binaries = ensure_binaries()
+        started = time.monotonic()
+        try:
+            self._prepare_files()
+            self._start_etcd()
+            self._start_apiserver()
+            self._start("kube-controller-manager", self._controller_manager_args())
+            self._start("kube-scheduler", self._scheduler_args())
+            self._start_kwok()
+            self._create_nodes()
+            self._wait_usable()
+        except BaseException:
+            self.stop()
+            raise
+        self.boot_seconds = time.monotonic() - started
+        self._log(f"cluster ready in {self.boot_seconds:.1f}s; KUBECONFIG={self.kubeconfig}")
+
+    def stop(self) -> None:
+        """Stop every component, newest first, then remove the run directory."""
+        for component in reversed(self._components):
+            self._terminate(component)
+        self._components.clear()
+        if not self.keep_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.process.pid for c in self._components}
+
+    def api_client(self) -> client.ApiClient:
+        """A new API client authenticated as the cluster admin."""
+        configuration = client.Configuration(host=self.server)
+        configuration.ssl_ca_cert = str(self.pki.ca_cert)
+        configuration.api_key = {"BearerToken": self._tokens["admin"]}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        return client.ApiClient(configuration)
+
+    def get_raw(self, path: str, timeout: float = 5.0) -> bytes:
+        """GET ``path`` from the API server as the admin (for /readyz, /version, ...)."""
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        request = urllib.request.Request(
+            self.server + path, headers={"Authorization": f"Bearer {self._tokens['admin']}"}
+        )
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            body: bytes = response.read()
+            return body
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    # -- files -------------------------------------------------------------------------------
+
+    def _prepare_files(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        self.pki: Pki = create_pki(self.run_dir / "pki", SERVICE_IP)
+        # Static tokens: the admin in system:masters, and the two control-plane components
+        # under the user names their default RBAC bindings expect (not the admin's power).
+        self._tokens = {
+            user: secrets.token_urlsafe(32)
+            for user in ("admin", "system:kube-controller-manager", "system:kube-scheduler")
+        }
+        groups = {"admin": "system:masters"}
+        token_file = self.run_dir / "pki" / "tokens.csv"
+        token_file.touch(mode=0o600)
+        token_file.write_text(
+            "".join(
+                f'{token},{user},{user},"{groups.get(user, "")}"\n'
+                for user, token in self._tokens.items()
+            )
+        )
+        self._token_file = token_file
+        self.write_kubeconfig(self.kubeconfig, "admin", self._tokens["admin"])
+        for user, short in (
+            ("system:kube-controller-manager", "controller-manager"),
+            ("system:kube-scheduler", "scheduler"),
+        ):
+            self.write_kubeconfig(self.run_dir / f"{short}.kubeconfig", user, self._tokens[user])
+
+    def write_kubeconfig(self, path: Path, user: str, token: str) -> None:
+        """Write a kubeconfig for ``user`` with a bearer token; the file is private (0600)."""
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "container-maker-test",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority": str(self.pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [
+                {
+                    "name": "container-maker-test",
+                    "context": {"cluster": "container-maker-test", "user": user},
+                }
+            ],
+            "current-context": "container-maker-test",
+        }
+        path.touch(mode=0o600)
+        path.write_text(yaml.safe_dump(doc))
+
+    # -- components --------------------------------------------------------------------------
+
+    def _start(self, name: str, args: list[str], binary: Path | None = None) -> _Component:
+        assert self.binaries is not None
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115 -- closed in _terminate
+        command = [str(binary)] if binary else [str(self.binaries.kube), name]
+        process = subprocess.Popen(
+            command + args,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=self.run_dir,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        component = _Component(name, process, log_path, log_file)
+        self._components.append(component)
+        self._log(f"started {name} (pid {process.pid}, log {log_path})")
+        return component
+
+    def _terminate(self, component: _Component) -> None:
+        process = component.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        component.log_file.close()
+
+    def _wait_for(
+        self,
+        what: str,
+        check: Callable[[], bool],
+        timeout: float,
+        component: _Component | None = None,
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            for c in self._components:
+                if c.process.poll() is not None:
+                    raise ClusterError(
+                        f"{c.name} exited with code {c.process.returncode} while waiting for "
+                        f"{what}; last lines of {c.log_path}:\n{c.log_tail()}"
+                    )
+            try:
+                if check():
+                    return
+            except Exception as exc:  # any failure here means "not yet"
+                last_error = exc
+            time.sleep(0.2)
+        tail = f"\nlast lines of {component.log_path}:\n{component.log_tail()}" if component else ""
+        raise ClusterError(
+            f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error}){tail}"
+        )
+
+    def _start_etcd(self) -> None:
+        p = self.ports
+        etcd = self._start(
+            "etcd",
+            [
+                "--name=default",
+                f"--data-dir={self.run_dir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
+                f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
+                f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{p.etcd_peer}",
+                # A test cluster's data is thrown away: not syncing makes it much faster.
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+
+        def healthy() -> bool:
+            url = f"http://127.0.0.1:{p.etcd_client}/health"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body: dict[str, Any] = json.load(response)
+                return body.get("health") == "true"
+
+        self._wait_for("etcd /health", healthy, 60, etcd)
+
+    def _start_apiserver(self) -> None:
+        pki = self.pki
+        apiserver = self._start(
+            "kube-apiserver",
+            [
+                f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
+                "--bind-address=127.0.0.1",
+                # Without it the API server picks an interface address; loopback keeps it local.
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.ports.apiserver}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-account-key-file={pki.sa_public_key}",
+                f"--service-account-signing-key-file={pki.sa_private_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--token-auth-file={self._token_file}",
+                "--authorization-mode=Node,RBAC",
+                "--profiling=false",
+            ],
+        )
+
+        def ready() -> bool:
+            return self.get_raw("/readyz") == b"ok"
+
+        self._wait_for("kube-apiserver /readyz", ready, 120, apiserver)
+
+    def _controller_manager_args(self) -> list[str]:
+        kubeconfig = self.run_dir / "controller-manager.kubeconfig"
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports.controller_manager}",
+            # Every default controller: namespace, garbage collector, serviceaccount(-token),
+            # endpoints, endpointslice, node lifecycle, and the rest a real cluster runs.
+            "--controllers=*",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={self.pki.sa_private_key}",
+            f"--root-ca-file={self.pki.ca_cert}",
+            f"--cluster-signing-cert-file={self.pki.ca_cert}",
+            f"--cluster-signing-key-file={self.pki.ca_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--profiling=false",
+        ]
+
+    def _scheduler_args(self) -> list[str]:
+        kubeconfig = self.run_dir / "scheduler.kubeconfig"
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports.scheduler}",
+            "--profiling=false",
+        ]
+
+    def _start_kwok(self) -> None:
+        assert self.binaries is not None
+        module = kwok_module_dir()
+        documents: list[str] = [
+            yaml.safe_dump(
+                {
+                    "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                    "kind": "KwokConfiguration",
+                    "options": {
+                        "cidr": SIMULATED_POD_CIDR,
+                        # Simulated nodes "live" on loopback: anything that ever tries to reach one
+                        # stays on this machine.
+                        "nodeIP": "127.0.0.1",
+                        "manageAllNodes": False,
+                        "manageNodesWithAnnotationSelector": "=".join(KWOK_NODE_ANNOTATION),
+                        "serverAddress": f"127.0.0.1:{self.ports.kwok}",
+                        # Renew node leases, so the node lifecycle controller sees live nodes.
+                        "nodeLeaseDurationSeconds": 40,
+                    },
+                }
+            )
+        ]
+        documents += [(module / f).read_text() for f in KWOK_STAGE_FILES]
+        ours = sorted((cluster_source_dir() / "stages").glob("*.yaml"))
+        documents += [p.read_text() for p in ours]
+        kwok_config = self.run_dir / "kwok.yaml"
+        kwok_config.write_text("\n---\n".join(documents))
+        self._start(
+            "kwok",
+            [f"--kubeconfig={self.kubeconfig}", f"--config={kwok_config}"],
+            binary=self.binaries.kwok,
+        )
+
+    def _create_nodes(self) -> None:
+        core = client.CoreV1Api(self.api_client())
+        for index in range(self.nodes):
+            name = f"kwok-node-{index}"
+            core.create_node(
+                client.V1Node(
+                    metadata=client.V1ObjectMeta(
+                        name=name,
+                        annotations={KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1]},
+                        labels={
+                            "kubernetes.io/hostname": name,
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
+                            "type": "kwok",
+                            SIMULATED_NODE_LABEL: "true",
+                        },
+                    ),
+                    # No NoSchedule taint: our pods must land on these nodes without tolerations.
+                    status=client.V1NodeStatus(
+                        allocatable={
+                            "cpu": "32",
+                            "memory": "256Gi",
+                            "pods": "250",
+                            "ephemeral-storage": "1Ti",
+                        },
+                        capacity={
+                            "cpu": "32",
+                            "memory": "256Gi",
+                            "pods": "250",
+                            "ephemeral-storage": "1Ti",
+                        },
+                    ),
+                )
+            )
+
+    def _wait_usable(self) -> None:
+        api = self.api_client()
+        core = client.CoreV1Api(api)
+
+        def nodes_ready() -> bool:
+            nodes = core.list_node(label_selector=f"{SIMULATED_NODE_LABEL}=true").items
+            ready = [
+                n
+                for n in nodes
+                for c in ((n.status and n.status.conditions) or [])
+                if c.type == "Ready" and c.status == "True"
+            ]
+            return len(ready) == self.nodes
+
+        def default_service_account() -> bool:
+            core.read_namespaced_service_account("default", "default")
+            return True
+
+        self._wait_for("Ready simulated nodes", nodes_ready, 120)
+        self._wait_for("the default ServiceAccount", default_service_account, 120)
+
+
+def describe(cluster: LocalCluster) -> dict[str, object]:
+    """What a user needs to reach the cluster, as written to the run directory's state file."""
+    assert cluster.binaries is not None
+    return {
+        "kubeconfig": str(cluster.kubeconfig),
+        "server": cluster.server,
+        "bin_dir": str(cluster.binaries.bin_dir),
+        "logs": str(cluster.run_dir / "logs"),
+        "pids": cluster.pids,
+        "supervisor_pid": os.getpid(),
+    }
