@@ -72,7 +72,7 @@ def _log(message: str) -> None:
     print(f"[testcluster build] {message}", file=sys.stderr, flush=True)
 
 
-def _go_env(versions: Versions) -> dict[str, str]:
+def go_env(versions: Versions) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         GOWORK="off",
@@ -89,11 +89,11 @@ def _input_key(versions: Versions) -> str:
     for name in ("go.mod", "go.sum", "main.go"):
         digest.update(name.encode() + b"\0" + (src / name).read_bytes())
     digest.update(repr(versions).encode())
-    digest.update(_ldflags(versions).encode())
+    digest.update(link_flags(versions).encode())
     return digest.hexdigest()[:12]
 
 
-def _ldflags(versions: Versions) -> str:
+def link_flags(versions: Versions) -> str:
     major, minor = versions.kubernetes.removeprefix("v").split(".")[:2]
     # The release's own build date is not in the module; use a fixed date derived from nothing
     # but the version so the binary is reproducible. /version still reports the real release.
@@ -189,7 +189,7 @@ def _run_with_progress(
 
 def _build_kube(versions: Versions, target: Path) -> None:
     src = cluster_source_dir() / "kube"
-    env = _go_env(versions)
+    env = go_env(versions)
     _log(f"building kube {versions.kubernetes} from {src} (cold: ~20-30 min on 2 cores)")
     subprocess.run(["go", "mod", "download"], cwd=src, env=env, check=True)
     listed = subprocess.run(
@@ -211,7 +211,7 @@ def _build_kube(versions: Versions, target: Path) -> None:
                 "-tags",
                 "selinux,notest",
                 "-ldflags",
-                _ldflags(versions),
+                link_flags(versions),
                 "-o",
                 str(out),
                 ".",
@@ -225,7 +225,7 @@ def _build_kube(versions: Versions, target: Path) -> None:
 
 
 def _build_kwok(versions: Versions, target: Path) -> None:
-    env = _go_env(versions)
+    env = go_env(versions)
     env["GOFLAGS"] = ""
     with _staged(target) as tmp:
         env["GOBIN"] = str(tmp / "bin")
@@ -265,7 +265,7 @@ def kwok_module_dir() -> Path:
         ["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@{versions.kwok}"],
         capture_output=True,
         text=True,
-        env=_go_env(versions) | {"GOFLAGS": ""},
+        env=go_env(versions) | {"GOFLAGS": ""},
         cwd=cache_dir(),
         check=True,
     ).stdout
