@@ -1,0 +1,142 @@
+"""The one error hierarchy of Container Maker.
+
+Every error carries the gRPC status code name it should become (``code``), so the API layer maps
+errors to statuses in one place without guessing. Whether retrying can help is a *type*:
+subclasses of :class:`RetryableError` are transient (the Kubernetes API was unreachable, a new
+namespace's default ServiceAccount does not exist yet, ...), subclasses of
+:class:`PermanentError` are not.
+
+Kubernetes ``ApiException``s never travel past the client boundary (:mod:`container_maker.kube`);
+they are translated into these classes there, chained with ``raise ... from e``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class StatusCode(StrEnum):
+    """gRPC status code names (the API layer maps these onto ``grpc.StatusCode``)."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    INTERNAL = "INTERNAL"
+
+
+class ContainerMakerError(Exception):
+    """Base class: an error with a status code and a message meant for the API caller."""
+
+    code: ClassVar[StatusCode] = StatusCode.INTERNAL
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"
+
+
+class PermanentError(ContainerMakerError):
+    """Retrying the same request will fail the same way."""
+
+    retryable = False
+
+
+class RetryableError(ContainerMakerError):
+    """A transient condition: the same request may succeed later."""
+
+    retryable = True
+
+
+class InvalidArgument(PermanentError):
+    """The request is malformed; ``field`` names the offending request field."""
+
+    code = StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class NotFound(PermanentError):
+    """The container, namespace or object named in the request does not exist."""
+
+    code = StatusCode.NOT_FOUND
+
+
+class AlreadyExists(PermanentError):
+    """An object of that name exists already (and, for containers, with a different spec)."""
+
+    code = StatusCode.ALREADY_EXISTS
+
+
+class PermissionDenied(PermanentError):
+    """The Kubernetes API refused the service's credentials (RBAC or authentication)."""
+
+    code = StatusCode.PERMISSION_DENIED
+
+
+class FailedPrecondition(PermanentError):
+    """The system is not in a state that allows the operation (e.g. a conflicting object)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+
+
+class InvalidConfiguration(FailedPrecondition):
+    """The service's own configuration is unusable (e.g. an essential plugin blocked)."""
+
+
+class InternalError(PermanentError):
+    """A bug: a plugin broke its contract, or something unexpected happened."""
+
+    code = StatusCode.INTERNAL
+
+
+class Unavailable(RetryableError):
+    """The Kubernetes API (or a component behind it) cannot serve the request right now."""
+
+    code = StatusCode.UNAVAILABLE
+
+
+class ServiceAccountNotReady(Unavailable):
+    """A pod was refused because its namespace's ``default`` ServiceAccount does not exist yet.
+
+    Happens right after a namespace is created, until the serviceaccount controller catches up.
+    """
+
+
+class NamespaceTerminating(Unavailable):
+    """The namespace is being deleted; nothing new can be created in it until it is gone."""
+
+
+class DeadlineExceeded(RetryableError):
+    """The operation did not finish before its deadline; it was stopped (and rolled back)."""
+
+    code = StatusCode.DEADLINE_EXCEEDED
+
+
+__all__ = [
+    "AlreadyExists",
+    "ContainerMakerError",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidConfiguration",
+    "NamespaceTerminating",
+    "NotFound",
+    "PermanentError",
+    "PermissionDenied",
+    "RetryableError",
+    "ServiceAccountNotReady",
+    "StatusCode",
+    "Unavailable",
+]

@@ -1,0 +1,178 @@
+"""Hook specifications: the whole contract between the core and plugins.
+
+Every hook is an empty function documented with when it is called, each parameter, what it
+returns, and whether the first non-None result wins (``firstresult``) or results from all plugins
+are collected into a list. Hook names carry the ``cm_`` prefix. The core calls hooks only with
+keyword arguments, through the typed facade in :mod:`container_maker.plugins`.
+
+Per-kind hooks (``cm_build``, ``cm_create``, ``cm_get``, ``cm_delete``) receive ``kind``; the
+plugin owning that kind answers and every other plugin returns None.
+"""
+
+from __future__ import annotations
+
+from .context import BuildContext, KubeContext
+from .markers import hookspec
+from .models import (
+    AssociatedResource,
+    ContainerSpec,
+    DeleteResult,
+    Manifest,
+    ObservedObject,
+    PodExtras,
+    Query,
+    ResourceKind,
+)
+
+# The specs have no bodies on purpose (pluggy never runs them); mypy's empty-body check is
+# disabled for this module in the workspace's mypy configuration.
+
+
+@hookspec
+def cm_declare_kind() -> ResourceKind | None:
+    """Declare the resource kind this plugin owns.
+
+    Called: once per container manager, when it is constructed, to learn which plugin owns which
+    kind of the exposure chain (``container_maker.chain.EXPOSURE_CHAIN``) and from which
+    exposure level on each kind applies.
+
+    Parameters: none.
+
+    Returns: a :class:`~container_maker.models.ResourceKind` (``kind`` and ``min_level``), or
+    None for plugins that own no kind (the sidecar plugins).
+
+    Results from all plugins are collected; two plugins declaring one kind is a configuration
+    error.
+    """
+
+
+@hookspec(firstresult=True)
+def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
+    """Build the Kubernetes object of ``kind`` for a container (pure: no cluster access).
+
+    Called: during create, once per kind of the chain up to the requested exposure level, in
+    chain order, right before ``cm_create`` for the same kind.
+
+    Parameters:
+        kind: the kind to build ("namespace", "pod", "service", "ingress").
+        spec: the validated container spec.
+        context: a :class:`~container_maker.context.BuildContext`: the container id, the
+            resolved resources, the settings, the owner Pod (for service and ingress) and, for
+            the pod, the sidecars' contributions from ``cm_pod_extras``.
+
+    Returns: the :class:`~container_maker.models.Manifest` to create, carrying the
+    managed-by and container-id labels; None when ``kind`` is not this plugin's.
+
+    The first non-None result wins (firstresult).
+    """
+
+
+@hookspec
+def cm_pod_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras | None:
+    """Contribute sidecar containers and volumes to the container's pod.
+
+    Called: during create at every exposure level, once, before ``cm_build`` for the pod; the
+    results are passed to the pod's build as ``context.pod_extras``.
+
+    Parameters:
+        spec: the validated container spec.
+        context: a :class:`~container_maker.context.BuildContext` (without owner or extras).
+
+    Returns: a :class:`~container_maker.models.PodExtras` (containers and volumes to add, as
+    Kubernetes JSON dicts; containers must not be privileged), or None to add nothing.
+
+    Results from all plugins are collected (in pluggy's call order; the pod plugin sorts them by
+    plugin name so that the pod does not depend on registration order).
+    """
+
+
+@hookspec(firstresult=True)
+def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+    """Create the object of ``kind`` in the cluster.
+
+    Called: during create, once per kind of the chain up to the requested exposure level, in
+    chain order, right after ``cm_build`` for the same kind.
+
+    Parameters:
+        kind: the kind to create.
+        manifest: what ``cm_build`` returned for this kind.
+        context: a :class:`~container_maker.context.KubeContext` (API client, settings,
+            deadline). Transient cluster conditions (a namespace still terminating, a new
+            namespace's default ServiceAccount not existing yet) are waited out before the
+            deadline by the owning plugin.
+
+    Returns: the created object as an :class:`~container_maker.models.ObservedObject`
+    (for the namespace: the existing one when it already existed and is usable); None when
+    ``kind`` is not this plugin's. Failures raise the error hierarchy.
+
+    The first non-None result wins (firstresult).
+    """
+
+
+@hookspec(firstresult=True)
+def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
+    """Find the managed objects of ``kind`` matching ``query``, in one API call.
+
+    Called: by get, list and delete (and by create to detect an existing container of the same
+    name), at most once per kind per operation.
+
+    Parameters:
+        kind: the kind to look up.
+        query: a :class:`~container_maker.models.Query`: the namespace and optionally a
+            container id or name. For "namespace" the query names the namespace itself.
+        context: a :class:`~container_maker.context.KubeContext`.
+
+    Returns: a tuple of :class:`~container_maker.models.ObservedObject` (empty when nothing
+    matches; only objects labelled managed-by container-maker, except for the namespace, which
+    is returned whoever made it); None when ``kind`` is not this plugin's.
+
+    The first non-None result wins (firstresult).
+    """
+
+
+@hookspec(firstresult=True)
+def cm_delete(
+    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
+) -> DeleteResult | None:
+    """Delete objects of ``kind`` that an earlier ``cm_get`` or ``cm_create`` returned.
+
+    Called: by delete, walking the chain in reverse (ingress, service, pod, then the namespace
+    when the core decided it may go: created by Container Maker and no managed container left);
+    and by create, in reverse, to roll back what it created when a later step failed.
+
+    Parameters:
+        kind: the kind to delete.
+        objects: the :class:`~container_maker.models.ObservedObject` summaries to delete. The
+            plugin deletes exactly those (by name, with their uid as a precondition, so a
+            recreated object of the same name is untouched) and skips any object not labelled
+            managed-by container-maker.
+        context: a :class:`~container_maker.context.KubeContext`.
+
+    Returns: a :class:`~container_maker.models.DeleteResult` saying what was deleted, what was
+    skipped and whether everything was gone before ``settings.delete_wait_timeout``; None when
+    ``kind`` is not this plugin's (so "not mine" and "done" differ). Objects already gone count
+    as deleted.
+
+    The first non-None result wins (firstresult).
+    """
+
+
+@hookspec
+def cm_describe_associations(
+    container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
+) -> tuple[AssociatedResource, ...] | None:
+    """Describe one container's objects as nodes of the associated-resources tree.
+
+    Called: by create, get and list, once per container, after its objects were found.
+
+    Parameters:
+        container_id: the container's id.
+        objects: the container's objects by kind ("pod", "service", "ingress"; a kind with no
+            object is absent).
+
+    Returns: a tuple of :class:`~container_maker.models.AssociatedResource` for the objects of
+    the plugin's own kind (the pod plugin adds its containers as "pod_container" children), or
+    None. The core nests the nodes along the chain: ingress -> services -> pods.
+
+    Results from all plugins are collected.
+    """

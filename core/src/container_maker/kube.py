@@ -1,0 +1,242 @@
+"""The Kubernetes client boundary: error translation, retries and waiting.
+
+Plugins call the official ``kubernetes`` client inside :func:`api_errors`, which turns every
+``ApiException`` (and connection failure) into the Container Maker error hierarchy, chained with
+``raise ... from e``. Nothing past this module ever sees an ``ApiException``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from kubernetes.client import V1DeleteOptions, V1Preconditions
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from .context import KubeContext
+from .errors import (
+    AlreadyExists,
+    ContainerMakerError,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InternalError,
+    InvalidArgument,
+    NamespaceTerminating,
+    NotFound,
+    PermissionDenied,
+    RetryableError,
+    ServiceAccountNotReady,
+    Unavailable,
+)
+from .identity import is_managed
+from .models import DeleteResult, Manifest, ObservedObject
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _status_body(exc: ApiException) -> dict[str, Any]:
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str) or not body:
+        return {}
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def translate_api_exception(exc: ApiException, what: str) -> ContainerMakerError:
+    """The Container Maker error for a Kubernetes API error met while doing ``what``."""
+    status = _status_body(exc)
+    message = str(status.get("message") or exc.reason or "").strip()
+    reason = str(status.get("reason") or "")
+    details = status.get("details") if isinstance(status.get("details"), dict) else {}
+    causes = [c for c in (details or {}).get("causes", []) if isinstance(c, dict)]
+    text = f"{what}: {message}" if message else what
+    code = exc.status or 0
+
+    if code == 404:
+        return NotFound(text)
+    if code == 409:
+        if reason == "AlreadyExists":
+            return AlreadyExists(text)
+        # A failed precondition (uid or resourceVersion) or a concurrent update.
+        return FailedPrecondition(text)
+    if code == 403:
+        if any(c.get("reason") == "NamespaceTerminating" for c in causes) or (
+            "being terminated" in message
+        ):
+            return NamespaceTerminating(text)
+        if "serviceaccount" in message and "not found" in message:
+            return ServiceAccountNotReady(text)
+        return PermissionDenied(text)
+    if code == 401:
+        return PermissionDenied(text)
+    if code in (400, 422):
+        field = next((str(c["field"]) for c in causes if c.get("field")), "manifest")
+        return InvalidArgument(field, text)
+    if code == 429 or code >= 500 or code == 0:
+        return Unavailable(text)
+    return InternalError(f"{text} (HTTP {code})")
+
+
+@contextmanager
+def api_errors(what: str) -> Iterator[None]:
+    """Translate Kubernetes client failures raised inside the block.
+
+    ``what`` describes the action for the error message ("creating pod web in ns1").
+    """
+    try:
+        yield
+    except ApiException as e:
+        raise translate_api_exception(e, what) from e
+    except HTTPError as e:
+        raise Unavailable(f"{what}: Kubernetes API unreachable: {e}") from e
+
+
+def retry(
+    action: Callable[[], T],
+    ctx: KubeContext,
+    what: str,
+    *,
+    retry_on: tuple[type[RetryableError], ...],
+    first_delay: float = 0.1,
+    max_delay: float = 2.0,
+) -> T:
+    """Run ``action`` until it does not raise one of ``retry_on`` or the deadline passes.
+
+    Only retryable error types can be retried (a permanent error is raised at once). When the
+    deadline passes, the last error is raised as DeadlineExceeded chained to it.
+    """
+    delay = first_delay
+    while True:
+        try:
+            return action()
+        except retry_on as e:
+            if ctx.remaining() <= delay:
+                raise DeadlineExceeded(f"{what}: gave up at the deadline: {e.message}") from e
+            log.info("retrying %s in %.2fs after: %s", what, delay, e.message)
+            time.sleep(delay)
+            delay = min(max_delay, delay * 2)
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    ctx: KubeContext,
+    what: str,
+    *,
+    interval: float = 0.2,
+    timeout: float | None = None,
+) -> bool:
+    """Poll ``condition`` until true; False if ``timeout`` (or the deadline) passes first."""
+    limit = ctx.remaining() if timeout is None else min(timeout, ctx.remaining())
+    end = time.monotonic() + limit
+    while True:
+        if condition():
+            return True
+        if time.monotonic() + interval > end:
+            log.info("stopped waiting for %s after %.1fs", what, limit)
+            return False
+        time.sleep(interval)
+
+
+def delete_and_wait(
+    objects: tuple[ObservedObject, ...],
+    ctx: KubeContext,
+    *,
+    kind: str,
+    delete: Callable[[ObservedObject, V1DeleteOptions], object],
+    read: Callable[[ObservedObject], str | None],
+    grace_period_seconds: int | None = None,
+    wait: bool = True,
+) -> DeleteResult:
+    """Delete managed ``objects`` precisely and wait (bounded) for them to disappear.
+
+    ``delete(obj, options)`` issues the API call; ``read(obj)`` returns the uid of the object
+    now named like ``obj`` (None when there is none). Unmanaged objects are skipped, never
+    touched. The uid precondition makes sure a new object that took the name is left alone.
+    Waiting stops at ``settings.delete_wait_timeout`` or the deadline; what remains is then left
+    to Kubernetes (``gone=False``).
+    """
+    deleted: list[ObservedObject] = []
+    skipped: list[str] = []
+    details: list[str] = []
+    for obj in objects:
+        if not is_managed(obj.labels):
+            skipped.append(obj.name)
+            details.append(f"{obj.name}: not managed by container-maker")
+            continue
+        options = V1DeleteOptions(
+            preconditions=V1Preconditions(uid=obj.uid),
+            propagation_policy="Background",
+            grace_period_seconds=grace_period_seconds,
+        )
+        try:
+            with api_errors(f"deleting {kind} {obj.name} in {obj.namespace}"):
+                delete(obj, options)
+        except NotFound:
+            pass  # already gone: the result the caller wants
+        except FailedPrecondition:
+            skipped.append(obj.name)
+            details.append(f"{obj.name}: replaced by another object of the same name")
+            continue
+        deleted.append(obj)
+
+    def all_gone() -> bool:
+        remaining = []
+        for obj in deleted:
+            with api_errors(f"reading {kind} {obj.name} in {obj.namespace}"):
+                uid = read(obj)
+            if uid == obj.uid:
+                remaining.append(obj)
+        deleted_pending[:] = remaining
+        return not remaining
+
+    deleted_pending = list(deleted)
+    if not deleted:
+        gone = True
+    elif wait:
+        gone = wait_until(
+            all_gone, ctx, f"{kind} deletion", timeout=ctx.settings.delete_wait_timeout
+        )
+    else:
+        gone = False  # accepted, not verified
+    if not gone:
+        details.append("still terminating: " + ", ".join(o.name for o in deleted_pending))
+    return DeleteResult(
+        kind=kind,
+        deleted=tuple(o.name for o in deleted),
+        skipped=tuple(skipped),
+        gone=gone,
+        detail="; ".join(details),
+    )
+
+
+def read_uid(read: Callable[[], Any]) -> str | None:
+    """The uid of the object ``read()`` returns, or None when it does not exist (404)."""
+    try:
+        obj = read()
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    uid = obj.metadata.uid
+    return str(uid) if uid else None
+
+
+def request_body(manifest: Manifest) -> Any:
+    """A manifest as a request body for the official client.
+
+    The client serialises plain dicts as they are; its signatures name only its own model
+    classes (V1Pod, ...), hence the ``Any``.
+    """
+    return manifest.to_body()

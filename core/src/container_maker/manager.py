@@ -1,0 +1,346 @@
+"""The container manager: create, list, get and delete containers by walking the exposure chain.
+
+It validates requests before touching the cluster, creates a container's objects in chain order
+(rolling back what it created when a step fails), finds containers with one label-selected call
+per kind, and deletes in reverse chain order, removing a namespace only when Container Maker
+created it and no managed container is left in it. All cluster work happens in plugins, reached
+through the typed facade :class:`~container_maker.plugins.Hooks`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+import pluggy
+from kubernetes.client import ApiClient
+
+from .chain import (
+    CONTAINER_KINDS,
+    DESIGN_MIN_LEVELS,
+    EXPOSURE_CHAIN,
+    check_declarations,
+    delete_order,
+    kinds_for_level,
+    missing_kinds_for_level,
+)
+from .context import BuildContext, KubeContext
+from .errors import (
+    AlreadyExists,
+    ContainerMakerError,
+    FailedPrecondition,
+    InternalError,
+    NotFound,
+    Unavailable,
+)
+from .identity import (
+    EXPOSURE_KEY,
+    ID_KEY,
+    NAME_KEY,
+    SPEC_HASH_ANNOTATION,
+    exposure_from_label,
+    is_managed,
+    new_container_id,
+)
+from .models import (
+    AssociatedResource,
+    Container,
+    ContainerSpec,
+    DeleteOutcome,
+    ExposureLevel,
+    ObjectRef,
+    ObservedObject,
+    Query,
+)
+from .plugins import Hooks, create_plugin_manager
+from .settings import Settings
+from .validation import validate_container_id, validate_namespace_name, validate_spec
+
+log = logging.getLogger(__name__)
+
+Objects = dict[str, tuple[ObservedObject, ...]]
+
+
+class ContainerManager:
+    """Create, list, get and delete containers.
+
+    Parameters:
+        api_client: an official ``kubernetes.client.ApiClient`` for the target cluster.
+        settings: the configuration (defaults when None).
+        plugin_manager: a ready plugin manager; when None one is built by
+            :func:`~container_maker.plugins.create_plugin_manager` honouring
+            ``settings.blocked_plugins``.
+
+    Thread-safe: it keeps no per-operation state, so one instance serves concurrent requests.
+    """
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        *,
+        settings: Settings | None = None,
+        plugin_manager: pluggy.PluginManager | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        if plugin_manager is None:
+            plugin_manager = create_plugin_manager(blocked=self.settings.blocked_plugins)
+        self.hooks = Hooks(plugin_manager)
+        self.kinds = self.hooks.declared_kinds()
+        check_declarations(self.kinds)
+        self.api_client = api_client
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _context(self, timeout: float | None) -> KubeContext:
+        seconds = self.settings.operation_timeout if timeout is None else timeout
+        return KubeContext(
+            api_client=self.api_client,
+            settings=self.settings,
+            deadline=time.monotonic() + seconds,
+        )
+
+    def _get(self, kind: str, query: Query, ctx: KubeContext) -> tuple[ObservedObject, ...]:
+        if kind not in self.kinds:
+            return ()
+        found = self.hooks.get(kind=kind, query=query, context=ctx)
+        if found is None:
+            raise InternalError(f"the plugin declaring kind {kind!r} did not answer cm_get")
+        return found
+
+    def _assemble(self, container_id: str, namespace: str, objects: Objects) -> Container:
+        """A :class:`Container` from its objects (the pod must be among them)."""
+        pod = objects["pod"][0]
+        top_kind = next(kind for kind in reversed(CONTAINER_KINDS) if objects.get(kind))
+        top = objects[top_kind][0]
+        level = exposure_from_label(pod.labels.get(EXPOSURE_KEY)) or ExposureLevel.INTERNAL
+        nodes = self.hooks.describe_associations(container_id=container_id, objects=objects)
+        return Container(
+            container_id=container_id,
+            container_name=pod.labels.get(NAME_KEY, pod.name),
+            container_type=top_kind,
+            container_ip=top.address,
+            container_network=namespace,
+            exposure_level=level,
+            ports=pod.ports,
+            associated_resources=_nest(nodes),
+        )
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec, *, timeout: float | None = None) -> Container:
+        """Create a container; return it (its address may still be "" until assigned).
+
+        Idempotent: the same spec under an existing name returns the existing container; a
+        different spec under that name is ALREADY_EXISTS. If any step fails, what was created is
+        removed before the error is raised.
+        """
+        resources = validate_spec(spec, self.settings)
+        level = spec.exposure
+        missing = missing_kinds_for_level(level, DESIGN_MIN_LEVELS, self.kinds)
+        if missing:
+            raise FailedPrecondition(
+                f"exposure {level.name} needs the plugins for {list(missing)}, which are not "
+                "installed or are blocked"
+            )
+        ctx = self._context(timeout)
+        existing = self._existing(spec, ctx)
+        if existing is not None:
+            return existing
+
+        container_id = new_container_id()
+        log.info(
+            "create start container_id=%s name=%s network=%s level=%s",
+            container_id,
+            spec.container_name,
+            spec.network_name,
+            level.name,
+        )
+        created: list[ObservedObject] = []
+        try:
+            owner: ObjectRef | None = None
+            for kind in kinds_for_level(level, self.kinds):
+                ctx.check_deadline(f"creating the {kind} of {spec.container_name}")
+                build_context = BuildContext(
+                    container_id=container_id,
+                    resources=resources,
+                    settings=self.settings,
+                    owner=owner,
+                )
+                if kind == "pod":
+                    extras = self.hooks.pod_extras(spec=spec, context=build_context)
+                    build_context = build_context.model_copy(update={"pod_extras": extras})
+                manifest = self.hooks.build(kind=kind, spec=spec, context=build_context)
+                if manifest is None:
+                    raise InternalError(f"no plugin built the {kind} (cm_build returned None)")
+                obj = self.hooks.create(kind=kind, manifest=manifest, context=ctx)
+                if obj is None:
+                    raise InternalError(f"no plugin created the {kind} (cm_create returned None)")
+                created.append(obj)
+                if kind == "pod":
+                    owner = obj.ref()
+        except BaseException as error:
+            self._rollback(created, spec.network_name)
+            if isinstance(error, AlreadyExists) and not any(o.kind == "pod" for o in created):
+                # Another request may have created the same name meanwhile: same spec is fine.
+                existing = self._existing(spec, self._context(None))
+                if existing is not None:
+                    return existing
+            if isinstance(error, ContainerMakerError) or not isinstance(error, Exception):
+                raise
+            raise InternalError(f"creating {spec.container_name} failed: {error!r}") from error
+
+        log.info("create done container_id=%s name=%s", container_id, spec.container_name)
+        objects: Objects = {o.kind: (o,) for o in created if o.kind != "namespace"}
+        return self._assemble(container_id, spec.network_name, objects)
+
+    def _existing(self, spec: ContainerSpec, ctx: KubeContext) -> Container | None:
+        """The existing container named like ``spec`` if its spec is the same; else raise."""
+        query = Query(namespace=spec.network_name, container_name=spec.container_name)
+        pods = self._get("pod", query, ctx)
+        if not pods:
+            return None
+        pod = pods[0]
+        container_id = pod.labels.get(ID_KEY, "")
+        if pod.terminating:
+            raise Unavailable(
+                f"container {spec.container_name} ({container_id}) in {spec.network_name} is "
+                "being deleted; retry once it is gone"
+            )
+        if pod.annotations.get(SPEC_HASH_ANNOTATION) != spec.spec_hash():
+            raise AlreadyExists(
+                f"container {spec.container_name} exists in {spec.network_name} "
+                f"(id {container_id}) with a different spec"
+            )
+        return self._get_objects(container_id, spec.network_name, ctx, pods)
+
+    def _rollback(self, created: list[ObservedObject], namespace: str) -> None:
+        """Remove what a failed create made, newest first; never raises."""
+        if not created:
+            return
+        ctx = self._context(None)
+        log.warning("create failed, rolling back %s", [f"{o.kind}/{o.name}" for o in created])
+        try:
+            for obj in reversed(created):
+                if obj.kind == "namespace":
+                    self._cleanup_namespace(namespace, ctx)
+                else:
+                    self.hooks.delete(kind=obj.kind, objects=(obj,), context=ctx)
+        except Exception:
+            log.exception("rollback incomplete; the garbage collector removes the rest")
+
+    # -- get and list -----------------------------------------------------------------------
+
+    def get(
+        self, container_id: str, network_name: str, *, timeout: float | None = None
+    ) -> Container:
+        """The container ``container_id`` in ``network_name`` (at most one call per kind)."""
+        validate_container_id(container_id)
+        validate_namespace_name(network_name)
+        ctx = self._context(timeout)
+        return self._get_objects(container_id, network_name, ctx)
+
+    def _get_objects(
+        self,
+        container_id: str,
+        namespace: str,
+        ctx: KubeContext,
+        pods: tuple[ObservedObject, ...] | None = None,
+    ) -> Container:
+        if pods is None:
+            pods = self._get("pod", Query(namespace=namespace, container_id=container_id), ctx)
+        if not pods:
+            raise NotFound(f"no container {container_id} in namespace {namespace}")
+        level = exposure_from_label(pods[0].labels.get(EXPOSURE_KEY)) or ExposureLevel.INTERNAL
+        objects: Objects = {"pod": pods}
+        query = Query(namespace=namespace, container_id=container_id)
+        for kind in kinds_for_level(level, self.kinds):
+            if kind in ("namespace", "pod"):
+                continue
+            found = self._get(kind, query, ctx)
+            if found:
+                objects[kind] = found
+        return self._assemble(container_id, namespace, objects)
+
+    def list(self, network_name: str, *, timeout: float | None = None) -> tuple[Container, ...]:
+        """Every container in ``network_name``: one list call per kind, however many there are.
+
+        Each container appears once (its service and ingress are part of it), sorted by name.
+        """
+        validate_namespace_name(network_name)
+        ctx = self._context(timeout)
+        if not self._get("namespace", Query(namespace=network_name), ctx):
+            raise NotFound(f"namespace {network_name} does not exist")
+        by_id: dict[str, Objects] = defaultdict(dict)
+        for kind in CONTAINER_KINDS:
+            for obj in self._get(kind, Query(namespace=network_name), ctx):
+                container_id = obj.labels.get(ID_KEY)
+                if container_id:
+                    group = by_id[container_id]
+                    group[kind] = (*group.get(kind, ()), obj)
+        containers = [
+            self._assemble(container_id, network_name, objects)
+            for container_id, objects in by_id.items()
+            # Objects without their pod are leftovers the garbage collector is removing.
+            if objects.get("pod")
+        ]
+        return tuple(sorted(containers, key=lambda c: (c.container_name, c.container_id)))
+
+    # -- delete -----------------------------------------------------------------------------
+
+    def delete(
+        self, container_id: str, network_name: str, *, timeout: float | None = None
+    ) -> DeleteOutcome:
+        """Delete a container in reverse chain order, then its namespace if that may go.
+
+        Waits up to ``settings.delete_wait_timeout`` for the objects to disappear; what is
+        still terminating then is left to Kubernetes (status "Deleting" instead of "Deleted").
+        """
+        validate_container_id(container_id)
+        validate_namespace_name(network_name)
+        ctx = self._context(timeout)
+        query = Query(namespace=network_name, container_id=container_id)
+        # Every kind is looked up, whatever the level: leftovers of a crashed create go too.
+        objects: Objects = {kind: self._get(kind, query, ctx) for kind in CONTAINER_KINDS}
+        if not any(objects.values()):
+            raise NotFound(f"no container {container_id} in namespace {network_name}")
+        log.info("delete start container_id=%s network=%s", container_id, network_name)
+        all_gone = True
+        for kind in delete_order(tuple(k for k, objs in objects.items() if objs)):
+            result = self.hooks.delete(kind=kind, objects=objects[kind], context=ctx)
+            if result is None:
+                raise InternalError(f"no plugin deleted the {kind} (cm_delete returned None)")
+            all_gone = all_gone and result.gone
+        self._cleanup_namespace(network_name, ctx)
+        log.info("delete done container_id=%s gone=%s", container_id, all_gone)
+        return DeleteOutcome(
+            container_id=container_id, status="Deleted" if all_gone else "Deleting"
+        )
+
+    def _cleanup_namespace(self, namespace: str, ctx: KubeContext) -> bool:
+        """Delete ``namespace`` if Container Maker created it and no managed container is left.
+
+        Objects already terminating do not count as left: they are on their way out.
+        """
+        found = self._get("namespace", Query(namespace=namespace), ctx)
+        if not found or not is_managed(found[0].labels) or found[0].terminating:
+            return False
+        for kind in CONTAINER_KINDS:
+            if any(not o.terminating for o in self._get(kind, Query(namespace=namespace), ctx)):
+                return False
+        result = self.hooks.delete(kind="namespace", objects=found, context=ctx)
+        return result is not None and bool(result.deleted)
+
+
+def _nest(nodes: tuple[AssociatedResource, ...]) -> tuple[AssociatedResource, ...]:
+    """Nest tree nodes along the chain: each kind's nodes hold the nodes of the kind below."""
+    below: tuple[AssociatedResource, ...] = ()
+    for kind in EXPOSURE_CHAIN:
+        level_nodes = tuple(n for n in nodes if n.resource_type == kind)
+        if not level_nodes:
+            continue
+        below = tuple(
+            n.model_copy(update={"associated_resources": (*n.associated_resources, *below)})
+            for n in level_nodes
+        )
+    return below

@@ -1,0 +1,257 @@
+"""Data models at every boundary: the container spec, results, and what plugins exchange.
+
+All models are pydantic v2, strict (no silent coercion: a string is not an int), frozen and
+``extra="forbid"``. A plugin that wants a changed object builds a new one (``model_copy``); it
+never mutates what it was given. Kubernetes objects travel as plain JSON-like dicts inside
+:class:`Manifest` (what to create) and are summarised as :class:`ObservedObject` (what exists).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base of all Container Maker models: strict, frozen, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class ExposureLevel(IntEnum):
+    """How far a container is reachable; the numbers are those of the published API."""
+
+    UNSPECIFIED = 0
+    INTERNAL = 1
+    CLUSTER_LOCAL = 2
+    CLUSTER_EXTERNAL = 3
+    EXPOSED = 4
+
+
+# ---------------------------------------------------------------------------------------------
+# The request side
+
+
+class PublishInformation(Model):
+    """One port to publish: ``publish_port`` on the Service/Ingress, ``target_port`` in the pod.
+
+    ``protocol`` is TCP, UDP or SCTP (empty means TCP). ``node_port`` is honoured where the
+    Service type allows it (LoadBalancer, i.e. CLUSTER_EXTERNAL and EXPOSED).
+    """
+
+    publish_port: int
+    target_port: int
+    protocol: str = ""
+    node_port: int | None = None
+
+
+class ResourceRequirements(Model):
+    """Per-request resource overrides; ``None`` means "use the configured default"."""
+
+    cpu_request: str | None = None
+    cpu_limit: str | None = None
+    memory_request: str | None = None
+    memory_limit: str | None = None
+    ephemeral_request: str | None = None
+    ephemeral_limit: str | None = None
+    snapshot_size_limit: str | None = None
+
+
+class ContainerSpec(Model):
+    """What a client asks for in ``createContainer``.
+
+    ``exposure_level`` is a plain int on purpose: an out-of-range number from the wire must reach
+    validation (and become INVALID_ARGUMENT naming the field) instead of failing model parsing.
+    """
+
+    image_name: str
+    container_name: str
+    network_name: str
+    exposure_level: int
+    publish_information: tuple[PublishInformation, ...] = ()
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    resource_requirements: ResourceRequirements | None = None
+
+    @property
+    def exposure(self) -> ExposureLevel:
+        """The exposure level as an enum (only valid after validation)."""
+        return ExposureLevel(self.exposure_level)
+
+    def spec_hash(self) -> str:
+        """A digest of the spec, independent of dict ordering: same spec, same hash."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The response side (shapes of the published API)
+
+
+class ContainerResources(Model):
+    """Resources as plain strings, as the published API reports them ("" = not set)."""
+
+    cpu_request: str = ""
+    cpu_limit: str = ""
+    memory_request: str = ""
+    memory_limit: str = ""
+    ephemeral_request: str = ""
+    ephemeral_limit: str = ""
+    snapshot_size_limit: str = ""
+
+
+class PortInformation(Model):
+    """A port of the user's container."""
+
+    name: str | None = None
+    container_port: int
+    protocol: str | None = None
+
+
+class AssociatedResource(Model):
+    """A node of the associated-resources tree (ingress -> services -> pods -> pod containers).
+
+    ``resource_type`` is one of "ingress", "service", "pod", "pod_container".
+    """
+
+    resource_name: str
+    resource_type: str
+    container_resources: ContainerResources | None = None
+    associated_resources: tuple[AssociatedResource, ...] = ()
+
+
+class Container(Model):
+    """A container as reported by create, get and list.
+
+    ``container_type`` is the kind of the top-level object (pod, service or ingress);
+    ``container_ip`` is the address at the container's exposure level ("" until assigned).
+    """
+
+    container_id: str
+    container_name: str
+    container_type: str
+    container_ip: str
+    container_network: str
+    exposure_level: ExposureLevel
+    ports: tuple[PortInformation, ...] = ()
+    associated_resources: tuple[AssociatedResource, ...] = ()
+
+
+class DeleteOutcome(Model):
+    """The answer to a delete: the id and a human-readable status."""
+
+    container_id: str
+    status: str
+
+
+# ---------------------------------------------------------------------------------------------
+# What plugins exchange with the core
+
+
+class ResourceKind(Model):
+    """A resource plugin's declaration: the kind it owns and the lowest level it applies at."""
+
+    kind: str
+    min_level: ExposureLevel
+
+
+class Manifest(Model):
+    """A Kubernetes object to create, as the JSON body the API server takes.
+
+    The body is copied on the way in and out (:meth:`to_body`), so nobody can change a manifest
+    after it was built; a plugin that wants a different manifest returns a new one.
+    """
+
+    kind: str
+    body: dict[str, Any]
+
+    def to_body(self) -> dict[str, Any]:
+        """A deep copy of the body, safe to hand to the Kubernetes client."""
+        return copy.deepcopy(self.body)
+
+
+class ObjectRef(Model):
+    """Identifies one Kubernetes object precisely (the uid guards against a recreated name)."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+
+class ContainerDetail(Model):
+    """One container inside a pod: its name, image, role and resources."""
+
+    name: str
+    image: str
+    role: str  # "user" or "sidecar"
+    resources: ContainerResources
+    ports: tuple[PortInformation, ...] = ()
+
+
+class ObservedObject(Model):
+    """A summary of an object as it exists in the cluster, made by the plugin owning its kind.
+
+    ``address`` is the object's address at its own level: the pod IP, the Service's ClusterIP
+    (ClusterIP type) or load-balancer address (LoadBalancer type), the Ingress's address; ""
+    while not assigned. ``terminating`` is true once deletion has begun.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    address: str = ""
+    phase: str = ""
+    terminating: bool = False
+    ports: tuple[PortInformation, ...] = ()
+    containers: tuple[ContainerDetail, ...] = ()
+
+    def ref(self) -> ObjectRef:
+        """The precise reference to this object."""
+        return ObjectRef(kind=self.kind, namespace=self.namespace, name=self.name, uid=self.uid)
+
+
+class PodExtras(Model):
+    """What one sidecar plugin adds to the pod.
+
+    ``containers`` are Kubernetes container objects (JSON dicts) appended after the user's
+    container; ``volumes`` are pod volumes to add. The pod's shared snapshot volume is always
+    present (named by ``container_maker.identity.SNAPSHOT_VOLUME``): mount it, do not redeclare it.
+    """
+
+    plugin: str
+    containers: tuple[dict[str, Any], ...] = ()
+    volumes: tuple[dict[str, Any], ...] = ()
+
+
+class Query(Model):
+    """Which managed objects to find in one namespace.
+
+    With neither ``container_id`` nor ``container_name``: every managed object of the kind.
+    """
+
+    namespace: str
+    container_id: str | None = None
+    container_name: str | None = None
+
+
+class DeleteResult(Model):
+    """What a plugin did on ``cm_delete``.
+
+    ``deleted`` names the objects whose deletion was requested; ``skipped`` the ones left alone
+    (with the reason in ``detail``); ``gone`` is true when all deleted objects have disappeared
+    before the deadline (false: deletion was accepted, the rest is up to Kubernetes).
+    """
+
+    kind: str
+    deleted: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    gone: bool = True
+    detail: str = ""

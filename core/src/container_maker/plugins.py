@@ -1,0 +1,160 @@
+"""The plugin manager factory and the typed facade: the only code that calls ``pm.hook``.
+
+:func:`create_plugin_manager` builds a pluggy ``PluginManager`` (specs added, blocked plugins
+refused, entry points of the ``container_maker`` group loaded, ``check_pending()``); nothing is
+loaded at import time. :class:`Hooks` wraps every hook in a typed method that calls it with
+keyword arguments and checks what plugins returned, so a plugin breaking the contract is an
+:class:`~container_maker.errors.InternalError` naming the plugin's hook, not a confusing failure
+further on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import pluggy
+
+from . import hookspecs
+from .chain import ESSENTIAL_KINDS
+from .context import BuildContext, KubeContext
+from .errors import InternalError, InvalidConfiguration
+from .markers import NAME
+from .models import (
+    AssociatedResource,
+    ContainerSpec,
+    DeleteResult,
+    Manifest,
+    ObservedObject,
+    PodExtras,
+    Query,
+    ResourceKind,
+)
+
+T = TypeVar("T")
+
+
+def create_plugin_manager(
+    *,
+    blocked: Iterable[str] = (),
+    load_entrypoints: bool = True,
+    plugins: Iterable[tuple[str, object]] = (),
+) -> pluggy.PluginManager:
+    """A new plugin manager for Container Maker.
+
+    Parameters:
+        blocked: plugin names (entry-point names) not to load, from configuration. The
+            essential plugins (namespace, pod) cannot be blocked.
+        load_entrypoints: load the plugins installed in the ``container_maker`` entry-point
+            group (False gives a manager with the specs only, for tests).
+        plugins: extra ``(name, plugin)`` pairs to register after the entry points.
+    """
+    blocked = tuple(blocked)
+    refused = sorted(set(blocked) & set(ESSENTIAL_KINDS))
+    if refused:
+        raise InvalidConfiguration(
+            f"plugins {refused} are essential (every container needs a namespace and a pod) "
+            "and cannot be blocked"
+        )
+    pm = pluggy.PluginManager(NAME)
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints(NAME)
+    for name, plugin in plugins:
+        pm.register(plugin, name=name)
+    pm.check_pending()
+    return pm
+
+
+def _checked(result: object, expected: type[T], hook: str) -> T | None:
+    if result is None or isinstance(result, expected):
+        return result
+    raise InternalError(
+        f"a plugin's {hook} returned {type(result).__name__}, expected {expected.__name__} or None"
+    )
+
+
+def _checked_objects(result: object, hook: str) -> tuple[ObservedObject, ...] | None:
+    if result is None:
+        return None
+    if isinstance(result, tuple) and all(isinstance(o, ObservedObject) for o in result):
+        return result
+    raise InternalError(f"a plugin's {hook} returned {result!r}, expected a tuple of objects")
+
+
+class Hooks:
+    """Typed, keyword-only access to every hook of a plugin manager."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+        self._hook: Any = pm.hook
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The wrapped plugin manager."""
+        return self._pm
+
+    def declared_kinds(self) -> dict[str, ResourceKind]:
+        """Every declared kind and its declaration (two owners for one kind is an error)."""
+        declared: dict[str, ResourceKind] = {}
+        for result in self._hook.cm_declare_kind():
+            declaration = _checked(result, ResourceKind, "cm_declare_kind")
+            if declaration is None:
+                continue
+            if declaration.kind in declared:
+                raise InvalidConfiguration(f"two plugins declare kind {declaration.kind!r}")
+            declared[declaration.kind] = declaration
+        return declared
+
+    def build(self, *, kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
+        """``cm_build``: the manifest of ``kind`` (None: no plugin owns it)."""
+        result = self._hook.cm_build(kind=kind, spec=spec, context=context)
+        return _checked(result, Manifest, "cm_build")
+
+    def pod_extras(self, *, spec: ContainerSpec, context: BuildContext) -> tuple[PodExtras, ...]:
+        """``cm_pod_extras``: every sidecar plugin's contribution."""
+        results = self._hook.cm_pod_extras(spec=spec, context=context)
+        checked = (_checked(r, PodExtras, "cm_pod_extras") for r in results)
+        return tuple(r for r in checked if r is not None)
+
+    def create(
+        self, *, kind: str, manifest: Manifest, context: KubeContext
+    ) -> ObservedObject | None:
+        """``cm_create``: the created object (None: no plugin owns ``kind``)."""
+        result = self._hook.cm_create(kind=kind, manifest=manifest, context=context)
+        return _checked(result, ObservedObject, "cm_create")
+
+    def get(
+        self, *, kind: str, query: Query, context: KubeContext
+    ) -> tuple[ObservedObject, ...] | None:
+        """``cm_get``: matching managed objects (None: no plugin owns ``kind``)."""
+        result = self._hook.cm_get(kind=kind, query=query, context=context)
+        return _checked_objects(result, "cm_get")
+
+    def delete(
+        self, *, kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
+    ) -> DeleteResult | None:
+        """``cm_delete``: what was deleted (None: no plugin owns ``kind``)."""
+        result = self._hook.cm_delete(kind=kind, objects=objects, context=context)
+        return _checked(result, DeleteResult, "cm_delete")
+
+    def describe_associations(
+        self, *, container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
+    ) -> tuple[AssociatedResource, ...]:
+        """``cm_describe_associations``: all plugins' tree nodes, flattened."""
+        results = self._hook.cm_describe_associations(container_id=container_id, objects=objects)
+        nodes: list[AssociatedResource] = []
+        for result in results:
+            if result is None:
+                continue
+            if not isinstance(result, tuple) or not all(
+                isinstance(n, AssociatedResource) for n in result
+            ):
+                raise InternalError(
+                    f"a plugin's cm_describe_associations returned {result!r}, "
+                    "expected a tuple of AssociatedResource"
+                )
+            nodes.extend(result)
+        return tuple(nodes)

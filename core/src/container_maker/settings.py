@@ -1,0 +1,89 @@
+"""The service's configuration, as one frozen model with documented defaults.
+
+Plugins read it from the context they are handed; nothing reads the environment behind the
+core's back. :meth:`Settings.from_env` is the one place environment variables are read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import Field
+
+from .models import ContainerResources, Model
+
+ENV_PREFIX = "CONTAINER_MAKER_"
+
+DEFAULT_RESOURCES = ContainerResources(
+    cpu_request="100m",
+    cpu_limit="1",
+    memory_request="256Mi",
+    memory_limit="1Gi",
+    ephemeral_request="512Mi",
+    ephemeral_limit="1Gi",
+    snapshot_size_limit="2Gi",
+)
+"""Per-container defaults of design.md section 1; every value is overridable per request."""
+
+DEFAULT_SIDECAR_RESOURCES = ContainerResources(
+    cpu_request="10m",
+    cpu_limit="200m",
+    memory_request="32Mi",
+    memory_limit="128Mi",
+    ephemeral_request="16Mi",
+    ephemeral_limit="256Mi",
+)
+"""Each sidecar's own small requests (a pod must not cost three times what was asked)."""
+
+
+class Settings(Model):
+    """Configuration of the container manager and its plugins.
+
+    - ``blocked_plugins``: plugin names not to load (never "namespace" or "pod").
+    - ``ingress_host`` / ``ingress_class``: host rule and class of EXPOSED containers' Ingresses
+      (None: no host rule, the cluster's default class).
+    - ``snapshot_image`` / ``status_image``: the sidecar images.
+    - ``snapshot_mount_path``: where the shared snapshot volume is mounted in every container.
+    - ``default_resources`` / ``sidecar_resources``: see the constants above.
+    - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
+    - ``node_port_min`` / ``node_port_max``: the cluster's NodePort range.
+    - ``operation_timeout``: seconds an operation may take (create, delete) unless the caller
+      gives its own deadline.
+    - ``delete_wait_timeout``: seconds delete waits for objects to disappear before leaving the
+      rest to Kubernetes (the garbage collector and the kubelet).
+    - ``pod_grace_period_seconds``: grace period given to pods on delete.
+    """
+
+    blocked_plugins: tuple[str, ...] = ()
+    ingress_host: str | None = None
+    ingress_class: str | None = None
+    snapshot_image: str = "container-maker/snapshot-agent:0.1.0"
+    status_image: str = "container-maker/status-agent:0.1.0"
+    snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
+    default_resources: ContainerResources = DEFAULT_RESOURCES
+    sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
+    pod_security_level: str = "baseline"
+    node_port_min: int = 30000
+    node_port_max: int = 32767
+    operation_timeout: float = Field(default=120.0, gt=0)
+    delete_wait_timeout: float = Field(default=60.0, ge=0)
+    pod_grace_period_seconds: int = Field(default=5, ge=0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``CONTAINER_MAKER_*`` variables; unset variables keep the defaults.
+
+        ``CONTAINER_MAKER_BLOCKED_PLUGINS`` is a comma-separated list.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        blocked = env.get(ENV_PREFIX + "BLOCKED_PLUGINS")
+        if blocked is not None:
+            values["blocked_plugins"] = tuple(p.strip() for p in blocked.split(",") if p.strip())
+        for name in ("ingress_host", "ingress_class", "snapshot_image", "status_image"):
+            value = env.get(ENV_PREFIX + name.upper())
+            if value is not None:
+                # An empty ingress host or class means "none", not the empty string.
+                values[name] = (value or None) if name.startswith("ingress") else value
+        return cls.model_validate(values)

@@ -1,0 +1,144 @@
+"""The testing kit for plugin authors, registered as a pytest plugin (``pytest11`` entry point).
+
+Fixtures (all function-scoped):
+
+- ``cm_settings``: the :class:`~container_maker.settings.Settings` used by the fixtures below;
+  override it in your conftest to test other configurations.
+- ``cm_plugin_manager``: a fresh plugin manager with every installed plugin loaded from entry
+  points (as production does), honouring ``cm_settings.blocked_plugins``.
+- ``cm_register``: ``cm_register(plugin, name=None)`` registers a plugin (a module or object of
+  hook functions) into ``cm_plugin_manager`` for the current test only.
+- ``cm_hook_calls``: a list that records every hook call made through ``cm_plugin_manager`` as
+  :class:`HookCall` (hook name and ``kind`` argument), in call order.
+- ``kube_api_client``: a ``kubernetes.client.ApiClient`` for the real test cluster.
+- ``kube_context``: a :class:`~container_maker.context.KubeContext` on that client, to call a
+  plugin's cluster hooks directly.
+- ``container_manager``: a :class:`~container_maker.manager.ContainerManager` on the real test
+  cluster with ``cm_plugin_manager``.
+- ``fresh_namespace_name``: the name of a namespace that does not exist yet (for tests where
+  Container Maker creates it); it is deleted after the test if it exists.
+
+The cluster itself comes from the test-cluster plugin (distribution
+``container-maker-testcluster``): ``kube_cluster`` (session) and ``namespace`` (a fresh
+namespace per test). The fixtures here that need the cluster request ``kube_cluster``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+import pytest
+from kubernetes import client
+
+from .context import KubeContext
+from .manager import ContainerManager
+from .plugins import create_plugin_manager
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One recorded hook call: its name and, for per-kind hooks, the kind."""
+
+    hook: str
+    kind: str | None = None
+
+
+@pytest.fixture
+def cm_settings() -> Settings:
+    """Settings for the kit's fixtures (defaults; override in a conftest)."""
+    return Settings()
+
+
+@pytest.fixture
+def cm_plugin_manager(cm_settings: Settings) -> pluggy.PluginManager:
+    """A fresh plugin manager with the installed plugins loaded from entry points."""
+    return create_plugin_manager(blocked=cm_settings.blocked_plugins)
+
+
+@pytest.fixture
+def cm_register(
+    cm_plugin_manager: pluggy.PluginManager,
+) -> Iterator[Callable[..., object]]:
+    """Register plugins for the current test; they are unregistered afterwards."""
+    registered: list[object] = []
+
+    def register(plugin: object, name: str | None = None) -> object:
+        cm_plugin_manager.register(plugin, name=name)
+        cm_plugin_manager.check_pending()
+        registered.append(plugin)
+        return plugin
+
+    yield register
+    for plugin in reversed(registered):
+        if cm_plugin_manager.is_registered(plugin):
+            cm_plugin_manager.unregister(plugin)
+
+
+@pytest.fixture
+def cm_hook_calls(cm_plugin_manager: pluggy.PluginManager) -> Iterator[list[HookCall]]:
+    """Every hook call made through ``cm_plugin_manager`` during the test, in order."""
+    calls: list[HookCall] = []
+
+    def before(
+        hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
+        kind = kwargs.get("kind")
+        calls.append(HookCall(hook_name, kind if isinstance(kind, str) else None))
+
+    def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: Any) -> None:
+        pass
+
+    undo = cm_plugin_manager.add_hookcall_monitoring(before, after)
+    yield calls
+    undo()
+
+
+@pytest.fixture
+def kube_api_client(kube_cluster: Any) -> Iterator[client.ApiClient]:
+    """An API client for the real test cluster (closed after the test)."""
+    api_client: client.ApiClient = kube_cluster.api_client()
+    yield api_client
+    api_client.close()  # type: ignore[no-untyped-call]  # the client leaves close() unannotated
+
+
+@pytest.fixture
+def kube_context(kube_api_client: client.ApiClient, cm_settings: Settings) -> KubeContext:
+    """A context for calling a plugin's cluster hooks directly (deadline: the operation
+    timeout of the settings, from the start of the test)."""
+    return KubeContext(
+        api_client=kube_api_client,
+        settings=cm_settings,
+        deadline=time.monotonic() + cm_settings.operation_timeout,
+    )
+
+
+@pytest.fixture
+def container_manager(
+    kube_api_client: client.ApiClient,
+    cm_settings: Settings,
+    cm_plugin_manager: pluggy.PluginManager,
+) -> ContainerManager:
+    """A container manager on the real test cluster."""
+    return ContainerManager(kube_api_client, settings=cm_settings, plugin_manager=cm_plugin_manager)
+
+
+@pytest.fixture
+def fresh_namespace_name(
+    kube_api_client: client.ApiClient, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A namespace name nobody uses yet; whatever exists under it is deleted after the test."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"cm-{stem}-{uuid.uuid4().hex[:6]}"
+    yield name
+    core = client.CoreV1Api(kube_api_client)
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except client.ApiException as e:
+        if e.status != 404:
+            raise

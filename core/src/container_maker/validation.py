@@ -1,0 +1,284 @@
+"""Validation of requests before anything touches the cluster, and resource resolution.
+
+Every failure is an :class:`~container_maker.errors.InvalidArgument` naming the request field
+(``publish_information[1].node_port``, ``resource_requirements.cpu_request``, ...). All functions
+here are pure.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from .errors import InvalidArgument
+from .identity import MAX_NAME_LENGTH
+from .models import ContainerResources, ContainerSpec, ExposureLevel, ResourceRequirements
+from .settings import Settings
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# Kubernetes' rule for environment variable names (printable, no "=", not starting with digit).
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+# An OCI/Docker image reference: [registry[:port]/]path[:tag][@algorithm:digest].
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_REGISTRY = rf"(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?:{_REGISTRY}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+)
+MAX_IMAGE_REFERENCE_LENGTH = 255 * 2
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+_QUANTITY = re.compile(
+    r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+
+# (request field, limit field) pairs of ResourceRequirements, checked as request <= limit.
+RESOURCE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("cpu_request", "cpu_limit"),
+    ("memory_request", "memory_limit"),
+    ("ephemeral_request", "ephemeral_limit"),
+)
+
+
+def parse_quantity(value: str) -> Decimal:
+    """The value of a non-negative Kubernetes quantity ("100m", "1Gi", "1.5", "2e3").
+
+    Raises ValueError when ``value`` is not a quantity.
+    """
+    match = _QUANTITY.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (like 100m, 1, 256Mi, 1Gi)")
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation as e:  # pragma: no cover - the regex only admits decimals
+        raise ValueError(f"{value!r} is not a number") from e
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    if suffix:
+        return number * Decimal(10) ** int(suffix[1:])
+    return number
+
+
+def protocol_of(protocol: str) -> str:
+    """The normalised protocol name ("" means TCP; case does not matter)."""
+    return protocol.upper() or "TCP"
+
+
+def validate_namespace_name(value: str, field: str = "network_name") -> None:
+    """A namespace name: a DNS-1123 label of at most 63 characters."""
+    if not value:
+        raise InvalidArgument(field, "must not be empty")
+    if len(value) > 63:
+        raise InvalidArgument(field, f"must be at most 63 characters, got {len(value)}")
+    if not DNS1123_LABEL.match(value):
+        raise InvalidArgument(
+            field,
+            f"{value!r} must be lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit (DNS-1123 label)",
+        )
+
+
+def validate_container_id(value: str, field: str = "container_id") -> None:
+    """A container id: a UUID as Container Maker generates them."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError as e:
+        raise InvalidArgument(field, f"{value!r} is not a container id (a UUID)") from e
+    if str(parsed) != value:
+        raise InvalidArgument(field, f"{value!r} is not a container id in canonical UUID form")
+
+
+def _validate_container_name(value: str) -> None:
+    field = "container_name"
+    if not value:
+        raise InvalidArgument(field, "must not be empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidArgument(
+            field,
+            f"must be at most {MAX_NAME_LENGTH} characters (Kubernetes names are limited to 63 "
+            f"and the Service and Ingress names add a suffix), got {len(value)}",
+        )
+    if not DNS1035_LABEL.match(value):
+        raise InvalidArgument(
+            field,
+            f"{value!r} must be lowercase letters, digits and '-', start with a letter and "
+            "end with a letter or digit (DNS-1035 label)",
+        )
+
+
+def _validate_image(value: str) -> None:
+    field = "image_name"
+    if not value:
+        raise InvalidArgument(field, "must not be empty")
+    if len(value) > MAX_IMAGE_REFERENCE_LENGTH:
+        raise InvalidArgument(field, f"is too long ({len(value)} characters)")
+    if not IMAGE_REFERENCE.match(value):
+        raise InvalidArgument(
+            field, f"{value!r} is not an image reference like registry:5000/name/image:tag"
+        )
+
+
+def _validate_exposure(value: int) -> ExposureLevel:
+    field = "exposure_level"
+    valid = [level for level in ExposureLevel if level != ExposureLevel.UNSPECIFIED]
+    if value == ExposureLevel.UNSPECIFIED:
+        raise InvalidArgument(field, "must be given (UNSPECIFIED is not a level)")
+    if value not in {int(level) for level in valid}:
+        raise InvalidArgument(
+            field,
+            f"unknown exposure level {value}; expected one of "
+            + ", ".join(f"{level.name}={int(level)}" for level in valid),
+        )
+    return ExposureLevel(value)
+
+
+def _validate_ports(spec: ContainerSpec, level: ExposureLevel, settings: Settings) -> None:
+    publish_seen: dict[tuple[int, str], int] = {}
+    target_seen: dict[tuple[int, str], int] = {}
+    node_seen: dict[int, int] = {}
+    for index, info in enumerate(spec.publish_information):
+        prefix = f"publish_information[{index}]"
+        for name, port in (("publish_port", info.publish_port), ("target_port", info.target_port)):
+            if not 1 <= port <= 65535:
+                raise InvalidArgument(f"{prefix}.{name}", f"{port} is not a port (1-65535)")
+        protocol = protocol_of(info.protocol)
+        if protocol not in PROTOCOLS:
+            raise InvalidArgument(
+                f"{prefix}.protocol", f"{info.protocol!r} is not one of {', '.join(PROTOCOLS)}"
+            )
+        key = (info.publish_port, protocol)
+        if key in publish_seen:
+            raise InvalidArgument(
+                f"{prefix}.publish_port",
+                f"{info.publish_port}/{protocol} is already published by "
+                f"publish_information[{publish_seen[key]}]",
+            )
+        publish_seen[key] = index
+        key = (info.target_port, protocol)
+        if key in target_seen:
+            raise InvalidArgument(
+                f"{prefix}.target_port",
+                f"{info.target_port}/{protocol} is already the target of "
+                f"publish_information[{target_seen[key]}]",
+            )
+        target_seen[key] = index
+        if info.node_port is not None:
+            field = f"{prefix}.node_port"
+            if level < ExposureLevel.CLUSTER_EXTERNAL:
+                raise InvalidArgument(
+                    field, f"node ports need exposure CLUSTER_EXTERNAL or EXPOSED, not {level.name}"
+                )
+            if not settings.node_port_min <= info.node_port <= settings.node_port_max:
+                raise InvalidArgument(
+                    field,
+                    f"{info.node_port} is outside the node port range "
+                    f"{settings.node_port_min}-{settings.node_port_max}",
+                )
+            if info.node_port in node_seen:
+                raise InvalidArgument(
+                    field,
+                    f"{info.node_port} is already used by "
+                    f"publish_information[{node_seen[info.node_port]}]",
+                )
+            node_seen[info.node_port] = index
+    if level >= ExposureLevel.CLUSTER_LOCAL and not spec.publish_information:
+        raise InvalidArgument(
+            "publish_information", f"exposure {level.name} needs at least one port to publish"
+        )
+    if level >= ExposureLevel.EXPOSED and not any(
+        protocol_of(i.protocol) == "TCP" for i in spec.publish_information
+    ):
+        raise InvalidArgument(
+            "publish_information", "exposure EXPOSED needs at least one TCP port (Ingress is HTTP)"
+        )
+
+
+def _validate_environment(spec: ContainerSpec) -> None:
+    for name in spec.environment_variables:
+        if not ENV_NAME.match(name):
+            raise InvalidArgument(
+                f"environment_variables[{name!r}]",
+                "is not a valid variable name (letters, digits, '_', '-', '.'; not starting "
+                "with a digit)",
+            )
+
+
+def resolve_resources(
+    requested: ResourceRequirements | None, defaults: ContainerResources
+) -> ContainerResources:
+    """The user container's resources: the request's values over the defaults, checked.
+
+    When a request gives only one side of a pair and it crosses the default of the other side
+    (a memory request of 2Gi with the 1Gi default limit), the other side follows it instead of
+    failing: the caller asked for that much. When both sides are given, request <= limit must
+    hold. Raises InvalidArgument naming ``resource_requirements.<field>``.
+    """
+    given = requested or ResourceRequirements()
+    values: dict[str, str] = {}
+    parsed: dict[str, Decimal] = {}
+    for field in ContainerResources.model_fields:
+        value = getattr(given, field)
+        if value is not None:
+            try:
+                parsed[field] = parse_quantity(value)
+            except ValueError as e:
+                raise InvalidArgument(f"resource_requirements.{field}", str(e)) from e
+            if parsed[field] == 0 and field.endswith("_limit"):
+                raise InvalidArgument(f"resource_requirements.{field}", "must be more than 0")
+            values[field] = value
+    for request_field, limit_field in RESOURCE_PAIRS:
+        request = values.get(request_field)
+        limit = values.get(limit_field)
+        if request is not None and limit is not None:
+            if parsed[request_field] > parsed[limit_field]:
+                raise InvalidArgument(
+                    f"resource_requirements.{request_field}",
+                    f"{request} is more than {limit_field} {limit}",
+                )
+        elif request is not None:
+            default_limit = getattr(defaults, limit_field)
+            if default_limit and parsed[request_field] > parse_quantity(default_limit):
+                values[limit_field] = request
+        elif limit is not None:
+            default_request = getattr(defaults, request_field)
+            if default_request and parse_quantity(default_request) > parsed[limit_field]:
+                values[request_field] = limit
+    merged = defaults.model_dump()
+    merged.update(values)
+    return ContainerResources.model_validate(merged)
+
+
+def validate_spec(spec: ContainerSpec, settings: Settings) -> ContainerResources:
+    """Check a create request; return the user container's resolved resources.
+
+    Checks, in order: exposure level, network (namespace) name, container name, image reference,
+    ports, environment variable names, resource quantities.
+    """
+    level = _validate_exposure(spec.exposure_level)
+    validate_namespace_name(spec.network_name)
+    _validate_container_name(spec.container_name)
+    _validate_image(spec.image_name)
+    _validate_ports(spec, level, settings)
+    _validate_environment(spec)
+    return resolve_resources(spec.resource_requirements, settings.default_resources)

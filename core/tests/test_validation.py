@@ -1,0 +1,317 @@
+"""Validation of create requests: every rule, each naming the offending field (pure)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from container_maker.errors import InvalidArgument, StatusCode
+from container_maker.models import (
+    ContainerResources,
+    ContainerSpec,
+    ExposureLevel,
+    PublishInformation,
+    ResourceRequirements,
+)
+from container_maker.settings import DEFAULT_RESOURCES, Settings
+from container_maker.validation import (
+    parse_quantity,
+    resolve_resources,
+    validate_container_id,
+    validate_namespace_name,
+    validate_spec,
+)
+
+SETTINGS = Settings()
+
+
+def make_spec(**changes: Any) -> ContainerSpec:
+    values: dict[str, Any] = {
+        "image_name": "nginx:1.27",
+        "container_name": "web",
+        "network_name": "team-a",
+        "exposure_level": int(ExposureLevel.CLUSTER_EXTERNAL),
+        "publish_information": (PublishInformation(publish_port=80, target_port=8080),),
+    }
+    values.update(changes)
+    return ContainerSpec(**values)
+
+
+def ports(*infos: tuple[int, int, str, int | None]) -> tuple[PublishInformation, ...]:
+    return tuple(
+        PublishInformation(publish_port=p, target_port=t, protocol=proto, node_port=n)
+        for p, t, proto, n in infos
+    )
+
+
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    # (case, changes to a valid spec, field named by the error)
+    ("exposure unspecified", {"exposure_level": 0}, "exposure_level"),
+    ("exposure unknown", {"exposure_level": 7}, "exposure_level"),
+    ("exposure negative", {"exposure_level": -1}, "exposure_level"),
+    ("network empty", {"network_name": ""}, "network_name"),
+    ("network uppercase", {"network_name": "Team-A"}, "network_name"),
+    ("network too long", {"network_name": "n" * 64}, "network_name"),
+    ("network underscore", {"network_name": "team_a"}, "network_name"),
+    ("network trailing dash", {"network_name": "team-"}, "network_name"),
+    ("name empty", {"container_name": ""}, "container_name"),
+    ("name uppercase", {"container_name": "Web"}, "container_name"),
+    ("name starts with digit", {"container_name": "1web"}, "container_name"),
+    ("name with dot", {"container_name": "web.app"}, "container_name"),
+    ("name too long after suffix", {"container_name": "w" * 60}, "container_name"),
+    ("name 300 characters", {"container_name": "w" * 300}, "container_name"),
+    ("image empty", {"image_name": ""}, "image_name"),
+    ("image with space", {"image_name": "nginx latest"}, "image_name"),
+    ("image uppercase repository", {"image_name": "Nginx:1"}, "image_name"),
+    ("image bad digest", {"image_name": "nginx@sha256:xyz"}, "image_name"),
+    ("image double colon tag", {"image_name": "nginx::1"}, "image_name"),
+    (
+        "publish port 0",
+        {"publish_information": ports((0, 80, "TCP", None))},
+        "publish_information[0].publish_port",
+    ),
+    (
+        "publish port 70000",
+        {"publish_information": ports((70000, 80, "TCP", None))},
+        "publish_information[0].publish_port",
+    ),
+    (
+        "target port 0",
+        {"publish_information": ports((80, 0, "TCP", None))},
+        "publish_information[0].target_port",
+    ),
+    (
+        "target port 65536",
+        {"publish_information": ports((80, 65536, "", None))},
+        "publish_information[0].target_port",
+    ),
+    (
+        "protocol unknown",
+        {"publish_information": ports((80, 80, "HTTP", None))},
+        "publish_information[0].protocol",
+    ),
+    (
+        "duplicate publish port",
+        {"publish_information": ports((80, 8080, "TCP", None), (80, 8081, "", None))},
+        "publish_information[1].publish_port",
+    ),
+    (
+        "duplicate target port",
+        {"publish_information": ports((80, 8080, "TCP", None), (81, 8080, "tcp", None))},
+        "publish_information[1].target_port",
+    ),
+    (
+        "node port below range",
+        {"publish_information": ports((80, 8080, "TCP", 80))},
+        "publish_information[0].node_port",
+    ),
+    (
+        "node port above range",
+        {"publish_information": ports((80, 8080, "TCP", 40000))},
+        "publish_information[0].node_port",
+    ),
+    (
+        "node port with ClusterIP",
+        {
+            "exposure_level": int(ExposureLevel.CLUSTER_LOCAL),
+            "publish_information": ports((80, 8080, "TCP", 30080)),
+        },
+        "publish_information[0].node_port",
+    ),
+    (
+        "node port at INTERNAL",
+        {
+            "exposure_level": int(ExposureLevel.INTERNAL),
+            "publish_information": ports((80, 8080, "TCP", 30080)),
+        },
+        "publish_information[0].node_port",
+    ),
+    (
+        "duplicate node port",
+        {"publish_information": ports((80, 8080, "TCP", 30080), (81, 8081, "TCP", 30080))},
+        "publish_information[1].node_port",
+    ),
+    (
+        "service level without ports",
+        {"exposure_level": int(ExposureLevel.CLUSTER_LOCAL), "publish_information": ()},
+        "publish_information",
+    ),
+    (
+        "exposed without TCP port",
+        {
+            "exposure_level": int(ExposureLevel.EXPOSED),
+            "publish_information": ports((53, 53, "UDP", None)),
+        },
+        "publish_information",
+    ),
+    ("env name with =", {"environment_variables": {"A=B": "x"}}, "environment_variables['A=B']"),
+    ("env name empty", {"environment_variables": {"": "x"}}, "environment_variables['']"),
+    ("env name digit first", {"environment_variables": {"1A": "x"}}, "environment_variables['1A']"),
+    (
+        "cpu unparseable",
+        {"resource_requirements": ResourceRequirements(cpu_request="lots")},
+        "resource_requirements.cpu_request",
+    ),
+    (
+        "memory negative",
+        {"resource_requirements": ResourceRequirements(memory_limit="-1Gi")},
+        "resource_requirements.memory_limit",
+    ),
+    (
+        "memory bad suffix",
+        {"resource_requirements": ResourceRequirements(memory_request="1GB")},
+        "resource_requirements.memory_request",
+    ),
+    (
+        "cpu request above limit",
+        {"resource_requirements": ResourceRequirements(cpu_request="2", cpu_limit="500m")},
+        "resource_requirements.cpu_request",
+    ),
+    (
+        "memory request above limit",
+        {"resource_requirements": ResourceRequirements(memory_request="2Gi", memory_limit="1Gi")},
+        "resource_requirements.memory_request",
+    ),
+    (
+        "ephemeral request above limit",
+        {
+            "resource_requirements": ResourceRequirements(
+                ephemeral_request="2Gi", ephemeral_limit="1Mi"
+            )
+        },
+        "resource_requirements.ephemeral_request",
+    ),
+    (
+        "zero limit",
+        {"resource_requirements": ResourceRequirements(cpu_limit="0")},
+        "resource_requirements.cpu_limit",
+    ),
+    (
+        "snapshot size unparseable",
+        {"resource_requirements": ResourceRequirements(snapshot_size_limit="big")},
+        "resource_requirements.snapshot_size_limit",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "field"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_spec_names_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        validate_spec(make_spec(**changes), SETTINGS)
+    assert info.value.field == field
+    assert info.value.code is StatusCode.INVALID_ARGUMENT
+    assert field in str(info.value)
+
+
+VALID: list[tuple[str, dict[str, Any]]] = [
+    ("defaults", {}),
+    ("internal without ports", {"exposure_level": 1, "publish_information": ()}),
+    ("cluster local", {"exposure_level": 2}),
+    ("exposed with udp and tcp", {
+        "exposure_level": 4,
+        "publish_information": ports((80, 8080, "TCP", None), (53, 53, "UDP", None)),
+    }),
+    ("same port number, other protocol", {
+        "publish_information": ports((53, 53, "TCP", None), (53, 53, "UDP", None)),
+    }),
+    ("lowercase protocol", {"publish_information": ports((80, 8080, "tcp", None))}),
+    ("sctp", {"publish_information": ports((80, 8080, "SCTP", None))}),
+    ("node port in range", {"publish_information": ports((80, 8080, "TCP", 30080))}),
+    ("name of 59 characters", {"container_name": "w" * 59}),
+    ("namespace of 63 characters", {"network_name": "n" * 63}),
+    ("registry with port and digest", {
+        "image_name": "localhost:5000/team/app:v1.2@sha256:" + "a" * 64,
+    }),
+    ("nested repository", {"image_name": "registry.example.org/a/b/c"}),
+    ("env names", {"environment_variables": {"PATH": "/bin", "my.var-1": "x", "_X": ""}}),
+    ("all resources", {"resource_requirements": ResourceRequirements(
+        cpu_request="250m", cpu_limit="2", memory_request="128Mi", memory_limit="512Mi",
+        ephemeral_request="1Gi", ephemeral_limit="2Gi", snapshot_size_limit="5Gi",
+    )}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("changes", [c[1] for c in VALID], ids=[c[0] for c in VALID])
+def test_valid_spec_passes(changes: dict[str, Any]) -> None:
+    resources = validate_spec(make_spec(**changes), SETTINGS)
+    assert isinstance(resources, ContainerResources)
+
+
+def test_defaults_come_from_the_design() -> None:
+    assert validate_spec(make_spec(), SETTINGS) == ContainerResources(
+        cpu_request="100m",
+        cpu_limit="1",
+        memory_request="256Mi",
+        memory_limit="1Gi",
+        ephemeral_request="512Mi",
+        ephemeral_limit="1Gi",
+        snapshot_size_limit="2Gi",
+    )
+
+
+def test_request_above_default_limit_raises_the_limit() -> None:
+    resolved = resolve_resources(ResourceRequirements(memory_request="2Gi"), DEFAULT_RESOURCES)
+    assert (resolved.memory_request, resolved.memory_limit) == ("2Gi", "2Gi")
+
+
+def test_limit_below_default_request_lowers_the_request() -> None:
+    resolved = resolve_resources(ResourceRequirements(cpu_limit="50m"), DEFAULT_RESOURCES)
+    assert (resolved.cpu_request, resolved.cpu_limit) == ("50m", "50m")
+
+
+def test_overrides_keep_other_defaults() -> None:
+    resolved = resolve_resources(
+        ResourceRequirements(cpu_limit="2", snapshot_size_limit="10Gi"), DEFAULT_RESOURCES
+    )
+    assert resolved.cpu_limit == "2"
+    assert resolved.cpu_request == "100m"
+    assert resolved.snapshot_size_limit == "10Gi"
+    assert resolved.memory_limit == "1Gi"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1", Decimal(1)),
+        ("100m", Decimal("0.1")),
+        ("1.5", Decimal("1.5")),
+        (".5", Decimal("0.5")),
+        ("256Mi", Decimal(256 * 2**20)),
+        ("1Gi", Decimal(2**30)),
+        ("1k", Decimal(1000)),
+        ("2M", Decimal(2_000_000)),
+        ("2e3", Decimal(2000)),
+        ("1E-3", Decimal("0.001")),
+        ("10n", Decimal("1e-8")),
+    ],
+)
+def test_parse_quantity(text: str, value: Decimal) -> None:
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1GB", "1 Gi", "Gi", "1.2.3", "0x10", "1ki", "m"])
+def test_parse_quantity_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="quantity"):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize("value", ["", "Ns", "a" * 64, "-a", "a_b"])
+def test_namespace_names_rejected(value: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        validate_namespace_name(value)
+    assert info.value.field == "network_name"
+
+
+@pytest.mark.parametrize(
+    "value", ["", "x", "1234", "7D444840-9DC0-11D1-B245-5FFDCE74FAD2", "{7d444840-9dc0-11d1-b245}"]
+)
+def test_container_ids_rejected(value: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        validate_container_id(value)
+    assert info.value.field == "container_id"
+
+
+def test_container_id_accepted() -> None:
+    validate_container_id("7d444840-9dc0-11d1-b245-5ffdce74fad2")

@@ -1,0 +1,121 @@
+"""Hooks of the namespace plugin (kind "namespace", from exposure INTERNAL on)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from container_maker import hookimpl
+from container_maker.context import BuildContext, KubeContext
+from container_maker.errors import AlreadyExists, DeadlineExceeded, NotFound
+from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body, wait_until
+from container_maker.models import (
+    ContainerSpec,
+    DeleteResult,
+    ExposureLevel,
+    Manifest,
+    ObservedObject,
+    Query,
+    ResourceKind,
+)
+
+from .manifests import build_namespace
+
+KIND = "namespace"
+
+
+def observe(ns: Any) -> ObservedObject:
+    """Summarise a ``V1Namespace``."""
+    meta = ns.metadata
+    phase = (ns.status.phase if ns.status else None) or ""
+    return ObservedObject(
+        kind=KIND,
+        namespace=meta.name,
+        name=meta.name,
+        uid=meta.uid,
+        labels=dict(meta.labels or {}),
+        annotations=dict(meta.annotations or {}),
+        phase=phase,
+        terminating=meta.deletion_timestamp is not None or phase == "Terminating",
+    )
+
+
+def _read(core: client.CoreV1Api, name: str) -> ObservedObject | None:
+    try:
+        with api_errors(f"reading namespace {name}"):
+            return observe(core.read_namespace(name))
+    except NotFound:
+        return None
+
+
+@hookimpl
+def cm_declare_kind() -> ResourceKind:
+    return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
+
+
+@hookimpl
+def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
+    if kind != KIND:
+        return None
+    return Manifest(
+        kind=KIND, body=build_namespace(spec.network_name, context.settings.pod_security_level)
+    )
+
+
+@hookimpl
+def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+    """Create the namespace, or use it when it exists; wait while it is terminating."""
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    name = manifest.body["metadata"]["name"]
+    while True:
+        context.check_deadline(f"creating namespace {name}")
+        try:
+            with api_errors(f"creating namespace {name}"):
+                return observe(
+                    core.create_namespace(
+                        request_body(manifest), _request_timeout=context.request_timeout()
+                    )
+                )
+        except AlreadyExists:
+            pass
+        existing = _read(core, name)
+        if existing is None:
+            continue  # it vanished between our two calls: create it now
+        if not existing.terminating:
+            return existing
+        # A namespace being deleted accepts nothing new: wait until it is gone, then recreate.
+        if not wait_until(
+            lambda: _read(core, name) is None, context, f"namespace {name} to go", interval=0.5
+        ):
+            raise DeadlineExceeded(f"namespace {name} was still terminating at the deadline")
+
+
+@hookimpl
+def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
+    """The namespace named by the query (whoever made it), or nothing."""
+    if kind != KIND:
+        return None
+    found = _read(client.CoreV1Api(context.api_client), query.namespace)
+    return () if found is None else (found,)
+
+
+@hookimpl
+def cm_delete(
+    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
+) -> DeleteResult | None:
+    """Delete namespaces made by Container Maker (others are skipped); do not wait."""
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    return delete_and_wait(
+        objects,
+        context,
+        kind=KIND,
+        delete=lambda obj, options: core.delete_namespace(obj.name, body=options),
+        read=lambda obj: read_uid(lambda: core.read_namespace(obj.name)),
+        # Namespace finalization takes a while; a later create waits for it if needed.
+        wait=False,
+    )

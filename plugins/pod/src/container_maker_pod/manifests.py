@@ -1,0 +1,84 @@
+"""The pod manifest (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from container_maker.context import BuildContext
+from container_maker.errors import InternalError, InvalidArgument
+from container_maker.identity import SNAPSHOT_VOLUME, object_name
+from container_maker.manifests import object_metadata, resource_requirements, unprivileged
+from container_maker.models import ContainerSpec
+from container_maker.validation import protocol_of
+
+
+def port_name(protocol: str, port: int) -> str:
+    """A container or Service port name ("tcp-8080"): at most 15 characters, unique."""
+    return f"{protocol_of(protocol).lower()}-{port}"
+
+
+def user_container(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
+    """The user's container: image, environment, ports, resources, the snapshot volume."""
+    return {
+        "name": spec.container_name,
+        "image": spec.image_name,
+        "imagePullPolicy": "IfNotPresent",
+        "env": [{"name": k, "value": v} for k, v in sorted(spec.environment_variables.items())],
+        "ports": [
+            {
+                "name": port_name(p.protocol, p.target_port),
+                "containerPort": p.target_port,
+                "protocol": protocol_of(p.protocol),
+            }
+            for p in spec.publish_information
+        ],
+        "resources": resource_requirements(context.resources),
+        "securityContext": unprivileged(),
+        "volumeMounts": [
+            {"name": SNAPSHOT_VOLUME, "mountPath": context.settings.snapshot_mount_path}
+        ],
+    }
+
+
+def _check_sidecar(container: dict[str, Any], plugin: str) -> None:
+    security = container.get("securityContext") or {}
+    if security.get("privileged") or security.get("allowPrivilegeEscalation", False):
+        raise InternalError(f"plugin {plugin} asked for a privileged container; refused")
+
+
+def build_pod(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
+    """The pod of a container, with the sidecars' contributions (ordered by plugin name)."""
+    containers = [user_container(spec, context)]
+    volumes: list[dict[str, Any]] = [
+        {"name": SNAPSHOT_VOLUME, "emptyDir": {"sizeLimit": context.resources.snapshot_size_limit}}
+    ]
+    for extras in sorted(context.pod_extras, key=lambda e: e.plugin):
+        for container in extras.containers:
+            _check_sidecar(container, extras.plugin)
+            containers.append(dict(container))
+        volumes.extend(dict(v) for v in extras.volumes)
+    names = [c.get("name") for c in containers]
+    if len(set(names)) != len(names):
+        if names.count(spec.container_name) > 1:
+            raise InvalidArgument(
+                "container_name", f"{spec.container_name!r} is reserved for a sidecar container"
+            )
+        raise InternalError(f"two sidecar containers share a name: {names}")
+    volume_names = [v.get("name") for v in volumes]
+    if len(set(volume_names)) != len(volume_names):
+        raise InternalError(f"sidecar plugins declare clashing volumes: {volume_names}")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": object_metadata(object_name("pod", spec.container_name), spec, context),
+        "spec": {
+            "containers": containers,
+            "volumes": volumes,
+            # The user's code must not get credentials for the cluster.
+            "automountServiceAccountToken": False,
+            # Service environment variables would leak other containers' addresses.
+            "enableServiceLinks": False,
+            "restartPolicy": "Always",
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        },
+    }

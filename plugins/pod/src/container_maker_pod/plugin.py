@@ -1,0 +1,171 @@
+"""Hooks of the pod plugin (kind "pod", from exposure INTERNAL on)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from container_maker import hookimpl
+from container_maker.context import BuildContext, KubeContext
+from container_maker.errors import ServiceAccountNotReady
+from container_maker.identity import NAME_KEY, SNAPSHOT_VOLUME, label_selector
+from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body, retry
+from container_maker.manifests import resources_from_kubernetes
+from container_maker.models import (
+    AssociatedResource,
+    ContainerDetail,
+    ContainerSpec,
+    DeleteResult,
+    ExposureLevel,
+    Manifest,
+    ObservedObject,
+    PortInformation,
+    Query,
+    ResourceKind,
+)
+
+from .manifests import build_pod
+
+KIND = "pod"
+
+
+def observe(pod: Any) -> ObservedObject:
+    """Summarise a ``V1Pod``: its IP, phase, containers and the user container's ports."""
+    meta = pod.metadata
+    labels = dict(meta.labels or {})
+    user_name = labels.get(NAME_KEY, meta.name)
+    snapshot_limit = ""
+    for volume in pod.spec.volumes or []:
+        if volume.name == SNAPSHOT_VOLUME and volume.empty_dir is not None:
+            snapshot_limit = str(volume.empty_dir.size_limit or "")
+    details: list[ContainerDetail] = []
+    user_ports: tuple[PortInformation, ...] = ()
+    for c in pod.spec.containers:
+        is_user = c.name == user_name
+        ports = tuple(
+            PortInformation(name=p.name, container_port=p.container_port, protocol=p.protocol)
+            for p in c.ports or []
+        )
+        if is_user:
+            user_ports = ports
+        details.append(
+            ContainerDetail(
+                name=c.name,
+                image=c.image,
+                role="user" if is_user else "sidecar",
+                resources=resources_from_kubernetes(
+                    c.resources.requests if c.resources else None,
+                    c.resources.limits if c.resources else None,
+                    snapshot_limit if is_user else "",
+                ),
+                ports=ports,
+            )
+        )
+    return ObservedObject(
+        kind=KIND,
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        labels=labels,
+        annotations=dict(meta.annotations or {}),
+        address=(pod.status.pod_ip if pod.status else None) or "",
+        phase=(pod.status.phase if pod.status else None) or "",
+        terminating=meta.deletion_timestamp is not None,
+        ports=user_ports,
+        containers=tuple(details),
+    )
+
+
+@hookimpl
+def cm_declare_kind() -> ResourceKind:
+    return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
+
+
+@hookimpl
+def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
+    if kind != KIND:
+        return None
+    return Manifest(kind=KIND, body=build_pod(spec, context))
+
+
+@hookimpl
+def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+    """Create the pod, retrying while the namespace's default ServiceAccount is missing."""
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    meta = manifest.body["metadata"]
+    what = f"creating pod {meta['name']} in {meta['namespace']}"
+
+    def attempt() -> ObservedObject:
+        with api_errors(what):
+            return observe(
+                core.create_namespaced_pod(
+                    meta["namespace"],
+                    request_body(manifest),
+                    _request_timeout=context.request_timeout(),
+                )
+            )
+
+    return retry(attempt, context, what, retry_on=(ServiceAccountNotReady,))
+
+
+@hookimpl
+def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
+    """Managed pods matching the query: one list call."""
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    with api_errors(f"listing pods in {query.namespace}"):
+        pods = core.list_namespaced_pod(
+            query.namespace,
+            label_selector=label_selector(query.container_id, query.container_name),
+            _request_timeout=context.request_timeout(),
+        )
+    return tuple(observe(p) for p in pods.items)
+
+
+@hookimpl
+def cm_delete(
+    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
+) -> DeleteResult | None:
+    """Delete the pods (owned Services and Ingresses follow via the garbage collector)."""
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    return delete_and_wait(
+        objects,
+        context,
+        kind=KIND,
+        delete=lambda obj, options: core.delete_namespaced_pod(
+            obj.name, obj.namespace, body=options
+        ),
+        read=lambda obj: read_uid(lambda: core.read_namespaced_pod(obj.name, obj.namespace)),
+        grace_period_seconds=context.settings.pod_grace_period_seconds,
+    )
+
+
+@hookimpl
+def cm_describe_associations(
+    container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
+) -> tuple[AssociatedResource, ...] | None:
+    """Pod nodes, each with its containers as "pod_container" children."""
+    pods = objects.get(KIND, ())
+    if not pods:
+        return None
+    return tuple(
+        AssociatedResource(
+            resource_name=pod.name,
+            resource_type="pod",
+            associated_resources=tuple(
+                AssociatedResource(
+                    resource_name=c.name,
+                    resource_type="pod_container",
+                    container_resources=c.resources,
+                )
+                for c in pod.containers
+            ),
+        )
+        for pod in pods
+    )

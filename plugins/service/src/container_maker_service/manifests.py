@@ -1,0 +1,41 @@
+"""The Service manifest (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from container_maker.context import BuildContext
+from container_maker.identity import object_name, pod_selector
+from container_maker.manifests import object_metadata
+from container_maker.models import ContainerSpec, ExposureLevel
+from container_maker.validation import protocol_of
+
+
+def service_type(level: ExposureLevel) -> str:
+    """ClusterIP inside the cluster; LoadBalancer once the container is reachable from outside."""
+    return "ClusterIP" if level <= ExposureLevel.CLUSTER_LOCAL else "LoadBalancer"
+
+
+def build_service(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
+    """The Service of a container: one port per published port, owned by the pod."""
+    kind = service_type(spec.exposure)
+    ports: list[dict[str, Any]] = []
+    for info in spec.publish_information:
+        protocol = protocol_of(info.protocol)
+        port: dict[str, Any] = {
+            "name": f"{protocol.lower()}-{info.publish_port}",
+            "port": info.publish_port,
+            "targetPort": info.target_port,
+            "protocol": protocol,
+        }
+        if info.node_port is not None and kind == "LoadBalancer":
+            port["nodePort"] = info.node_port
+        ports.append(port)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_metadata(
+            object_name("service", spec.container_name), spec, context, owned=True
+        ),
+        "spec": {"type": kind, "selector": pod_selector(context.container_id), "ports": ports},
+    }

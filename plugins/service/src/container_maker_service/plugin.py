@@ -1,0 +1,132 @@
+"""Hooks of the service plugin (kind "service", from exposure CLUSTER_LOCAL on)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from container_maker import hookimpl
+from container_maker.context import BuildContext, KubeContext
+from container_maker.identity import label_selector
+from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body
+from container_maker.models import (
+    AssociatedResource,
+    ContainerSpec,
+    DeleteResult,
+    ExposureLevel,
+    Manifest,
+    ObservedObject,
+    PortInformation,
+    Query,
+    ResourceKind,
+)
+
+from .manifests import build_service
+
+KIND = "service"
+
+
+def address(svc: Any) -> str:
+    """The Service's address: the load balancer's (once assigned) or the ClusterIP."""
+    if svc.spec.type == "LoadBalancer":
+        lb = svc.status.load_balancer if svc.status else None
+        for ingress in (lb.ingress if lb else None) or []:
+            if ingress.ip or ingress.hostname:
+                return str(ingress.ip or ingress.hostname)
+        return ""
+    cluster_ip = svc.spec.cluster_ip
+    return "" if cluster_ip in (None, "None") else str(cluster_ip)
+
+
+def observe(svc: Any) -> ObservedObject:
+    """Summarise a ``V1Service``."""
+    meta = svc.metadata
+    return ObservedObject(
+        kind=KIND,
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        labels=dict(meta.labels or {}),
+        annotations=dict(meta.annotations or {}),
+        address=address(svc),
+        phase=svc.spec.type or "",
+        terminating=meta.deletion_timestamp is not None,
+        ports=tuple(
+            PortInformation(name=p.name, container_port=p.port, protocol=p.protocol)
+            for p in svc.spec.ports or []
+        ),
+    )
+
+
+@hookimpl
+def cm_declare_kind() -> ResourceKind:
+    return ResourceKind(kind=KIND, min_level=ExposureLevel.CLUSTER_LOCAL)
+
+
+@hookimpl
+def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
+    if kind != KIND:
+        return None
+    return Manifest(kind=KIND, body=build_service(spec, context))
+
+
+@hookimpl
+def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    meta = manifest.body["metadata"]
+    with api_errors(f"creating service {meta['name']} in {meta['namespace']}"):
+        return observe(
+            core.create_namespaced_service(
+                meta["namespace"],
+                request_body(manifest),
+                _request_timeout=context.request_timeout(),
+            )
+        )
+
+
+@hookimpl
+def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
+    """Managed Services matching the query: one list call."""
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    with api_errors(f"listing services in {query.namespace}"):
+        services = core.list_namespaced_service(
+            query.namespace,
+            label_selector=label_selector(query.container_id, query.container_name),
+            _request_timeout=context.request_timeout(),
+        )
+    return tuple(observe(s) for s in services.items)
+
+
+@hookimpl
+def cm_delete(
+    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
+) -> DeleteResult | None:
+    if kind != KIND:
+        return None
+    core = client.CoreV1Api(context.api_client)
+    return delete_and_wait(
+        objects,
+        context,
+        kind=KIND,
+        delete=lambda obj, options: core.delete_namespaced_service(
+            obj.name, obj.namespace, body=options
+        ),
+        read=lambda obj: read_uid(lambda: core.read_namespaced_service(obj.name, obj.namespace)),
+    )
+
+
+@hookimpl
+def cm_describe_associations(
+    container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
+) -> tuple[AssociatedResource, ...] | None:
+    services = objects.get(KIND, ())
+    if not services:
+        return None
+    return tuple(
+        AssociatedResource(resource_name=s.name, resource_type="service") for s in services
+    )
