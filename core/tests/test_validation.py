@@ -196,7 +196,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "field"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+@pytest.mark.parametrize(
+    ("changes", "field"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
 def test_invalid_spec_names_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         validate_spec(make_spec(**changes), SETTINGS)

@@ -157,9 +157,11 @@ class ContainerManager:
             level.name,
         )
         created: list[ObservedObject] = []
+        attempted: list[str] = []
         try:
             owner: ObjectRef | None = None
             for kind in kinds_for_level(level, self.kinds):
+                attempted.append(kind)
                 ctx.check_deadline(f"creating the {kind} of {spec.container_name}")
                 build_context = BuildContext(
                     container_id=container_id,
@@ -180,7 +182,7 @@ class ContainerManager:
                 if kind == "pod":
                     owner = obj.ref()
         except BaseException as error:
-            self._rollback(created, spec.network_name)
+            self._rollback(container_id, spec.network_name, attempted, created)
             if isinstance(error, AlreadyExists) and not any(o.kind == "pod" for o in created):
                 # Another request may have created the same name meanwhile: same spec is fine.
                 existing = self._existing(spec, self._context(None))
@@ -214,20 +216,40 @@ class ContainerManager:
             )
         return self._get_objects(container_id, spec.network_name, ctx, pods)
 
-    def _rollback(self, created: list[ObservedObject], namespace: str) -> None:
-        """Remove what a failed create made, newest first; never raises."""
-        if not created:
+    def _rollback(
+        self,
+        container_id: str,
+        namespace: str,
+        attempted: list[str],
+        created: list[ObservedObject],
+    ) -> None:
+        """Remove what a failed create made, newest first; never raises.
+
+        Objects are looked up by the container id as well: a step that failed after the API
+        server accepted the object (a lost response, a timeout) left an object we never saw,
+        and its label lets us find it.
+        """
+        if not attempted:
             return
         ctx = self._context(None)
-        log.warning("create failed, rolling back %s", [f"{o.kind}/{o.name}" for o in created])
-        try:
-            for obj in reversed(created):
-                if obj.kind == "namespace":
+        log.warning("create failed, rolling back container_id=%s kinds=%s", container_id, attempted)
+        query = Query(namespace=namespace, container_id=container_id)
+        for kind in reversed(attempted):
+            try:
+                if kind == "namespace":
                     self._cleanup_namespace(namespace, ctx)
-                else:
-                    self.hooks.delete(kind=obj.kind, objects=(obj,), context=ctx)
-        except Exception:
-            log.exception("rollback incomplete; the garbage collector removes the rest")
+                    continue
+                found = {o.uid: o for o in self._get(kind, query, ctx)}
+                found.update({o.uid: o for o in created if o.kind == kind})
+                if found:
+                    self.hooks.delete(kind=kind, objects=tuple(found.values()), context=ctx)
+            except Exception:
+                log.exception(
+                    "rollback of %s incomplete container_id=%s; the garbage collector "
+                    "removes what the pod owns",
+                    kind,
+                    container_id,
+                )
 
     # -- get and list -----------------------------------------------------------------------
 

@@ -1,0 +1,405 @@
+"""The container manager's orchestration, with in-memory resource plugins (no cluster).
+
+The plugins here keep objects in a dict instead of a cluster. They stand in for plugins, not for
+the Kubernetes API server: what is tested is the core's side of the hook contract (the exact
+sequence of hook calls per exposure level, rollback, idempotency, the nested tree). The same
+behaviours are tested with the real plugins on the real cluster in ``tests/``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pluggy
+import pytest
+from kubernetes.client import ApiClient
+
+from container_maker import hookimpl
+from container_maker.context import BuildContext, KubeContext
+from container_maker.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InternalError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from container_maker.identity import (
+    ID_KEY,
+    container_annotations,
+    container_labels,
+    is_managed,
+    managed_labels,
+)
+from container_maker.manager import ContainerManager
+from container_maker.models import (
+    AssociatedResource,
+    ContainerSpec,
+    DeleteResult,
+    ExposureLevel,
+    Manifest,
+    ObservedObject,
+    PodExtras,
+    PublishInformation,
+    Query,
+    ResourceKind,
+)
+from container_maker.plugins import create_plugin_manager
+from container_maker.testing import HookCall
+
+Store = dict[tuple[str, str, str], ObservedObject]
+_uids = itertools.count(1)
+
+
+class MemoryKind:
+    """A resource plugin for one kind that keeps its objects in ``store``."""
+
+    def __init__(self, kind: str, min_level: ExposureLevel, store: Store) -> None:
+        self.kind = kind
+        self.min_level = min_level
+        self.store = store
+        self.fail_on: str | None = None  # "build" or "create" to inject a failure
+
+    @hookimpl
+    def cm_declare_kind(self) -> ResourceKind:
+        return ResourceKind(kind=self.kind, min_level=self.min_level)
+
+    @hookimpl
+    def cm_build(self, kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
+        if kind != self.kind:
+            return None
+        if self.fail_on == "build":
+            raise InvalidArgument("container_name", f"injected failure building {kind}")
+        if kind == "namespace":
+            meta = {"name": spec.network_name, "labels": managed_labels()}
+        else:
+            meta = {
+                "name": f"{spec.container_name}-{kind}",
+                "namespace": spec.network_name,
+                "labels": container_labels(context.container_id, spec),
+                "annotations": container_annotations(spec),
+            }
+        return Manifest(kind=kind, body={"metadata": meta, "extras": len(context.pod_extras)})
+
+    @hookimpl
+    def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
+        if kind != self.kind:
+            return None
+        meta = manifest.body["metadata"]
+        namespace = meta.get("namespace", meta["name"])
+        key = (kind, namespace, meta["name"])
+        if key in self.store:
+            if kind == "namespace":
+                return self.store[key]
+            raise AlreadyExists(f"{kind} {meta['name']} exists")
+        obj = ObservedObject(
+            kind=kind,
+            namespace=namespace,
+            name=meta["name"],
+            uid=f"uid-{next(_uids)}",
+            labels=meta["labels"],
+            annotations=meta.get("annotations", {}),
+            address=f"{kind}-address",
+        )
+        self.store[key] = obj
+        if self.fail_on == "create":
+            raise Unavailable(f"injected failure after creating {kind}")
+        return obj
+
+    @hookimpl
+    def cm_get(self, kind: str, query: Query, context: KubeContext) -> Any:
+        if kind != self.kind:
+            return None
+        if kind == "namespace":
+            found = self.store.get((kind, query.namespace, query.namespace))
+            return () if found is None else (found,)
+        return tuple(
+            o
+            for (k, ns, _), o in sorted(self.store.items())
+            if k == kind
+            and ns == query.namespace
+            and is_managed(o.labels)
+            and query.container_id in (None, o.labels.get(ID_KEY))
+            and query.container_name in (None, o.labels.get("container-maker.io/name"))
+        )
+
+    @hookimpl
+    def cm_delete(
+        self, kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
+    ) -> DeleteResult | None:
+        if kind != self.kind:
+            return None
+        deleted = []
+        for obj in objects:
+            if self.store.pop((kind, obj.namespace, obj.name), None) is not None:
+                deleted.append(obj.name)
+        return DeleteResult(kind=kind, deleted=tuple(deleted))
+
+    @hookimpl
+    def cm_describe_associations(
+        self, container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
+    ) -> tuple[AssociatedResource, ...] | None:
+        if self.kind == "namespace" or not objects.get(self.kind):
+            return None
+        return tuple(
+            AssociatedResource(resource_name=o.name, resource_type=self.kind)
+            for o in objects[self.kind]
+        )
+
+
+class Sidecar:
+    @hookimpl
+    def cm_pod_extras(self, spec: ContainerSpec, context: BuildContext) -> PodExtras:
+        return PodExtras(plugin="memory-sidecar", containers=({"name": "side", "image": "s"},))
+
+
+LEVELS = {
+    "namespace": ExposureLevel.INTERNAL,
+    "pod": ExposureLevel.INTERNAL,
+    "service": ExposureLevel.CLUSTER_LOCAL,
+    "ingress": ExposureLevel.EXPOSED,
+}
+
+
+@pytest.fixture
+def store() -> Store:
+    return {}
+
+
+@pytest.fixture
+def kinds(store: Store) -> dict[str, MemoryKind]:
+    return {kind: MemoryKind(kind, level, store) for kind, level in LEVELS.items()}
+
+
+@pytest.fixture
+def pm(kinds: dict[str, MemoryKind]) -> pluggy.PluginManager:
+    # Registered in an order unlike the chain: the chain, not registration, must decide.
+    order = ["ingress", "pod", "namespace", "service"]
+    plugins = [(name, kinds[name]) for name in order] + [("sidecar", Sidecar())]
+    return create_plugin_manager(load_entrypoints=False, plugins=plugins)
+
+
+@pytest.fixture
+def calls(pm: pluggy.PluginManager) -> list[HookCall]:
+    recorded: list[HookCall] = []
+
+    def before(hook_name: str, hook_impls: Any, kwargs: Any) -> None:
+        recorded.append(HookCall(hook_name, kwargs.get("kind")))
+
+    pm.add_hookcall_monitoring(before, lambda *args: None)
+    return recorded
+
+
+@pytest.fixture
+def manager(pm: pluggy.PluginManager) -> ContainerManager:
+    # The API client is never used: these plugins keep objects in memory.
+    return ContainerManager(ApiClient(), plugin_manager=pm)
+
+
+def spec(level: ExposureLevel, name: str = "web", **changes: Any) -> ContainerSpec:
+    values: dict[str, Any] = {
+        "image_name": "nginx:1.27",
+        "container_name": name,
+        "network_name": "net",
+        "exposure_level": int(level),
+        "publish_information": (PublishInformation(publish_port=80, target_port=8080),),
+    }
+    values.update(changes)
+    return ContainerSpec(**values)
+
+
+def seq(calls: list[HookCall]) -> list[str]:
+    return [f"{c.hook}({c.kind})" if c.kind else c.hook for c in calls]
+
+
+CREATE_SEQUENCES = {
+    ExposureLevel.INTERNAL: [
+        "cm_get(pod)",
+        "cm_build(namespace)", "cm_create(namespace)",
+        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
+        "cm_describe_associations",
+    ],
+    ExposureLevel.CLUSTER_LOCAL: [
+        "cm_get(pod)",
+        "cm_build(namespace)", "cm_create(namespace)",
+        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
+        "cm_build(service)", "cm_create(service)",
+        "cm_describe_associations",
+    ],
+    ExposureLevel.CLUSTER_EXTERNAL: [
+        "cm_get(pod)",
+        "cm_build(namespace)", "cm_create(namespace)",
+        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
+        "cm_build(service)", "cm_create(service)",
+        "cm_describe_associations",
+    ],
+    ExposureLevel.EXPOSED: [
+        "cm_get(pod)",
+        "cm_build(namespace)", "cm_create(namespace)",
+        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
+        "cm_build(service)", "cm_create(service)",
+        "cm_build(ingress)", "cm_create(ingress)",
+        "cm_describe_associations",
+    ],
+}  # fmt: skip
+
+DELETE_LOOKUPS = ["cm_get(pod)", "cm_get(service)", "cm_get(ingress)"]
+NAMESPACE_CLEANUP = [
+    "cm_get(namespace)",
+    "cm_get(pod)", "cm_get(service)", "cm_get(ingress)",
+    "cm_delete(namespace)",
+]  # fmt: skip
+DELETE_SEQUENCES = {
+    ExposureLevel.INTERNAL: [*DELETE_LOOKUPS, "cm_delete(pod)", *NAMESPACE_CLEANUP],
+    ExposureLevel.CLUSTER_LOCAL: [
+        *DELETE_LOOKUPS, "cm_delete(service)", "cm_delete(pod)", *NAMESPACE_CLEANUP
+    ],
+    ExposureLevel.CLUSTER_EXTERNAL: [
+        *DELETE_LOOKUPS, "cm_delete(service)", "cm_delete(pod)", *NAMESPACE_CLEANUP
+    ],
+    ExposureLevel.EXPOSED: [
+        *DELETE_LOOKUPS,
+        "cm_delete(ingress)", "cm_delete(service)", "cm_delete(pod)",
+        *NAMESPACE_CLEANUP,
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("level", list(CREATE_SEQUENCES), ids=lambda level: level.name)
+def test_create_hook_sequence(
+    level: ExposureLevel, manager: ContainerManager, calls: list[HookCall], store: Store
+) -> None:
+    container = manager.create(spec(level))
+    assert seq(calls) == CREATE_SEQUENCES[level]
+    expected_kinds = {k for k, lvl in LEVELS.items() if lvl <= level}
+    assert {k for k, _, _ in store} == expected_kinds
+    assert container.container_type == max(
+        expected_kinds - {"namespace"}, key=["pod", "service", "ingress"].index
+    )
+
+
+@pytest.mark.parametrize("level", list(DELETE_SEQUENCES), ids=lambda level: level.name)
+def test_delete_hook_sequence(
+    level: ExposureLevel, manager: ContainerManager, calls: list[HookCall], store: Store
+) -> None:
+    container = manager.create(spec(level))
+    calls.clear()
+    outcome = manager.delete(container.container_id, "net")
+    assert seq(calls) == DELETE_SEQUENCES[level]
+    assert outcome.status == "Deleted"
+    assert store == {}  # the namespace was ours and is now empty: deleted too
+
+
+def test_pod_build_receives_sidecar_extras(manager: ContainerManager, store: Store) -> None:
+    manager.create(spec(ExposureLevel.INTERNAL))
+    # MemoryKind records the number of extras in its manifest; the pod got the sidecar's.
+    pods = [o for (k, _, _), o in store.items() if k == "pod"]
+    assert len(pods) == 1
+
+
+@pytest.mark.parametrize("step", ["namespace", "pod", "service", "ingress"])
+@pytest.mark.parametrize("when", ["build", "create"])
+def test_failure_at_each_step_rolls_back(
+    step: str, when: str, manager: ContainerManager, kinds: dict[str, MemoryKind], store: Store
+) -> None:
+    kinds[step].fail_on = when
+    with pytest.raises((InvalidArgument, Unavailable)):
+        manager.create(spec(ExposureLevel.EXPOSED))
+    assert store == {}
+
+
+def test_rollback_keeps_a_namespace_with_other_containers(
+    manager: ContainerManager, kinds: dict[str, MemoryKind], store: Store
+) -> None:
+    first = manager.create(spec(ExposureLevel.INTERNAL, "first"))
+    kinds["service"].fail_on = "create"
+    with pytest.raises(Unavailable):
+        manager.create(spec(ExposureLevel.CLUSTER_LOCAL, "second"))
+    assert sorted(name for _, _, name in store) == ["first-pod", "net"]
+    assert manager.get(first.container_id, "net").container_name == "first"
+
+
+def test_unmanaged_namespace_is_never_deleted(
+    manager: ContainerManager, kinds: dict[str, MemoryKind], store: Store
+) -> None:
+    store[("namespace", "net", "net")] = ObservedObject(
+        kind="namespace", namespace="net", name="net", uid="theirs"
+    )
+    container = manager.create(spec(ExposureLevel.INTERNAL))
+    manager.delete(container.container_id, "net")
+    assert list(store) == [("namespace", "net", "net")]
+
+
+def test_same_spec_is_idempotent_and_different_spec_already_exists(
+    manager: ContainerManager, store: Store
+) -> None:
+    first = manager.create(spec(ExposureLevel.CLUSTER_LOCAL))
+    again = manager.create(spec(ExposureLevel.CLUSTER_LOCAL))
+    assert again.container_id == first.container_id
+    with pytest.raises(AlreadyExists):
+        manager.create(spec(ExposureLevel.CLUSTER_LOCAL, image_name="nginx:1.28"))
+    assert len([k for k in store if k[0] == "pod"]) == 1
+
+
+def test_list_groups_each_container_once_with_a_nested_tree(manager: ContainerManager) -> None:
+    manager.create(spec(ExposureLevel.EXPOSED, "b"))
+    manager.create(spec(ExposureLevel.INTERNAL, "a"))
+    listed = manager.list("net")
+    assert [c.container_name for c in listed] == ["a", "b"]
+    assert listed[0].container_type == "pod"
+    exposed = listed[1]
+    assert exposed.container_type == "ingress"
+    assert exposed.container_ip == "ingress-address"
+    (ingress,) = exposed.associated_resources
+    assert ingress.resource_type == "ingress"
+    (service,) = ingress.associated_resources
+    assert service.resource_type == "service"
+    (pod,) = service.associated_resources
+    assert (pod.resource_type, pod.resource_name) == ("pod", "b-pod")
+
+
+def test_unknown_container_and_namespace_are_not_found(manager: ContainerManager) -> None:
+    missing = "7d444840-9dc0-11d1-b245-5ffdce74fad2"
+    with pytest.raises(NotFound):
+        manager.get(missing, "net")
+    with pytest.raises(NotFound):
+        manager.delete(missing, "net")
+    with pytest.raises(NotFound):
+        manager.list("net")
+
+
+def test_blocked_service_plugin_refuses_service_levels(store: Store) -> None:
+    plugins = [(k, MemoryKind(k, LEVELS[k], store)) for k in ("namespace", "pod", "ingress")]
+    manager = ContainerManager(
+        ApiClient(), plugin_manager=create_plugin_manager(load_entrypoints=False, plugins=plugins)
+    )
+    with pytest.raises(FailedPrecondition, match="service"):
+        manager.create(spec(ExposureLevel.CLUSTER_LOCAL))
+    assert store == {}
+    assert manager.create(spec(ExposureLevel.INTERNAL)).container_type == "pod"
+
+
+def test_plugin_breaking_the_contract_is_internal(store: Store) -> None:
+    class Broken(MemoryKind):
+        @hookimpl(tryfirst=True)
+        def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
+            return {"not": "an ObservedObject"} if kind == "pod" else None
+
+    plugins = [(k, MemoryKind(k, LEVELS[k], store)) for k in ("namespace", "pod")]
+    plugins.append(("broken", Broken("other", ExposureLevel.INTERNAL, store)))
+    pm = create_plugin_manager(load_entrypoints=False, plugins=plugins)
+    with pytest.raises(FailedPrecondition):  # "other" is not a kind of the chain
+        ContainerManager(ApiClient(), plugin_manager=pm)
+    pm.unregister(name="broken")
+
+    class BrokenCreate:
+        @hookimpl(tryfirst=True)
+        def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
+            return {"not": "an ObservedObject"} if kind == "pod" else None
+
+    pm.register(BrokenCreate(), name="broken-create")
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
+    with pytest.raises(InternalError, match="cm_create"):
+        manager.create(spec(ExposureLevel.INTERNAL))
+    assert store == {}
