@@ -145,3 +145,42 @@ def test_invalid_argument_names_the_field() -> None:
     error = errors.InvalidArgument("publish_information[0].node_port", "out of range")
     assert error.field == "publish_information[0].node_port"
     assert str(error) == "INVALID_ARGUMENT: publish_information[0].node_port: out of range"
+
+
+def test_retry_retries_only_retryable_types_until_it_succeeds() -> None:
+    import time as _time
+
+    from kubernetes.client import ApiClient
+
+    from container_maker.context import KubeContext
+    from container_maker.kube import retry
+    from container_maker.settings import Settings
+
+    ctx = KubeContext(api_client=ApiClient(), settings=Settings(), deadline=_time.monotonic() + 5)
+    attempts: list[int] = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise errors.ServiceAccountNotReady("not yet")
+        return "created"
+
+    assert retry(flaky, ctx, "x", retry_on=(errors.ServiceAccountNotReady,), first_delay=0.01) == (
+        "created"
+    )
+    assert len(attempts) == 3
+
+    def permanent() -> str:
+        raise errors.PermissionDenied("no")
+
+    with pytest.raises(errors.PermissionDenied):
+        retry(permanent, ctx, "x", retry_on=(errors.ServiceAccountNotReady,))
+
+    short = ctx.model_copy(update={"deadline": _time.monotonic() + 0.05})
+
+    def never() -> str:
+        raise errors.ServiceAccountNotReady("never")
+
+    with pytest.raises(errors.DeadlineExceeded) as info:
+        retry(never, short, "x", retry_on=(errors.ServiceAccountNotReady,), first_delay=0.01)
+    assert isinstance(info.value.__cause__, errors.ServiceAccountNotReady)

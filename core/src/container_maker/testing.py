@@ -18,6 +18,8 @@ Fixtures (all function-scoped):
 - ``fresh_namespace_name``: the name of a namespace that does not exist yet (for tests where
   Container Maker creates it); it is deleted after the test if it exists.
 
+Helper: :func:`foreign_pod` creates a pod "someone else" made (not labelled as ours).
+
 The cluster itself comes from the test-cluster plugin (distribution
 ``container-maker-testcluster``): ``kube_cluster`` (session) and ``namespace`` (a fresh
 namespace per test). The fixtures here that need the cluster request ``kube_cluster``.
@@ -39,6 +41,37 @@ from .context import KubeContext
 from .manager import ContainerManager
 from .plugins import create_plugin_manager
 from .settings import Settings
+
+
+def foreign_pod(
+    api_client: client.ApiClient,
+    namespace: str,
+    name: str,
+    labels: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Any:
+    """Create a pod that Container Maker did not make; return the ``V1Pod``.
+
+    Retries while the namespace's default ServiceAccount does not exist yet (a new namespace).
+    """
+    core = client.CoreV1Api(api_client)
+    # The client sends dicts as they are; its signatures name only its V1 classes.
+    body: Any = {
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]},
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return core.create_namespaced_pod(namespace, body)
+        except client.ApiException as e:
+            if (
+                e.status != 403
+                or "serviceaccount" not in str(e.body)
+                or (time.monotonic() > deadline)
+            ):
+                raise
+            time.sleep(0.2)
 
 
 @dataclass(frozen=True)
