@@ -412,6 +412,13 @@ class LocalCluster:
                         "serverAddress": f"127.0.0.1:{self.ports.kwok}",
                         # Renew node leases, so the node lifecycle controller sees live nodes.
                         "nodeLeaseDurationSeconds": 40,
+                        # KWOK's documented defaults, which it does not apply to options read
+                        # from a config file.
+                        "podPlayStageParallelism": 4,
+                        "nodePlayStageParallelism": 4,
+                        "nodeLeaseParallelism": 4,
+                        "podsOnNodeSyncParallelism": 1,
+                        "enablePodsOnNodeSyncListPager": True,
                     },
                 }
             )
@@ -467,20 +474,25 @@ class LocalCluster:
         core = client.CoreV1Api(api)
 
         def nodes_ready() -> bool:
+            """Ready, and schedulable: the node lifecycle controller has lifted its
+            not-ready NoSchedule taint (it does so shortly after the node turns Ready)."""
             nodes = core.list_node(label_selector=f"{SIMULATED_NODE_LABEL}=true").items
-            ready = [
+            usable = [
                 n
                 for n in nodes
-                for c in ((n.status and n.status.conditions) or [])
-                if c.type == "Ready" and c.status == "True"
+                if any(
+                    c.type == "Ready" and c.status == "True"
+                    for c in ((n.status and n.status.conditions) or [])
+                )
+                and not any(t.effect == "NoSchedule" for t in (n.spec and n.spec.taints) or [])
             ]
-            return len(ready) == self.nodes
+            return len(usable) == self.nodes
 
         def default_service_account() -> bool:
             core.read_namespaced_service_account("default", "default")
             return True
 
-        self._wait_for("Ready simulated nodes", nodes_ready, 120)
+        self._wait_for("Ready, untainted simulated nodes", nodes_ready, 120)
         self._wait_for("the default ServiceAccount", default_service_account, 120)
 
 
