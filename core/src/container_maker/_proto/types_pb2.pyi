@@ -1,0 +1,196 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExposureLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPOSURE_LEVEL_UNSPECIFIED: _ClassVar[ExposureLevel]
+    EXPOSURE_LEVEL_INTERNAL: _ClassVar[ExposureLevel]
+    EXPOSURE_LEVEL_CLUSTER_LOCAL: _ClassVar[ExposureLevel]
+    EXPOSURE_LEVEL_CLUSTER_EXTERNAL: _ClassVar[ExposureLevel]
+    EXPOSURE_LEVEL_EXPOSED: _ClassVar[ExposureLevel]
+EXPOSURE_LEVEL_UNSPECIFIED: ExposureLevel
+EXPOSURE_LEVEL_INTERNAL: ExposureLevel
+EXPOSURE_LEVEL_CLUSTER_LOCAL: ExposureLevel
+EXPOSURE_LEVEL_CLUSTER_EXTERNAL: ExposureLevel
+EXPOSURE_LEVEL_EXPOSED: ExposureLevel
+
+class PublishInformation(_message.Message):
+    __slots__ = ("publish_port", "target_port", "protocol", "node_port")
+    PUBLISH_PORT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    NODE_PORT_FIELD_NUMBER: _ClassVar[int]
+    publish_port: int
+    target_port: int
+    protocol: str
+    node_port: int
+    def __init__(self, publish_port: _Optional[int] = ..., target_port: _Optional[int] = ..., protocol: _Optional[str] = ..., node_port: _Optional[int] = ...) -> None: ...
+
+class ResourceRequirements(_message.Message):
+    __slots__ = ("cpu_request", "cpu_limit", "memory_request", "memory_limit", "ephemeral_request", "ephemeral_limit", "snapshot_size_limit")
+    CPU_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CPU_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_SIZE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+    ephemeral_request: str
+    ephemeral_limit: str
+    snapshot_size_limit: str
+    def __init__(self, cpu_request: _Optional[str] = ..., cpu_limit: _Optional[str] = ..., memory_request: _Optional[str] = ..., memory_limit: _Optional[str] = ..., ephemeral_request: _Optional[str] = ..., ephemeral_limit: _Optional[str] = ..., snapshot_size_limit: _Optional[str] = ...) -> None: ...
+
+class CreateContainerRequest(_message.Message):
+    __slots__ = ("image_name", "container_name", "network_name", "exposure_level", "publish_information", "environment_variables", "resource_requirements")
+    class EnvironmentVariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    IMAGE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_NAME_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_INFORMATION_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    image_name: str
+    container_name: str
+    network_name: str
+    exposure_level: ExposureLevel
+    publish_information: _containers.RepeatedCompositeFieldContainer[PublishInformation]
+    environment_variables: _containers.ScalarMap[str, str]
+    resource_requirements: ResourceRequirements
+    def __init__(self, image_name: _Optional[str] = ..., container_name: _Optional[str] = ..., network_name: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ..., publish_information: _Optional[_Iterable[_Union[PublishInformation, _Mapping]]] = ..., environment_variables: _Optional[_Mapping[str, str]] = ..., resource_requirements: _Optional[_Union[ResourceRequirements, _Mapping]] = ...) -> None: ...
+
+class GetContainerRequest(_message.Message):
+    __slots__ = ("container_id", "network_name")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    network_name: str
+    def __init__(self, container_id: _Optional[str] = ..., network_name: _Optional[str] = ...) -> None: ...
+
+class DeleteContainerRequest(_message.Message):
+    __slots__ = ("container_id", "network_name")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    network_name: str
+    def __init__(self, container_id: _Optional[str] = ..., network_name: _Optional[str] = ...) -> None: ...
+
+class ListContainerRequest(_message.Message):
+    __slots__ = ("network_name",)
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    network_name: str
+    def __init__(self, network_name: _Optional[str] = ...) -> None: ...
+
+class SaveContainerRequest(_message.Message):
+    __slots__ = ("container_id", "network_name")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    network_name: str
+    def __init__(self, container_id: _Optional[str] = ..., network_name: _Optional[str] = ...) -> None: ...
+
+class PortInformation(_message.Message):
+    __slots__ = ("name", "container_port", "protocol")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    container_port: int
+    protocol: str
+    def __init__(self, name: _Optional[str] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
+
+class ContainerResources(_message.Message):
+    __slots__ = ("cpu_request", "cpu_limit", "memory_request", "memory_limit", "ephemeral_request", "ephemeral_limit", "snapshot_size_limit")
+    CPU_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CPU_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_SIZE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+    ephemeral_request: str
+    ephemeral_limit: str
+    snapshot_size_limit: str
+    def __init__(self, cpu_request: _Optional[str] = ..., cpu_limit: _Optional[str] = ..., memory_request: _Optional[str] = ..., memory_limit: _Optional[str] = ..., ephemeral_request: _Optional[str] = ..., ephemeral_limit: _Optional[str] = ..., snapshot_size_limit: _Optional[str] = ...) -> None: ...
+
+class AssociatedResource(_message.Message):
+    __slots__ = ("resource_name", "resource_type", "container_resources", "associated_resources")
+    RESOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    ASSOCIATED_RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    resource_name: str
+    resource_type: str
+    container_resources: ContainerResources
+    associated_resources: _containers.RepeatedCompositeFieldContainer[AssociatedResource]
+    def __init__(self, resource_name: _Optional[str] = ..., resource_type: _Optional[str] = ..., container_resources: _Optional[_Union[ContainerResources, _Mapping]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ...) -> None: ...
+
+class ContainerResponse(_message.Message):
+    __slots__ = ("container_id", "container_name", "container_ip", "container_network", "ports", "associated_resources", "container_type", "exposure_level")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_IP_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    ASSOCIATED_RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    container_name: str
+    container_ip: str
+    container_network: str
+    ports: _containers.RepeatedCompositeFieldContainer[PortInformation]
+    associated_resources: _containers.RepeatedCompositeFieldContainer[AssociatedResource]
+    container_type: str
+    exposure_level: ExposureLevel
+    def __init__(self, container_id: _Optional[str] = ..., container_name: _Optional[str] = ..., container_ip: _Optional[str] = ..., container_network: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortInformation, _Mapping]]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ..., container_type: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ...) -> None: ...
+
+class ListContainerResponse(_message.Message):
+    __slots__ = ("containers",)
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    containers: _containers.RepeatedCompositeFieldContainer[ContainerResponse]
+    def __init__(self, containers: _Optional[_Iterable[_Union[ContainerResponse, _Mapping]]] = ...) -> None: ...
+
+class DeleteContainerResponse(_message.Message):
+    __slots__ = ("container_id", "status")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    status: str
+    def __init__(self, container_id: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class SavedPodResponse(_message.Message):
+    __slots__ = ("pod_name", "namespace_name", "image_name")
+    POD_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_NAME_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_NAME_FIELD_NUMBER: _ClassVar[int]
+    pod_name: str
+    namespace_name: str
+    image_name: str
+    def __init__(self, pod_name: _Optional[str] = ..., namespace_name: _Optional[str] = ..., image_name: _Optional[str] = ...) -> None: ...
+
+class SaveContainerResponse(_message.Message):
+    __slots__ = ("saved_pods",)
+    SAVED_PODS_FIELD_NUMBER: _ClassVar[int]
+    saved_pods: _containers.RepeatedCompositeFieldContainer[SavedPodResponse]
+    def __init__(self, saved_pods: _Optional[_Iterable[_Union[SavedPodResponse, _Mapping]]] = ...) -> None: ...
