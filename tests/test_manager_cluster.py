@@ -7,6 +7,9 @@ are marked ``simulated``); everything else is a real Kubernetes control plane.
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -410,6 +413,50 @@ def test_create_waits_for_a_terminating_namespace(
     assert second.container_id != first.container_id
     assert namespace_state(kube_api_client, ns) == "Active"
     assert [c.container_id for c in container_manager.list(ns)] == [second.container_id]
+
+
+def test_create_in_a_brand_new_namespace_waits_for_the_default_service_account(
+    kube_cluster: Any, cm_plugin_manager: pluggy.PluginManager, fresh_namespace_name: str
+) -> None:
+    """The real rejection, provoked: with the controller manager held still (SIGSTOP), the new
+    namespace gets no ``default`` ServiceAccount and the API server refuses the pod (403); once
+    the controller manager goes on, create succeeds without the caller noticing."""
+    local = kube_cluster.local
+    if local is None:
+        pytest.skip("needs to pause the controller manager of a cluster the tests started")
+    api_client = kube_cluster.api_client()
+    rejections: list[str] = []
+    original = api_client.call_api
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        # call_api returns the raw response; the error is raised later, when deserialising.
+        response = original(*args, **kwargs)
+        if getattr(response, "status", None) == 403:
+            body = response.read()
+            text = body.decode() if isinstance(body, bytes) else str(body)
+            rejections.append(str(json.loads(text).get("message", text)))
+        return response
+
+    api_client.call_api = recording
+    manager = ContainerManager(api_client, plugin_manager=cm_plugin_manager)
+    controller_manager = local.pids["kube-controller-manager"]
+    pool = ThreadPoolExecutor(1)
+    os.kill(controller_manager, signal.SIGSTOP)
+    try:
+        future = pool.submit(manager.create, make_spec(fresh_namespace_name))
+        deadline = time.monotonic() + 30
+        while not rejections and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not future.done(), future.exception() if future.done() else None
+    finally:
+        os.kill(controller_manager, signal.SIGCONT)
+    created = future.result(timeout=120)
+    pool.shutdown()
+    api_client.close()
+    assert created.container_type == "pod"
+    assert rejections, "the API server never refused the pod"
+    print(f"pod refused {len(rejections)} time(s) for the missing ServiceAccount, then created")
+    assert all('serviceaccount "default" not found' in r for r in rejections), rejections
 
 
 # -- concurrency ------------------------------------------------------------------------------
