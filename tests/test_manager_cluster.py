@@ -339,14 +339,14 @@ def test_our_namespace_lives_until_its_last_container_goes(
     assert namespace_state(kube_api_client, ns) in ("Terminating", "gone")
 
 
-def test_our_namespace_with_a_foreign_pod_is_kept(
+def test_our_namespace_goes_when_only_foreign_objects_are_left(
     container_manager: ContainerManager,
     fresh_namespace_name: str,
     kube_api_client: client.ApiClient,
 ) -> None:
-    """A managed namespace is only deleted when empty of managed containers; a foreign pod
-    does not count as ours, so it does not keep the namespace, but our delete never touches
-    the pod itself either (the namespace deletion removes it, as Kubernetes does)."""
+    """design.md section 4: a namespace Container Maker created is deleted once no *managed*
+    container is left in it. A pod someone else put there is never deleted by Container Maker
+    itself and does not hold the namespace (Kubernetes removes it with the namespace)."""
     ns = fresh_namespace_name
     created = container_manager.create(make_spec(ns))
     foreign_pod(kube_api_client, ns, "theirs")

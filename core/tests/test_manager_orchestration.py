@@ -19,6 +19,7 @@ from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import (
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     InternalError,
     InvalidArgument,
@@ -402,4 +403,10 @@ def test_plugin_breaking_the_contract_is_internal(store: Store) -> None:
     manager = ContainerManager(ApiClient(), plugin_manager=pm)
     with pytest.raises(InternalError, match="cm_create"):
         manager.create(spec(ExposureLevel.INTERNAL))
+    assert store == {}
+
+
+def test_deadline_stops_create_and_leaves_nothing(manager: ContainerManager, store: Store) -> None:
+    with pytest.raises(DeadlineExceeded):
+        manager.create(spec(ExposureLevel.EXPOSED), timeout=0.0)
     assert store == {}
