@@ -9,6 +9,7 @@ behaviours are tested with the real plugins on the real cluster in ``tests/``.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pluggy
@@ -409,4 +410,25 @@ def test_plugin_breaking_the_contract_is_internal(store: Store) -> None:
 def test_deadline_stops_create_and_leaves_nothing(manager: ContainerManager, store: Store) -> None:
     with pytest.raises(DeadlineExceeded):
         manager.create(spec(ExposureLevel.EXPOSED), timeout=0.0)
+    assert store == {}
+
+
+def test_create_finishing_after_its_deadline_is_rolled_back(
+    pm: pluggy.PluginManager, store: Store
+) -> None:
+    """Every step started in time, but the last one ended after the deadline: the caller has
+    given up, so the container is removed instead of being left behind unknown."""
+
+    class SlowPod:
+        @hookimpl(wrapper=True)
+        def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
+            result = yield
+            if kind == "pod":
+                time.sleep(0.3)
+            return result
+
+    pm.register(SlowPod(), name="slow-pod")
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
+    with pytest.raises(DeadlineExceeded):
+        manager.create(spec(ExposureLevel.INTERNAL), timeout=0.2)
     assert store == {}

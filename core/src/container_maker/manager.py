@@ -181,6 +181,9 @@ class ContainerManager:
                 created.append(obj)
                 if kind == "pod":
                     owner = obj.ref()
+            # A create that finishes after its deadline is rolled back too: the caller has
+            # stopped waiting and will not learn the container's id.
+            ctx.check_deadline(f"creating {spec.container_name}")
         except BaseException as error:
             self._rollback(container_id, spec.network_name, attempted, created)
             if isinstance(error, AlreadyExists) and not any(o.kind == "pod" for o in created):
