@@ -44,6 +44,8 @@ class Settings(Model):
     - ``ingress_host`` / ``ingress_class``: host rule and class of EXPOSED containers' Ingresses
       (None: no host rule, the cluster's default class).
     - ``snapshot_image`` / ``status_image``: the sidecar images.
+    - ``registry``: the OCI registry (``host[:port][/path]``) that ``saveContainer`` pushes
+      saved images to (None: saving is not configured).
     - ``snapshot_mount_path``: where the shared snapshot volume is mounted in every container.
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
@@ -60,6 +62,7 @@ class Settings(Model):
     ingress_class: str | None = None
     snapshot_image: str = "container-maker/snapshot-agent:0.1.0"
     status_image: str = "container-maker/status-agent:0.1.0"
+    registry: str | None = None
     snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
     default_resources: ContainerResources = DEFAULT_RESOURCES
     sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
@@ -81,9 +84,10 @@ class Settings(Model):
         blocked = env.get(ENV_PREFIX + "BLOCKED_PLUGINS")
         if blocked is not None:
             values["blocked_plugins"] = tuple(p.strip() for p in blocked.split(",") if p.strip())
-        for name in ("ingress_host", "ingress_class", "snapshot_image", "status_image"):
+        for name in ("ingress_host", "ingress_class", "snapshot_image", "status_image", "registry"):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:
-                # An empty ingress host or class means "none", not the empty string.
-                values[name] = (value or None) if name.startswith("ingress") else value
+                # An empty ingress host or class (or registry) means "none", not "".
+                optional = name.startswith("ingress") or name == "registry"
+                values[name] = (value or None) if optional else value
         return cls.model_validate(values)

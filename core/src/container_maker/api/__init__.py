@@ -1,0 +1,18 @@
+"""The gRPC API: the layer above the container manager that clients talk to.
+
+- :mod:`.conversion`: protobuf messages <-> core models (the only place that knows both).
+- :mod:`.servicer`: the ``containermaker.ContainerMakerAPI`` methods (convert in, call the
+  manager, convert out).
+- :mod:`.interceptor`: request ids, one log line per call, and the mapping of the core error
+  hierarchy to gRPC status codes.
+- :mod:`.server`: :func:`create_server` (servicer, health, reflection, interceptor, TLS) and the
+  serving lifecycle (SIGTERM: health NOT_SERVING, then stop with a grace period).
+- :mod:`.kubeconfig`: how the server finds its Kubernetes cluster.
+- :mod:`.logs`: structured logging, one JSON line per event, with the request id.
+"""
+
+from __future__ import annotations
+
+from .server import ApiServer, TlsConfig, create_server
+
+__all__ = ["ApiServer", "TlsConfig", "create_server"]

@@ -1,0 +1,99 @@
+"""Protobuf messages <-> core models: the only module that knows both sides.
+
+Inbound, messages become :class:`~container_maker.models.ContainerSpec` and plain arguments
+without judging them (validation is the manager's, so that every client, gRPC or Python, gets
+the same errors); proto3 presence (``optional`` fields) becomes ``None``. Outbound, models
+become response messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from container_maker._proto import types_pb2 as pb
+from container_maker.models import (
+    AssociatedResource,
+    Container,
+    ContainerResources,
+    ContainerSpec,
+    DeleteOutcome,
+    PublishInformation,
+    ResourceRequirements,
+)
+
+
+def _optional(message: pb.ResourceRequirements | pb.PublishInformation, field: str) -> Any:
+    """The value of an ``optional`` field, or None when the client did not set it."""
+    return getattr(message, field) if message.HasField(field) else None
+
+
+def spec_from_request(request: pb.CreateContainerRequest) -> ContainerSpec:
+    """The container spec of a ``createContainer`` request (not validated yet)."""
+    requirements = None
+    if request.HasField("resource_requirements"):
+        given = request.resource_requirements
+        requirements = ResourceRequirements(
+            **{name: _optional(given, name) for name in ResourceRequirements.model_fields}
+        )
+    return ContainerSpec(
+        image_name=request.image_name,
+        container_name=request.container_name,
+        network_name=request.network_name,
+        # Kept as a number: an unknown value must reach validation (INVALID_ARGUMENT).
+        exposure_level=int(request.exposure_level),
+        publish_information=tuple(
+            PublishInformation(
+                publish_port=info.publish_port,
+                target_port=info.target_port,
+                protocol=info.protocol,
+                node_port=_optional(info, "node_port"),
+            )
+            for info in request.publish_information
+        ),
+        environment_variables=dict(request.environment_variables),
+        resource_requirements=requirements,
+    )
+
+
+def _resources(resources: ContainerResources) -> pb.ContainerResources:
+    return pb.ContainerResources(**resources.model_dump())
+
+
+def _associated(node: AssociatedResource) -> pb.AssociatedResource:
+    message = pb.AssociatedResource(
+        resource_name=node.resource_name,
+        resource_type=node.resource_type,
+        associated_resources=[_associated(child) for child in node.associated_resources],
+    )
+    if node.container_resources is not None:
+        message.container_resources.CopyFrom(_resources(node.container_resources))
+    return message
+
+
+def container_response(container: Container) -> pb.ContainerResponse:
+    """The response message describing ``container``."""
+    return pb.ContainerResponse(
+        container_id=container.container_id,
+        container_name=container.container_name,
+        container_ip=container.container_ip,
+        container_network=container.container_network,
+        ports=[
+            pb.PortInformation(
+                name=port.name, container_port=port.container_port, protocol=port.protocol
+            )
+            for port in container.ports
+        ],
+        associated_resources=[_associated(node) for node in container.associated_resources],
+        container_type=container.container_type,
+        exposure_level=f"EXPOSURE_LEVEL_{container.exposure_level.name}",
+    )
+
+
+def list_response(containers: tuple[Container, ...]) -> pb.ListContainerResponse:
+    """The response listing ``containers`` in the order given."""
+    return pb.ListContainerResponse(containers=[container_response(c) for c in containers])
+
+
+def delete_response(outcome: DeleteOutcome) -> pb.DeleteContainerResponse:
+    """The response to a delete."""
+    return pb.DeleteContainerResponse(container_id=outcome.container_id, status=outcome.status)

@@ -1,0 +1,150 @@
+"""The server factory and its lifecycle.
+
+:func:`create_server` builds a gRPC server with the Container Maker servicer, the standard
+health service (``grpc.health.v1``), server reflection (so grpcurl and other tools need no
+``.proto``) and the API interceptor, bound to an address (port 0 picks a free port). The
+returned :class:`ApiServer` is started by the caller; :meth:`ApiServer.serve_until_signalled`
+runs it until SIGTERM or SIGINT, then marks health NOT_SERVING and stops with a grace period
+during which calls in flight may finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from container_maker._proto import service_pb2, service_pb2_grpc
+from container_maker.errors import InvalidConfiguration
+from container_maker.manager import ContainerManager
+
+from .interceptor import ApiInterceptor
+from .servicer import ContainerMakerServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME: str = service_pb2.DESCRIPTOR.services_by_name["ContainerMakerAPI"].full_name
+DEFAULT_PORT = 50052
+DEFAULT_THREADS = 10
+DEFAULT_GRACE_SECONDS = 20.0
+# Far above any legitimate request (a spec with many ports and variables is a few KiB); larger
+# messages are refused by gRPC itself with RESOURCE_EXHAUSTED.
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """Server TLS from PEM files; with ``client_ca`` clients must present a certificate that
+    it signed (mutual TLS)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        try:
+            pair = (self.key.read_bytes(), self.cert.read_bytes())
+            ca = self.client_ca.read_bytes() if self.client_ca else None
+        except OSError as e:
+            raise InvalidConfiguration(f"TLS files: {e}") from e
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=ca, require_client_auth=ca is not None
+        )
+
+
+class ApiServer:
+    """A created server: start it, stop it, or serve until a signal (see the module)."""
+
+    def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer) -> None:
+        self.grpc_server = server
+        self.health = health_servicer
+
+    def start(self) -> None:
+        self.grpc_server.start()
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float | None = DEFAULT_GRACE_SECONDS) -> None:
+        """Mark every service NOT_SERVING, refuse new calls, let calls in flight finish for up
+        to ``grace`` seconds, then cancel what is left; returns once stopped."""
+        self.health.enter_graceful_shutdown()
+        self.grpc_server.stop(grace).wait()
+
+    def serve_until_signalled(
+        self,
+        grace: float = DEFAULT_GRACE_SECONDS,
+        signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
+    ) -> signal.Signals:
+        """Serve until one of ``signals`` arrives, then :meth:`stop`; returns the signal.
+
+        Must run in the main thread (Python delivers signals there).
+        """
+        received: list[signal.Signals] = []
+        arrived = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            received.append(signal.Signals(signum))
+            arrived.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in signals}
+        try:
+            arrived.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("shutting down", extra={"signal": received[0].name, "grace_seconds": grace})
+        self.stop(grace)
+        log.info("stopped")
+        return received[0]
+
+
+def create_server(
+    address: str,
+    manager: ContainerManager,
+    *,
+    threads: int = DEFAULT_THREADS,
+    tls: TlsConfig | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> tuple[ApiServer, int]:
+    """A server for ``manager`` bound to ``address`` ("host:port"; port 0 picks a free one).
+
+    Returns the (not yet started) server and the port it is bound to. ``threads`` bounds the
+    calls handled at once; ``tls`` enables TLS (mutual with a client CA); requests larger than
+    ``max_message_bytes`` are refused with RESOURCE_EXHAUSTED.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc-call"),
+        interceptors=[ApiInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a busy port is an error, not a shared one
+        ],
+    )
+    service_pb2_grpc.add_ContainerMakerAPIServicer_to_server(
+        ContainerMakerServicer(manager), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, tls.credentials())
+    except RuntimeError as e:
+        raise InvalidConfiguration(f"cannot listen on {address}: {e}") from e
+    if port == 0:
+        raise InvalidConfiguration(f"cannot listen on {address} (in use or not a local address)")
+    return ApiServer(server, health_servicer), port

@@ -1,0 +1,72 @@
+"""The ``containermaker.ContainerMakerAPI`` service: convert in, call the manager, convert out.
+
+Errors are not handled here: the manager raises the core error hierarchy and the interceptor
+(:mod:`.interceptor`) turns it into gRPC status codes. The client's deadline becomes the
+manager's timeout, so work stops when the client stops waiting.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from container_maker._proto import service_pb2_grpc
+from container_maker._proto import types_pb2 as pb
+from container_maker.manager import ContainerManager
+
+from . import conversion
+
+SAVE_UNIMPLEMENTED = (
+    "saveContainer is not implemented yet: saving a container's filesystem as an image "
+    "arrives with the snapshot sidecar's save support; the other methods work"
+)
+
+
+class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
+    """The API's five methods on one :class:`~container_maker.manager.ContainerManager`."""
+
+    def __init__(self, manager: ContainerManager) -> None:
+        self.manager = manager
+
+    def _timeout(self, context: grpc.ServicerContext) -> float | None:
+        """The client's remaining time, or None (the manager's own limit) when it is longer.
+
+        Without a deadline gRPC reports a practically infinite remaining time.
+        """
+        remaining = context.time_remaining()
+        if remaining is None or remaining >= self.manager.settings.operation_timeout:
+            return None
+        return remaining
+
+    def createContainer(
+        self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
+    ) -> pb.ContainerResponse:
+        spec = conversion.spec_from_request(request)
+        container = self.manager.create(spec, timeout=self._timeout(context))
+        return conversion.container_response(container)
+
+    def getContainer(
+        self, request: pb.GetContainerRequest, context: grpc.ServicerContext
+    ) -> pb.ContainerResponse:
+        container = self.manager.get(
+            request.container_id, request.network_name, timeout=self._timeout(context)
+        )
+        return conversion.container_response(container)
+
+    def listContainer(
+        self, request: pb.ListContainerRequest, context: grpc.ServicerContext
+    ) -> pb.ListContainerResponse:
+        containers = self.manager.list(request.network_name, timeout=self._timeout(context))
+        return conversion.list_response(containers)
+
+    def deleteContainer(
+        self, request: pb.DeleteContainerRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteContainerResponse:
+        outcome = self.manager.delete(
+            request.container_id, request.network_name, timeout=self._timeout(context)
+        )
+        return conversion.delete_response(outcome)
+
+    def saveContainer(
+        self, request: pb.SaveContainerRequest, context: grpc.ServicerContext
+    ) -> pb.SaveContainerResponse:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, SAVE_UNIMPLEMENTED)

@@ -1,0 +1,223 @@
+"""The ``container-maker`` command: ``container-maker serve`` runs the gRPC API.
+
+Every option can also be set by the environment variable shown in ``--help``; a flag wins over
+the variable, the variable over the default. ``--local`` first starts the embedded test cluster
+(``container_maker_testcluster.LocalCluster``: a real control plane on loopback with simulated
+nodes) and serves on it, which is how a newcomer gets a working API with one command.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .api.kubeconfig import KubeTarget, load_api_client
+from .api.logs import configure_logging
+from .api.server import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_PORT,
+    DEFAULT_THREADS,
+    TlsConfig,
+    create_server,
+)
+from .errors import ContainerMakerError, InvalidConfiguration
+from .manager import ContainerManager
+from .settings import ENV_PREFIX, Settings
+
+log = logging.getLogger("container_maker.cli")
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+
+
+def _env(name: str) -> str:
+    return ENV_PREFIX + name
+
+
+@app.callback()
+def main() -> None:
+    """Container Maker: a Kubernetes-native gRPC service that hands out containers."""
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("HOST"),
+            help="Address to listen on (default 0.0.0.0; 127.0.0.1 with --local).",
+        ),
+    ] = None,
+    port: Annotated[
+        int, typer.Option(envvar=_env("PORT"), min=0, max=65535, help="Port (0: any free one).")
+    ] = DEFAULT_PORT,
+    threads: Annotated[
+        int, typer.Option(envvar=_env("THREADS"), min=1, help="Calls handled at once.")
+    ] = DEFAULT_THREADS,
+    log_level: Annotated[
+        str, typer.Option(envvar=_env("LOG_LEVEL"), help="debug, info, warning or error.")
+    ] = "info",
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("KUBECONFIG"),
+            help="Kubeconfig of the cluster to serve (default: in-cluster when in a pod, "
+            "else $KUBECONFIG, else ~/.kube/config).",
+        ),
+    ] = None,
+    ingress_host: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("INGRESS_HOST"), help="Host rule of EXPOSED containers' Ingresses."
+        ),
+    ] = None,
+    ingress_class: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("INGRESS_CLASS"),
+            help="IngressClass (default: the cluster's default class).",
+        ),
+    ] = None,
+    snapshot_image: Annotated[
+        str | None,
+        typer.Option(envvar=_env("SNAPSHOT_IMAGE"), help="Snapshot sidecar image."),
+    ] = None,
+    status_image: Annotated[
+        str | None, typer.Option(envvar=_env("STATUS_IMAGE"), help="Status sidecar image.")
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(envvar=_env("REGISTRY"), help="OCI registry that saved images go to."),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(envvar=_env("TLS_KEY"), help="Server private key (PEM).")
+    ] = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("TLS_CLIENT_CA"),
+            help="CA (PEM) whose client certificates are required: mutual TLS.",
+        ),
+    ] = None,
+    grace_period: Annotated[
+        float,
+        typer.Option(
+            envvar=_env("GRACE_PERIOD"),
+            min=0,
+            help="Seconds calls in flight may take to finish after SIGTERM.",
+        ),
+    ] = DEFAULT_GRACE_SECONDS,
+    max_message_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar=_env("MAX_MESSAGE_BYTES"),
+            min=1024,
+            help="Larger requests are refused (RESOURCE_EXHAUSTED).",
+        ),
+    ] = DEFAULT_MAX_MESSAGE_BYTES,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Start the embedded test cluster (simulated nodes) and serve on it.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the gRPC API (with health and reflection) until SIGTERM or Ctrl-C.
+
+    CONTAINER_MAKER_BLOCKED_PLUGINS (comma-separated plugin names) is read as well.
+    """
+    configure_logging(log_level)
+    overrides: dict[str, Any] = {
+        "ingress_host": ingress_host,
+        "ingress_class": ingress_class,
+        "snapshot_image": snapshot_image,
+        "status_image": status_image,
+        "registry": registry,
+    }
+    cluster = None
+    try:
+        settings = _settings(overrides)
+        tls = _tls(tls_cert, tls_key, tls_client_ca)
+        if local:
+            cluster, target = _start_local_cluster()
+            host = host or "127.0.0.1"
+        else:
+            target = load_api_client(kubeconfig)
+        manager = ContainerManager(target.api_client, settings=settings)
+        server, bound = create_server(
+            f"{host or '0.0.0.0'}:{port}",
+            manager,
+            threads=threads,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+        )
+        server.start()
+        log.info(
+            "serving",
+            extra={
+                "address": host or "0.0.0.0",
+                "port": bound,
+                "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
+                "kubernetes": target.server,
+                "kube_config_source": target.source,
+                "plugins": sorted(manager.kinds),
+            },
+        )
+        server.serve_until_signalled(grace=grace_period)
+    except ContainerMakerError as error:
+        log.error("cannot serve: %s", error.message)
+        raise typer.Exit(2) from error
+    finally:
+        if cluster is not None:
+            log.info("stopping the local cluster")
+            cluster.stop()
+
+
+def _settings(overrides: dict[str, Any]) -> Settings:
+    """The settings from the environment, with the options given on the command line on top."""
+    base = Settings.from_env()
+    given = {key: value for key, value in overrides.items() if value is not None}
+    for key in ("ingress_host", "ingress_class", "registry"):
+        if given.get(key) == "":
+            given[key] = None  # an empty value means "none", as in the environment
+    return Settings.model_validate({**base.model_dump(), **given})
+
+
+def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConfig | None:
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise InvalidConfiguration("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if cert is None or key is None:
+        raise InvalidConfiguration("TLS needs both --tls-cert and --tls-key")
+    return TlsConfig(cert=cert, key=key, client_ca=client_ca)
+
+
+def _start_local_cluster() -> tuple[Any, KubeTarget]:
+    """Start the embedded test cluster; return it (to stop it later) and its API client."""
+    try:
+        from container_maker_testcluster import LocalCluster
+    except ImportError as e:
+        raise InvalidConfiguration(
+            "--local needs the container-maker-testcluster distribution (part of the "
+            "development workspace: ./dev setup)"
+        ) from e
+    cluster = LocalCluster(nodes=1, log=lambda message: log.info(message))
+    log.info("starting the local test cluster (the first run builds it: see README.md)")
+    cluster.start()
+    print(
+        f"Local cluster ready. kubectl: KUBECONFIG={cluster.kubeconfig} "
+        f"{cluster.binaries.bin_dir if cluster.binaries else ''}/kubectl get pods -A",
+        file=sys.stderr,
+        flush=True,
+    )
+    return cluster, KubeTarget(cluster.api_client(), "local test cluster", cluster.server)
