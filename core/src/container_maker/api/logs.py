@@ -2,7 +2,8 @@
 
 The request id lives in a context variable that the API interceptor sets for the duration of a
 call; every record logged while handling the call (by the API layer, the manager or a plugin,
-in the handling thread) carries it. Fields passed with ``extra={...}`` become keys of the line.
+in the handling thread) carries it as ``record.request_id`` (see :func:`install_request_ids`).
+Fields passed with ``extra={...}`` become keys of the line.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -25,12 +27,29 @@ _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
-class RequestIdFilter(logging.Filter):
-    """Stamp each record with the request id of the call being handled ("" outside calls)."""
+_factory_lock = threading.Lock()
+_installed = False
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
-        return True
+
+def install_request_ids() -> None:
+    """Stamp every log record made from now on with ``request_id`` ("" outside calls).
+
+    Done in the record factory rather than in a handler's filter, so that every handler (ours,
+    pytest's, an embedding application's) sees the id. Idempotent.
+    """
+    global _installed
+    with _factory_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            record.request_id = REQUEST_ID.get()
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,7 +77,7 @@ def configure_logging(level: str = "info", stream: IO[str] | None = None) -> Non
     """Send every log record to ``stream`` (stderr) as JSON lines, at ``level`` and above."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestIdFilter())
+    install_request_ids()
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -27,6 +27,7 @@ from container_maker.errors import InvalidConfiguration
 from container_maker.manager import ContainerManager
 
 from .interceptor import ApiInterceptor
+from .logs import install_request_ids
 from .servicer import ContainerMakerServicer
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def create_server(
     calls handled at once; ``tls`` enables TLS (mutual with a client CA); requests larger than
     ``max_message_bytes`` are refused with RESOURCE_EXHAUSTED.
     """
+    install_request_ids()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc-call"),
         interceptors=[ApiInterceptor()],
