@@ -135,3 +135,26 @@ def delete_namespace(api: client.ApiClient, name: str) -> None:
     except client.ApiException as e:
         if e.status != 404:
             raise
+
+
+def token_client(admin_api: client.ApiClient, token: str) -> client.ApiClient:
+    """A client for the same API server authenticating with ``token`` only (no admin
+    certificate or token is carried over)."""
+    admin = admin_api.configuration
+    configuration = client.Configuration(host=admin.host)
+    configuration.ssl_ca_cert = admin.ssl_ca_cert
+    configuration.verify_ssl = admin.verify_ssl
+    configuration.api_key = {"BearerToken": token}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    return client.ApiClient(configuration)
+
+
+def service_account_token(
+    admin_api: client.ApiClient, namespace: str, name: str, seconds: int = 3600
+) -> str:
+    """A fresh token of ServiceAccount ``namespace/name`` (TokenRequest API)."""
+    request: Any = {"spec": {"expirationSeconds": seconds}}
+    response = client.CoreV1Api(admin_api).create_namespaced_service_account_token(
+        name, namespace, request
+    )
+    return str(response.status.token)
