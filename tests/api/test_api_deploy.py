@@ -1,0 +1,209 @@
+"""The deployment manifests (deploy/) against the real test cluster.
+
+They are accepted by the API server (server-side dry run, then applied for real), and their
+RBAC is exactly enough: the service, run in-process under the ServiceAccount's own token
+(TokenRequest), does a full create/list/get/delete at the highest exposure level, and that token
+can do nothing beyond what the service needs (no Secrets anywhere, no RBAC, no exec, no update).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_support import (
+    create_request,
+    delete_namespace,
+    managed_objects,
+    new_network_name,
+    running_server,
+    service_account_token,
+    token_client,
+)
+from kubernetes import client
+
+from container_maker._proto import types_pb2 as pb
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+NAMESPACE = "container-maker-system"
+SERVICE_ACCOUNT = "container-maker"
+
+
+@pytest.fixture(scope="module")
+def server_namespace(kube_cluster: Any) -> Iterator[str]:
+    """The manifests' namespace, created for real: a dry run of namespaced objects needs it."""
+    kube_cluster.kubectl("apply", "-f", str(DEPLOY / "namespace.yaml"))
+    yield NAMESPACE
+    kube_cluster.kubectl("delete", "-k", str(DEPLOY), "--wait=false", "--ignore-not-found")
+
+
+def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespace: str) -> None:
+    result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(DEPLOY), check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for kind_name in (
+        "serviceaccount/container-maker",
+        "clusterrole.rbac.authorization.k8s.io/container-maker",
+        "clusterrolebinding.rbac.authorization.k8s.io/container-maker",
+        "deployment.apps/container-maker",
+        "service/container-maker",
+    ):
+        assert any(line.startswith(kind_name) and "(server dry run)" in line for line in lines)
+    # The restricted Pod Security Standard of the namespace raised no warning for the pod.
+    assert "would violate PodSecurity" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def applied(kube_cluster: Any, server_namespace: str) -> str:
+    """The manifests applied for real; returns the ServiceAccount's namespace."""
+    kube_cluster.kubectl("apply", "-k", str(DEPLOY))
+    return server_namespace
+
+
+def test_deployment_uses_grpc_probes_and_requests(kube_cluster: Any, applied: str) -> None:
+    apps = client.AppsV1Api(kube_cluster.api_client())
+    deployment = apps.read_namespaced_deployment("container-maker", applied)
+    spec = deployment.spec.template.spec
+    (container,) = spec.containers
+    assert spec.service_account_name == SERVICE_ACCOUNT
+    for probe in (container.startup_probe, container.readiness_probe, container.liveness_probe):
+        assert probe.grpc.port == 50052
+    assert container.resources.requests == {"cpu": "100m", "memory": "128Mi"}
+    assert container.security_context.allow_privilege_escalation is False
+    assert not container.security_context.privileged
+
+
+@pytest.fixture(scope="module")
+def service_account_api(kube_cluster: Any, applied: str) -> Iterator[client.ApiClient]:
+    """An API client authenticated only by a fresh token of the deployed ServiceAccount."""
+    admin = kube_cluster.api_client()
+    token = service_account_token(admin, applied, SERVICE_ACCOUNT, seconds=1800)
+    api = token_client(admin, token)
+    yield api
+    api.close()
+
+
+@pytest.mark.simulated
+def test_rbac_is_enough_for_a_full_lifecycle(
+    kube_cluster: Any, service_account_api: client.ApiClient
+) -> None:
+    admin = kube_cluster.api_client()
+    network = new_network_name("rbac")
+    try:
+        with running_server(service_account_api) as running:
+            stub = running.stub
+            exposed = stub.createContainer(create_request(network, "web", "EXPOSED"), timeout=90)
+            internal = stub.createContainer(create_request(network, "db"), timeout=90)
+            listed = stub.listContainer(pb.ListContainerRequest(network_name=network), timeout=30)
+            assert [c.container_name for c in listed.containers] == ["db", "web"]
+            got = stub.getContainer(
+                pb.GetContainerRequest(container_id=exposed.container_id, network_name=network),
+                timeout=30,
+            )
+            assert got.container_type == "ingress"
+            for created in (exposed, internal):
+                stub.deleteContainer(
+                    pb.DeleteContainerRequest(
+                        container_id=created.container_id, network_name=network
+                    ),
+                    timeout=90,
+                )
+        # The last delete removed the namespace Container Maker created (namespaces/delete).
+        deadline = time.monotonic() + 30
+        while managed_objects(admin, network) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert managed_objects(admin, network) == []
+        phase = None
+        try:
+            phase = client.CoreV1Api(admin).read_namespace(network).status.phase
+        except client.ApiException as e:
+            assert e.status == 404
+        assert phase in (None, "Terminating")
+    finally:
+        delete_namespace(admin, network)
+
+
+def test_token_cannot_read_secrets_cluster_wide(service_account_api: client.ApiClient) -> None:
+    core = client.CoreV1Api(service_account_api)
+    with pytest.raises(client.ApiException) as denied:
+        core.list_secret_for_all_namespaces()
+    assert denied.value.status == 403
+    with pytest.raises(client.ApiException) as denied:
+        core.list_namespaced_secret(NAMESPACE)
+    assert denied.value.status == 403
+
+
+FORBIDDEN = [
+    # (verb, group, resource, subresource, namespace)
+    ("get", "", "secrets", "", "kube-system"),
+    ("list", "", "secrets", "", ""),
+    ("list", "", "configmaps", "", ""),
+    ("list", "", "namespaces", "", ""),
+    ("update", "", "pods", "", "default"),
+    ("patch", "", "services", "", "default"),
+    ("create", "", "pods", "exec", "default"),
+    ("update", "", "namespaces", "", ""),
+    ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", ""),
+    ("create", "rbac.authorization.k8s.io", "rolebindings", "", "default"),
+    ("escalate", "rbac.authorization.k8s.io", "clusterroles", "", ""),
+    ("create", "apps", "deployments", "", "default"),
+    ("create", "", "serviceaccounts", "token", "default"),
+    ("delete", "", "nodes", "", ""),
+]
+ALLOWED = [
+    ("create", "", "namespaces", "", ""),
+    ("delete", "", "namespaces", "", ""),
+    ("create", "", "pods", "", "any-namespace"),
+    ("list", "", "services", "", "any-namespace"),
+    ("delete", "networking.k8s.io", "ingresses", "", "any-namespace"),
+]
+
+
+def allowed(api: client.ApiClient, verb: str, group: str, resource: str, sub: str, ns: str) -> bool:
+    review: Any = {
+        "spec": {
+            "resourceAttributes": {
+                "verb": verb,
+                "group": group,
+                "resource": resource,
+                "subresource": sub,
+                "namespace": ns,
+            }
+        }
+    }
+    result = client.AuthorizationV1Api(api).create_self_subject_access_review(review)
+    return bool(result.status.allowed)
+
+
+@pytest.mark.parametrize("attributes", FORBIDDEN, ids=lambda a: "-".join(x for x in a if x))
+def test_token_has_no_more_rights(service_account_api: client.ApiClient, attributes: Any) -> None:
+    assert not allowed(service_account_api, *attributes)
+
+
+@pytest.mark.parametrize("attributes", ALLOWED, ids=lambda a: "-".join(x for x in a if x))
+def test_token_has_the_rights_it_needs(
+    service_account_api: client.ApiClient, attributes: Any
+) -> None:
+    assert allowed(service_account_api, *attributes)
+
+
+def test_dockerfile_installs_the_locked_set() -> None:
+    """The Dockerfile cannot be built here (no Docker engine); its export step can run."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    command = re.search(r"RUN (uv export .*?)--output-file", text, re.DOTALL)
+    assert command is not None
+    args = command.group(1).replace("\\\n", " ").split()
+    result = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for package in ("grpcio==", "grpcio-health-checking==", "kubernetes==", "protobuf=="):
+        assert package in result.stdout
+    for member in ("core", "plugins/namespace", "plugins/pod", "plugins/service"):
+        assert f"./{member}" in text
