@@ -1,0 +1,410 @@
+"""The server around the API: health, reflection, a client built from the .proto files only,
+TLS and mutual TLS, the ``container-maker serve`` command (SIGTERM, configuration discovery,
+``--local``)."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+import pytest
+from api_support import Running, running_server, service_account_token
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from kubernetes import client
+
+from container_maker.api import TlsConfig
+from container_maker.api.kubeconfig import load_api_client
+from container_maker.errors import InvalidConfiguration
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = "containermaker.ContainerMakerAPI"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def health_status(channel: grpc.Channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status)
+
+
+def test_health_answers_for_the_server_and_the_api(api_server: Running) -> None:
+    assert health_status(api_server.channel) == SERVING
+    assert health_status(api_server.channel, SERVICE) == SERVING
+    stub = health_pb2_grpc.HealthStub(api_server.channel)
+    with pytest.raises(grpc.RpcError) as unknown:
+        stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+    assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_reflection_describes_the_api(api_server: Running) -> None:
+    database = ProtoReflectionDescriptorDatabase(api_server.channel)
+    assert set(database.get_services()) == {
+        SERVICE,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    service_file = database.FindFileContainingSymbol(SERVICE)
+    assert service_file.name == "containermaker/service.proto"
+    assert list(service_file.dependency) == ["containermaker/types.proto"]
+    types_file = database.FindFileByName("containermaker/types.proto")
+    assert "ContainerResponse" in [m.name for m in types_file.message_type]
+
+
+PROTO_ONLY_CLIENT = r"""
+import json, sys
+import grpc
+import service_pb2_grpc, types_pb2 as pb
+
+namespace, address = sys.argv[1], sys.argv[2]
+stub = service_pb2_grpc.ContainerMakerAPIStub(grpc.insecure_channel(address))
+created = stub.createContainer(pb.CreateContainerRequest(
+    image_name="busybox:1.36", container_name="plain", network_name=namespace,
+    exposure_level=pb.EXPOSURE_LEVEL_CLUSTER_LOCAL,
+    publish_information=[pb.PublishInformation(publish_port=80, target_port=8080)],
+    resource_requirements=pb.ResourceRequirements(memory_limit="512Mi")), timeout=90)
+got = stub.getContainer(pb.GetContainerRequest(
+    container_id=created.container_id, network_name=namespace), timeout=30)
+listed = stub.listContainer(pb.ListContainerRequest(network_name=namespace), timeout=30)
+deleted = stub.deleteContainer(pb.DeleteContainerRequest(
+    container_id=created.container_id, network_name=namespace), timeout=90)
+print(json.dumps({
+    "id": created.container_id, "got": got.container_id,
+    "listed": [c.container_id for c in listed.containers], "status": deleted.status,
+    "type": got.container_type,
+    "project_modules": sorted(m for m in sys.modules if m.startswith("container_maker")),
+}))
+"""
+
+
+def test_client_built_from_the_protos_only(
+    api_server: Running, namespace: str, tmp_path: Path
+) -> None:
+    from grpc_tools import protoc
+
+    out = tmp_path / "client"
+    out.mkdir()
+    protos = ROOT / "protos"
+    # Flat output, as a client project would lay it out: its own module names, no package.
+    for name in ("types", "service"):
+        source = (protos / "containermaker" / f"{name}.proto").read_text()
+        (tmp_path / f"{name}.proto").write_text(
+            source.replace('import "containermaker/types.proto";', 'import "types.proto";')
+        )
+    include = Path(protoc.__file__).parent / "_proto"
+    assert (
+        protoc.main(
+            [
+                "protoc",
+                f"-I{tmp_path}",
+                f"-I{include}",
+                f"--python_out={out}",
+                f"--grpc_python_out={out}",
+                "types.proto",
+                "service.proto",
+            ]
+        )
+        == 0
+    )
+    (out / "client.py").write_text(PROTO_ONLY_CLIENT)
+    # -E -s: no PYTHONPATH, no user site; the script's own directory holds the generated code.
+    result = subprocess.run(
+        [sys.executable, "-E", "-s", str(out / "client.py"), namespace, api_server.address],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["got"] == report["id"]
+    assert report["listed"] == [report["id"]]
+    assert report["status"] in ("Deleted", "Deleting")
+    assert report["type"] == "service"
+    assert report["project_modules"] == []
+
+
+# -- TLS ----------------------------------------------------------------------------------
+
+
+def _certificate(
+    subject: str, key: Any, issuer: tuple[x509.Name, Any] | None, ca: bool = False
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, issuer_key = issuer or (name, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(obj: Any) -> bytes:
+    if isinstance(obj, x509.Certificate):
+        return obj.public_bytes(serialization.Encoding.PEM)
+    return bytes(
+        obj.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("test-ca", ca_key, None, ca=True)
+    files = {"ca": _pem(ca)}
+    for role in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        files[role] = _pem(_certificate(role, key, (ca.subject, ca_key)))
+        files[f"{role}-key"] = _pem(key)
+    paths = {}
+    for name, data in files.items():
+        paths[name] = directory / f"{name}.pem"
+        paths[name].write_bytes(data)
+    return paths
+
+
+def unreachable_api() -> client.ApiClient:
+    # Health and TLS need no cluster: nothing here reaches Kubernetes.
+    return client.ApiClient(client.Configuration(host="https://127.0.0.1:9"))
+
+
+def test_tls(pki: dict[str, Path]) -> None:
+    tls = TlsConfig(cert=pki["server"], key=pki["server-key"])
+    with running_server(unreachable_api(), tls=tls) as running:
+        secure = grpc.secure_channel(
+            running.address, grpc.ssl_channel_credentials(pki["ca"].read_bytes())
+        )
+        assert health_status(secure) == SERVING
+        plain = grpc.insecure_channel(running.address)
+        with pytest.raises(grpc.RpcError) as refused:
+            health_status(plain)
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_mutual_tls(pki: dict[str, Path]) -> None:
+    tls = TlsConfig(cert=pki["server"], key=pki["server-key"], client_ca=pki["ca"])
+    with running_server(unreachable_api(), tls=tls) as running:
+        with_cert = grpc.ssl_channel_credentials(
+            pki["ca"].read_bytes(), pki["client-key"].read_bytes(), pki["client"].read_bytes()
+        )
+        assert health_status(grpc.secure_channel(running.address, with_cert)) == SERVING
+        without = grpc.ssl_channel_credentials(pki["ca"].read_bytes())
+        with pytest.raises(grpc.RpcError) as refused:
+            health_status(grpc.secure_channel(running.address, without))
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+class Serve:
+    """``container-maker serve`` as a subprocess; its JSON log lines are collected."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "container-maker"), "serve", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.raw: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.raw.append(line)
+            if line.startswith("{"):
+                self.lines.put(json.loads(line))
+
+    def wait_for(self, event: str, timeout: float) -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            if line["event"] == event:
+                return line
+        raise AssertionError(f"no {event!r} line; output:\n{''.join(self.raw)}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+
+
+@pytest.fixture
+def serve_processes() -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def test_sigterm_turns_health_not_serving_then_stops(
+    kube_cluster: Any, serve_processes: list[Serve]
+) -> None:
+    serve = Serve(
+        f"--kubeconfig={kube_cluster.kubeconfig}", "--host=127.0.0.1", "--port=0",
+        "--grace-period=2",
+    )  # fmt: skip
+    serve_processes.append(serve)
+    ready = serve.wait_for("serving", timeout=60)
+    assert ready["kube_config_source"] == f"kubeconfig {kube_cluster.kubeconfig}"
+    channel = grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+    assert next(watch).status == SERVING
+    serve.process.send_signal(signal.SIGTERM)
+    assert next(watch).status == NOT_SERVING
+    assert serve.process.wait(30) == 0
+    stopping = serve.wait_for("shutting down", timeout=5)
+    assert stopping["signal"] == "SIGTERM"
+    assert stopping["grace_seconds"] == 2
+
+
+def test_settings_from_environment_and_flags(
+    kube_cluster: Any, serve_processes: list[Serve]
+) -> None:
+    env = {
+        **os.environ,
+        "CONTAINER_MAKER_KUBECONFIG": str(kube_cluster.kubeconfig),
+        "CONTAINER_MAKER_HOST": "127.0.0.1",
+        "CONTAINER_MAKER_PORT": "0",
+        "CONTAINER_MAKER_LOG_LEVEL": "debug",
+        "CONTAINER_MAKER_BLOCKED_PLUGINS": "ingress",
+    }
+    serve = Serve("--threads=2", env=env)
+    serve_processes.append(serve)
+    ready = serve.wait_for("serving", timeout=60)
+    assert ready["plugins"] == ["namespace", "pod", "service"]
+    assert ready["port"] != 50052
+
+
+def test_no_kubernetes_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")
+        and not key.startswith("CONTAINER_MAKER_")
+    }
+    env["HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "container-maker"), "serve", "--port=0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    assert line["level"] == "error"
+    assert "no Kubernetes configuration found" in line["event"]
+    assert "--kubeconfig" in line["event"] and "--local" in line["event"]
+
+
+def test_in_cluster_configuration(
+    kube_cluster: Any, admin_api: client.ApiClient, tmp_path: Path
+) -> None:
+    """The path a pod takes: KUBERNETES_SERVICE_HOST/PORT and a mounted ServiceAccount token."""
+    ca = admin_api.configuration.ssl_ca_cert
+    if not ca:
+        pytest.skip("the cluster's kubeconfig carries no CA file")
+    core = client.CoreV1Api(admin_api)
+    name = f"incluster-{os.getpid()}"
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        core.create_namespaced_service_account(name, {"metadata": {"name": "server"}})
+        token = tmp_path / "token"
+        token.write_text(service_account_token(admin_api, name, "server"))
+        url = urlsplit(admin_api.configuration.host)
+        target = load_api_client(
+            environ={
+                "KUBERNETES_SERVICE_HOST": str(url.hostname),
+                "KUBERNETES_SERVICE_PORT": str(url.port),
+                "KUBECONFIG": str(kube_cluster.kubeconfig),  # in-cluster wins over it
+            },
+            token_file=token,
+            ca_file=Path(ca),
+        )
+        assert target.source == "in-cluster"
+        review: Any = {}
+        who = client.AuthenticationV1Api(target.api_client).create_self_subject_review(review)
+        assert who.status.user_info.username == f"system:serviceaccount:{name}:server"
+    finally:
+        core.delete_namespace(name)
+
+
+def test_missing_explicit_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfiguration, match="does not exist"):
+        load_api_client(tmp_path / "nope.kubeconfig")
+
+
+@pytest.mark.simulated
+def test_serve_local_starts_a_cluster_and_serves_on_it(
+    kube_cluster: Any, serve_processes: list[Serve]
+) -> None:
+    if kube_cluster.local is None:
+        pytest.skip("tests run against an existing cluster: no cluster of their own is started")
+    serve = Serve("--local", "--port=0")
+    serve_processes.append(serve)
+    ready = serve.wait_for("serving", timeout=300)
+    assert ready["address"] == "127.0.0.1"
+    assert ready["kube_config_source"] == "local test cluster"
+    assert ready["kubernetes"] != kube_cluster.api_client().configuration.host
+    channel = grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
+    assert health_status(channel) == SERVING
+    from container_maker._proto import service_pb2_grpc
+    from container_maker._proto import types_pb2 as pb
+
+    stub = service_pb2_grpc.ContainerMakerAPIStub(channel)
+    listed = stub.listContainer(pb.ListContainerRequest(network_name="default"), timeout=30)
+    assert list(listed.containers) == []
+    serve.process.send_signal(signal.SIGTERM)
+    assert serve.process.wait(60) == 0
+    serve.wait_for("stopping the local cluster", timeout=5)
