@@ -1,11 +1,13 @@
 // Command kube is one static binary holding the Kubernetes components the test cluster runs,
 // dispatched on its first argument (or on the name it is called by, so a symlink named
-// kubectl works): etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl.
+// kubectl works): etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and
+// the node components kubelet and kube-proxy.
 // Every component is the upstream command constructor of the pinned release; nothing here
 // changes their behaviour.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,15 +17,17 @@ import (
 
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
 	_ "k8s.io/component-base/logs/json/register"          // JSON log format, as upstream
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics, as upstream
 	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric, as upstream
-	"k8s.io/component-base/logs"
 	"k8s.io/kubectl/pkg/cmd"
 	"k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // kubectl's client auth plugins
 )
@@ -46,6 +50,16 @@ var components = map[string]func(args []string) int{
 	},
 	"kube-scheduler": func(args []string) int {
 		c := scheduler.NewSchedulerCommand()
+		c.SetArgs(args)
+		return cli.Run(c)
+	},
+	"kubelet": func(args []string) int {
+		c := kubelet.NewKubeletCommand(context.Background())
+		c.SetArgs(args)
+		return cli.Run(c)
+	},
+	"kube-proxy": func(args []string) int {
+		c := proxy.NewProxyCommand()
 		c.SetArgs(args)
 		return cli.Run(c)
 	},
