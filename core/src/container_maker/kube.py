@@ -1,8 +1,12 @@
-"""The Kubernetes client boundary: error translation, retries and waiting.
+"""The Kubernetes client boundary: error translation, retries, waiting and per-kind calls.
 
 Plugins call the official ``kubernetes`` client inside :func:`api_errors`, which turns every
 ``ApiException`` (and connection failure) into the Container Maker error hierarchy, chained with
 ``raise ... from e``. Nothing past this module ever sees an ``ApiException``.
+
+A plugin owning a namespaced kind describes the client's calls for it once, as a
+:class:`NamespacedKind`, and implements its ``cm_create`` / ``cm_get`` / ``cm_delete`` hooks with
+:func:`create_object`, :func:`list_objects` and :func:`delete_objects`.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
-from kubernetes.client import V1DeleteOptions, V1Preconditions
+from kubernetes.client import ApiClient, V1DeleteOptions, V1Preconditions
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
@@ -33,12 +38,14 @@ from .errors import (
     ServiceAccountNotReady,
     Unavailable,
 )
-from .identity import is_managed
-from .models import DeleteResult, Manifest, ObservedObject
+from .identity import is_managed, label_selector
+from .models import DeleteResult, Manifest, ObservedObject, Query
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Api = TypeVar("Api")
+Api_contra = TypeVar("Api_contra", contravariant=True)
 
 
 def _status_body(exc: ApiException) -> dict[str, Any]:
@@ -240,3 +247,114 @@ def request_body(manifest: Manifest) -> Any:
     classes (V1Pod, ...), hence the ``Any``.
     """
     return manifest.to_body()
+
+
+# The shapes of the generated client's methods for a namespaced kind, taken unbound (the API
+# object comes first), e.g. ``client.CoreV1Api.create_namespaced_pod``. Parameters are
+# positional-only because the generated methods call their first one ``self``.
+
+
+class CreateCall(Protocol[Api_contra]):
+    """``create_namespaced_X(api, namespace, body, _request_timeout=...)``."""
+
+    def __call__(
+        self, api: Api_contra, namespace: str, body: Any, /, *, _request_timeout: float
+    ) -> Any: ...
+
+
+class ListCall(Protocol[Api_contra]):
+    """``list_namespaced_X(api, namespace, label_selector=..., _request_timeout=...)``."""
+
+    def __call__(
+        self, api: Api_contra, namespace: str, /, *, label_selector: str, _request_timeout: float
+    ) -> Any: ...
+
+
+class ReadCall(Protocol[Api_contra]):
+    """``read_namespaced_X(api, name, namespace)``."""
+
+    def __call__(self, api: Api_contra, name: str, namespace: str, /) -> Any: ...
+
+
+class DeleteCall(Protocol[Api_contra]):
+    """``delete_namespaced_X(api, name, namespace, body=V1DeleteOptions)``."""
+
+    def __call__(
+        self, api: Api_contra, name: str, namespace: str, /, *, body: V1DeleteOptions
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class NamespacedKind(Generic[Api]):
+    """How the official client creates, lists, reads and deletes one namespaced kind.
+
+    - ``name``: the Container Maker kind ("pod"), used in results and error messages.
+    - ``plural``: the kind in messages about several objects ("pods").
+    - ``api``: the generated API class serving the kind (``client.CoreV1Api``).
+    - ``create``, ``list``, ``read``, ``delete``: that class's methods for the kind, unbound
+      (``client.CoreV1Api.create_namespaced_pod``, ...); mypy checks they belong to ``api``.
+    - ``observe``: summarises an object the client returned as an :class:`ObservedObject`.
+    """
+
+    name: str
+    plural: str
+    api: Callable[[ApiClient], Api]
+    create: CreateCall[Api]
+    list: ListCall[Api]
+    read: ReadCall[Api]
+    delete: DeleteCall[Api]
+    observe: Callable[[Any], ObservedObject]
+
+
+def create_object(
+    kind: NamespacedKind[Api], manifest: Manifest, context: KubeContext
+) -> ObservedObject:
+    """Create ``manifest`` in the namespace its metadata names (one API call); the new object.
+
+    Errors are translated by :func:`api_errors` ("creating pod web in ns1: ...").
+    """
+    meta = manifest.body["metadata"]
+    api = kind.api(context.api_client)
+    with api_errors(f"creating {kind.name} {meta['name']} in {meta['namespace']}"):
+        return kind.observe(
+            kind.create(
+                api,
+                meta["namespace"],
+                request_body(manifest),
+                _request_timeout=context.request_timeout(),
+            )
+        )
+
+
+def list_objects(
+    kind: NamespacedKind[Api], query: Query, context: KubeContext
+) -> tuple[ObservedObject, ...]:
+    """The managed objects of ``kind`` matching ``query``: one list call with its label selector."""
+    api = kind.api(context.api_client)
+    with api_errors(f"listing {kind.plural} in {query.namespace}"):
+        found = kind.list(
+            api,
+            query.namespace,
+            label_selector=label_selector(query.container_id, query.container_name),
+            _request_timeout=context.request_timeout(),
+        )
+    return tuple(kind.observe(o) for o in found.items)
+
+
+def delete_objects(
+    kind: NamespacedKind[Api],
+    objects: tuple[ObservedObject, ...],
+    context: KubeContext,
+    *,
+    grace_period_seconds: int | None = None,
+) -> DeleteResult:
+    """:func:`delete_and_wait` with the client's delete and read calls for ``kind``."""
+    api = kind.api(context.api_client)
+    return delete_and_wait(
+        objects,
+        context,
+        kind=kind.name,
+        delete=lambda obj, options: kind.delete(api, obj.name, obj.namespace, body=options),
+        read=lambda obj: read_uid(lambda: kind.read(api, obj.name, obj.namespace)),
+        grace_period_seconds=grace_period_seconds,
+    )

@@ -8,8 +8,7 @@ from kubernetes import client
 
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
-from container_maker.identity import label_selector
-from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body
+from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
 from container_maker.models import (
     AssociatedResource,
     ContainerSpec,
@@ -50,6 +49,18 @@ def observe(ing: Any) -> ObservedObject:
     )
 
 
+INGRESSES = NamespacedKind(
+    name=KIND,
+    plural="ingresses",
+    api=client.NetworkingV1Api,
+    create=client.NetworkingV1Api.create_namespaced_ingress,
+    list=client.NetworkingV1Api.list_namespaced_ingress,
+    read=client.NetworkingV1Api.read_namespaced_ingress,
+    delete=client.NetworkingV1Api.delete_namespaced_ingress,
+    observe=observe,
+)
+
+
 @hookimpl
 def cm_declare_kind() -> ResourceKind:
     return ResourceKind(kind=KIND, min_level=ExposureLevel.EXPOSED)
@@ -66,16 +77,7 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
 def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
     if kind != KIND:
         return None
-    api = client.NetworkingV1Api(context.api_client)
-    meta = manifest.body["metadata"]
-    with api_errors(f"creating ingress {meta['name']} in {meta['namespace']}"):
-        return observe(
-            api.create_namespaced_ingress(
-                meta["namespace"],
-                request_body(manifest),
-                _request_timeout=context.request_timeout(),
-            )
-        )
+    return create_object(INGRESSES, manifest, context)
 
 
 @hookimpl
@@ -83,14 +85,7 @@ def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObjec
     """Managed Ingresses matching the query: one list call."""
     if kind != KIND:
         return None
-    api = client.NetworkingV1Api(context.api_client)
-    with api_errors(f"listing ingresses in {query.namespace}"):
-        found = api.list_namespaced_ingress(
-            query.namespace,
-            label_selector=label_selector(query.container_id, query.container_name),
-            _request_timeout=context.request_timeout(),
-        )
-    return tuple(observe(i) for i in found.items)
+    return list_objects(INGRESSES, query, context)
 
 
 @hookimpl
@@ -99,16 +94,7 @@ def cm_delete(
 ) -> DeleteResult | None:
     if kind != KIND:
         return None
-    api = client.NetworkingV1Api(context.api_client)
-    return delete_and_wait(
-        objects,
-        context,
-        kind=KIND,
-        delete=lambda obj, options: api.delete_namespaced_ingress(
-            obj.name, obj.namespace, body=options
-        ),
-        read=lambda obj: read_uid(lambda: api.read_namespaced_ingress(obj.name, obj.namespace)),
-    )
+    return delete_objects(INGRESSES, objects, context)
 
 
 @hookimpl

@@ -9,8 +9,8 @@ from kubernetes import client
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import ServiceAccountNotReady
-from container_maker.identity import NAME_KEY, SNAPSHOT_VOLUME, label_selector
-from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body, retry
+from container_maker.identity import NAME_KEY, SNAPSHOT_VOLUME
+from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects, retry
 from container_maker.manifests import resources_from_kubernetes
 from container_maker.models import (
     AssociatedResource,
@@ -77,6 +77,18 @@ def observe(pod: Any) -> ObservedObject:
     )
 
 
+PODS = NamespacedKind(
+    name=KIND,
+    plural="pods",
+    api=client.CoreV1Api,
+    create=client.CoreV1Api.create_namespaced_pod,
+    list=client.CoreV1Api.list_namespaced_pod,
+    read=client.CoreV1Api.read_namespaced_pod,
+    delete=client.CoreV1Api.delete_namespaced_pod,
+    observe=observe,
+)
+
+
 @hookimpl
 def cm_declare_kind() -> ResourceKind:
     return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
@@ -94,21 +106,13 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
     """Create the pod, retrying while the namespace's default ServiceAccount is missing."""
     if kind != KIND:
         return None
-    core = client.CoreV1Api(context.api_client)
     meta = manifest.body["metadata"]
-    what = f"creating pod {meta['name']} in {meta['namespace']}"
-
-    def attempt() -> ObservedObject:
-        with api_errors(what):
-            return observe(
-                core.create_namespaced_pod(
-                    meta["namespace"],
-                    request_body(manifest),
-                    _request_timeout=context.request_timeout(),
-                )
-            )
-
-    return retry(attempt, context, what, retry_on=(ServiceAccountNotReady,))
+    return retry(
+        lambda: create_object(PODS, manifest, context),
+        context,
+        f"creating pod {meta['name']} in {meta['namespace']}",
+        retry_on=(ServiceAccountNotReady,),
+    )
 
 
 @hookimpl
@@ -116,14 +120,7 @@ def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObjec
     """Managed pods matching the query: one list call."""
     if kind != KIND:
         return None
-    core = client.CoreV1Api(context.api_client)
-    with api_errors(f"listing pods in {query.namespace}"):
-        pods = core.list_namespaced_pod(
-            query.namespace,
-            label_selector=label_selector(query.container_id, query.container_name),
-            _request_timeout=context.request_timeout(),
-        )
-    return tuple(observe(p) for p in pods.items)
+    return list_objects(PODS, query, context)
 
 
 @hookimpl
@@ -133,16 +130,8 @@ def cm_delete(
     """Delete the pods (owned Services and Ingresses follow via the garbage collector)."""
     if kind != KIND:
         return None
-    core = client.CoreV1Api(context.api_client)
-    return delete_and_wait(
-        objects,
-        context,
-        kind=KIND,
-        delete=lambda obj, options: core.delete_namespaced_pod(
-            obj.name, obj.namespace, body=options
-        ),
-        read=lambda obj: read_uid(lambda: core.read_namespaced_pod(obj.name, obj.namespace)),
-        grace_period_seconds=context.settings.pod_grace_period_seconds,
+    return delete_objects(
+        PODS, objects, context, grace_period_seconds=context.settings.pod_grace_period_seconds
     )
 
 

@@ -8,8 +8,7 @@ from kubernetes import client
 
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
-from container_maker.identity import label_selector
-from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body
+from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
 from container_maker.models import (
     AssociatedResource,
     ContainerSpec,
@@ -59,6 +58,18 @@ def observe(svc: Any) -> ObservedObject:
     )
 
 
+SERVICES = NamespacedKind(
+    name=KIND,
+    plural="services",
+    api=client.CoreV1Api,
+    create=client.CoreV1Api.create_namespaced_service,
+    list=client.CoreV1Api.list_namespaced_service,
+    read=client.CoreV1Api.read_namespaced_service,
+    delete=client.CoreV1Api.delete_namespaced_service,
+    observe=observe,
+)
+
+
 @hookimpl
 def cm_declare_kind() -> ResourceKind:
     return ResourceKind(kind=KIND, min_level=ExposureLevel.CLUSTER_LOCAL)
@@ -75,16 +86,7 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
 def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
     if kind != KIND:
         return None
-    core = client.CoreV1Api(context.api_client)
-    meta = manifest.body["metadata"]
-    with api_errors(f"creating service {meta['name']} in {meta['namespace']}"):
-        return observe(
-            core.create_namespaced_service(
-                meta["namespace"],
-                request_body(manifest),
-                _request_timeout=context.request_timeout(),
-            )
-        )
+    return create_object(SERVICES, manifest, context)
 
 
 @hookimpl
@@ -92,14 +94,7 @@ def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObjec
     """Managed Services matching the query: one list call."""
     if kind != KIND:
         return None
-    core = client.CoreV1Api(context.api_client)
-    with api_errors(f"listing services in {query.namespace}"):
-        services = core.list_namespaced_service(
-            query.namespace,
-            label_selector=label_selector(query.container_id, query.container_name),
-            _request_timeout=context.request_timeout(),
-        )
-    return tuple(observe(s) for s in services.items)
+    return list_objects(SERVICES, query, context)
 
 
 @hookimpl
@@ -108,16 +103,7 @@ def cm_delete(
 ) -> DeleteResult | None:
     if kind != KIND:
         return None
-    core = client.CoreV1Api(context.api_client)
-    return delete_and_wait(
-        objects,
-        context,
-        kind=KIND,
-        delete=lambda obj, options: core.delete_namespaced_service(
-            obj.name, obj.namespace, body=options
-        ),
-        read=lambda obj: read_uid(lambda: core.read_namespaced_service(obj.name, obj.namespace)),
-    )
+    return delete_objects(SERVICES, objects, context)
 
 
 @hookimpl
