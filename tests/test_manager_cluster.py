@@ -33,7 +33,7 @@ from container_maker.models import (
     PublishInformation,
 )
 from container_maker.settings import Settings
-from container_maker.testing import HookCall, foreign_pod
+from container_maker.testing import HookCall, eventually, foreign_pod, managed_objects
 
 MANAGED = "app.kubernetes.io/managed-by=container-maker"
 SIMULATED_RANGE = ipaddress.ip_network("203.0.113.0/24")
@@ -60,25 +60,6 @@ def make_spec(
     return ContainerSpec(**values)
 
 
-def managed_objects(api: client.ApiClient, namespace: str, selector: str = MANAGED) -> list[str]:
-    """Every object in the namespace matching ``selector``, as "kind/name" (raw API)."""
-    core = client.CoreV1Api(api)
-    networking = client.NetworkingV1Api(api)
-    found = [
-        f"pod/{p.metadata.name}"
-        for p in core.list_namespaced_pod(namespace, label_selector=selector).items
-    ]
-    found += [
-        f"service/{s.metadata.name}"
-        for s in core.list_namespaced_service(namespace, label_selector=selector).items
-    ]
-    found += [
-        f"ingress/{i.metadata.name}"
-        for i in networking.list_namespaced_ingress(namespace, label_selector=selector).items
-    ]
-    return sorted(found)
-
-
 def namespace_state(api: client.ApiClient, name: str) -> str:
     """ "Active", "Terminating" or "gone"."""
     try:
@@ -88,16 +69,6 @@ def namespace_state(api: client.ApiClient, name: str) -> str:
             return "gone"
         raise
     return "Terminating" if ns.metadata.deletion_timestamp else str(ns.status.phase)
-
-
-def eventually(fetch: Callable[[], Container], ready: Callable[[Container], bool]) -> Container:
-    deadline = time.monotonic() + 60
-    while True:
-        value = fetch()
-        if ready(value):
-            return value
-        assert time.monotonic() < deadline, f"never ready: {value}"
-        time.sleep(0.5)
 
 
 # -- create, get, list, delete at every level ---------------------------------------------

@@ -22,7 +22,9 @@ from container_maker.api import ApiServer, TlsConfig, create_server
 from container_maker.manager import ContainerManager
 from container_maker.settings import Settings
 
-MANAGED = "app.kubernetes.io/managed-by=container-maker"
+# Re-exported for the API tests, which import their helpers from this module.
+from container_maker.testing import managed_objects as managed_objects
+
 LEVELS = {
     "INTERNAL": pb.EXPOSURE_LEVEL_INTERNAL,
     "CLUSTER_LOCAL": pb.EXPOSURE_LEVEL_CLUSTER_LOCAL,
@@ -93,25 +95,6 @@ def rpc_error(call: Any, request: Any, **kwargs: Any) -> grpc.RpcError:
     except grpc.RpcError as error:
         return error
     raise AssertionError(f"{request!r} succeeded, an error was expected")
-
-
-def managed_objects(api: client.ApiClient, namespace: str) -> list[str]:
-    """Every Container Maker object in ``namespace`` as "kind/name" (raw API, admin)."""
-    core = client.CoreV1Api(api)
-    networking = client.NetworkingV1Api(api)
-    found = [
-        f"pod/{p.metadata.name}"
-        for p in core.list_namespaced_pod(namespace, label_selector=MANAGED).items
-    ]
-    found += [
-        f"service/{s.metadata.name}"
-        for s in core.list_namespaced_service(namespace, label_selector=MANAGED).items
-    ]
-    found += [
-        f"ingress/{i.metadata.name}"
-        for i in networking.list_namespaced_ingress(namespace, label_selector=MANAGED).items
-    ]
-    return sorted(found)
 
 
 def namespace_phase(api: client.ApiClient, name: str) -> str | None:

@@ -18,7 +18,11 @@ Fixtures (all function-scoped):
 - ``fresh_namespace_name``: the name of a namespace that does not exist yet (for tests where
   Container Maker creates it); it is deleted after the test if it exists.
 
-Helper: :func:`foreign_pod` creates a pod "someone else" made (not labelled as ours).
+Helpers:
+
+- :func:`foreign_pod` creates a pod "someone else" made (not labelled as ours).
+- :func:`managed_objects` lists what Container Maker left in a namespace, straight from the API.
+- :func:`eventually` fetches a value again until it is ready (a test failure after a timeout).
 
 The cluster itself comes from the test-cluster plugin (distribution
 ``container-maker-testcluster``): ``kube_cluster`` (session) and ``namespace`` (a fresh
@@ -31,16 +35,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 import pytest
 from kubernetes import client
 
 from .context import KubeContext
+from .identity import label_selector
 from .manager import ContainerManager
 from .plugins import create_plugin_manager
 from .settings import Settings
+
+T = TypeVar("T")
+
+# Every object Container Maker made, whichever container it belongs to.
+_MANAGED = label_selector()
 
 
 def foreign_pod(
@@ -72,6 +82,48 @@ def foreign_pod(
             ):
                 raise
             time.sleep(0.2)
+
+
+def _name(obj: client.V1Pod | client.V1Service | client.V1Ingress) -> str:
+    # Objects read from the API always carry metadata; the client's types allow None.
+    assert obj.metadata is not None
+    return str(obj.metadata.name)
+
+
+def managed_objects(
+    api_client: client.ApiClient, namespace: str, selector: str = _MANAGED
+) -> list[str]:
+    """The pods, Services and Ingresses in ``namespace`` matching ``selector`` (by default:
+    every object Container Maker made), as sorted "kind/name" strings, read with raw API calls."""
+    core = client.CoreV1Api(api_client)
+    networking = client.NetworkingV1Api(api_client)
+    found = [
+        f"pod/{_name(p)}"
+        for p in core.list_namespaced_pod(namespace, label_selector=selector).items
+    ]
+    found += [
+        f"service/{_name(s)}"
+        for s in core.list_namespaced_service(namespace, label_selector=selector).items
+    ]
+    found += [
+        f"ingress/{_name(i)}"
+        for i in networking.list_namespaced_ingress(namespace, label_selector=selector).items
+    ]
+    return sorted(found)
+
+
+def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: float = 60.0) -> T:
+    """Call ``fetch()`` every half second until ``ready`` accepts its value; return that value.
+
+    The test fails with "never ready: <value>" once ``timeout`` seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if ready(value):
+            return value
+        assert time.monotonic() < deadline, f"never ready: {value}"
+        time.sleep(0.5)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable
 
 import pytest
 from kubernetes import client
@@ -18,6 +17,7 @@ from container_maker.models import (
     PublishInformation,
     Query,
 )
+from container_maker.testing import eventually
 from container_maker_service import plugin
 
 SIMULATED_LB_RANGE = ipaddress.ip_network("203.0.113.0/24")
@@ -33,18 +33,6 @@ def spec(namespace: str, level: ExposureLevel, node_port: int | None = None) -> 
             PublishInformation(publish_port=80, target_port=8080, node_port=node_port),
         ),
     )
-
-
-def poll(
-    fetch: Callable[[], ObservedObject], ready: Callable[[ObservedObject], bool]
-) -> ObservedObject:
-    deadline = time.monotonic() + 60
-    while True:
-        obj = fetch()
-        if ready(obj):
-            return obj
-        assert time.monotonic() < deadline, f"never ready: {obj}"
-        time.sleep(0.5)
 
 
 def test_cluster_ip_service(
@@ -76,7 +64,7 @@ def test_load_balancer_service_gets_its_simulated_address(
         assert found is not None and len(found) == 1
         return found[0]
 
-    service = poll(fetch, lambda s: bool(s.address))
+    service = eventually(fetch, lambda s: bool(s.address))
     assert ipaddress.ip_address(service.address) in SIMULATED_LB_RANGE
     real = client.CoreV1Api(kube_context.api_client).read_namespaced_service("web-svc", namespace)
     assert real.spec.type == "LoadBalancer"
