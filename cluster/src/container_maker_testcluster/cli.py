@@ -22,7 +22,9 @@ import typer
 
 from container_maker_testcluster.build import BuildError, ensure_binaries
 from container_maker_testcluster.cluster import ClusterError, LocalCluster, describe
+from container_maker_testcluster.images import ImageError
 from container_maker_testcluster.paths import default_run_dir
+from container_maker_testcluster.realnode import RealNodeError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -55,7 +57,13 @@ def _usage(state: dict[str, object]) -> str:
         f"  export PATH={state['bin_dir']}:$PATH   # kubectl of the same release\n"
         "  kubectl get nodes\n"
         f"Component logs: {state['logs']}\n"
-        "Simulated parts: the nodes (KWOK), LoadBalancer and Ingress addresses (203.0.113.0/24)."
+        + (
+            f"Real node: {state.get('registry')} is the local registry; images: "
+            + ", ".join(str(v) for v in dict(state.get("images") or {}).values())  # type: ignore[call-overload]
+            if state.get("node") == "real"
+            else "Simulated parts: the nodes (KWOK), LoadBalancer and Ingress addresses "
+            "(203.0.113.0/24)."
+        )
     )
 
 
@@ -74,6 +82,13 @@ def build() -> None:
 def up(
     run_dir: DirOption = None,
     nodes: Annotated[int, typer.Option(min=1, help="Number of simulated nodes.")] = 1,
+    node: Annotated[
+        str,
+        typer.Option(
+            "--node",
+            help="simulated: KWOK nodes; real: one real kubelet/containerd node (root).",
+        ),
+    ] = "simulated",
     detach: Annotated[bool, typer.Option(help="Return once ready; stop with `down`.")] = False,
 ) -> None:
     """Start the cluster and keep it running until Ctrl-C (or `down` with --detach)."""
@@ -86,9 +101,13 @@ def up(
         _say(f"removing stale run directory {run_dir}")
         subprocess.run(["rm", "-rf", str(run_dir)], check=True)
     if detach:
-        _up_detached(run_dir, nodes)
+        _up_detached(run_dir, nodes, node)
         return
-    cluster = LocalCluster(run_dir, nodes=nodes, log=_say)
+    try:
+        cluster = LocalCluster(run_dir, nodes=nodes, node=node, log=_say)
+    except ValueError as exc:
+        _say(str(exc))
+        raise typer.Exit(2) from exc
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -110,7 +129,7 @@ def up(
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    except (BuildError, ClusterError) as exc:
+    except (BuildError, ClusterError, RealNodeError, ImageError) as exc:
         _say(str(exc))
         raise typer.Exit(1) from exc
     finally:
@@ -119,7 +138,7 @@ def up(
         _say("stopped")
 
 
-def _up_detached(run_dir: Path, nodes: int) -> None:
+def _up_detached(run_dir: Path, nodes: int, node: str) -> None:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path = run_dir.parent / f"{run_dir.name}.supervisor.log"
     with open(log_path, "wb") as log:
@@ -133,6 +152,8 @@ def _up_detached(run_dir: Path, nodes: int) -> None:
                 str(run_dir),
                 "--nodes",
                 str(nodes),
+                "--node",
+                node,
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -1,4 +1,4 @@
-"""A real Kubernetes control plane on loopback, with KWOK-simulated nodes.
+"""A real Kubernetes control plane on loopback, with KWOK-simulated nodes or one real node.
 
 ``LocalCluster`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK
 as separate processes, each on a free 127.0.0.1 port with its own log file under the run
@@ -10,6 +10,9 @@ outlives its owner.
 What is simulated (and named so): the nodes (KWOK; pods become Running with an IP but nothing
 runs), LoadBalancer Service addresses and Ingress addresses (KWOK stages; addresses from the
 documentation range 203.0.113.0/24, never connected to). Everything else is the real thing.
+
+With ``node="real"`` the only node is a real kubelet with containerd, runc, CNI and kube-proxy on
+this machine instead (see :mod:`container_maker_testcluster.realnode`): containers really run.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from kubernetes import client
 from container_maker_testcluster.build import Binaries, ensure_binaries, kwok_module_dir
 from container_maker_testcluster.paths import cluster_source_dir
 from container_maker_testcluster.pki import Pki, create_pki
+from container_maker_testcluster.realnode import NODE_LABEL, RealNode
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP: first address of the range
@@ -57,6 +61,7 @@ STOP_GRACE_SECONDS = 10.0
 # urllib3 warns on every refused connection while we poll components that are still starting.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 PR_SET_PDEATHSIG = 1
+NODE_KINDS = ("simulated", "real")
 
 
 class ClusterError(RuntimeError):
@@ -111,11 +116,17 @@ class LocalCluster:
         run_dir: Path | None = None,
         *,
         nodes: int = 1,
+        node: str = "simulated",
         keep_run_dir: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
+        if node not in NODE_KINDS:
+            raise ValueError(f"node must be one of {NODE_KINDS}, not {node!r}")
+        if node == "real" and nodes != 1:
+            raise ValueError("a real-node cluster has exactly one node")
+        self.node = node
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="cm-cluster-"))
         self.nodes = nodes
         self.keep_run_dir = keep_run_dir
@@ -126,6 +137,7 @@ class LocalCluster:
         self._tokens: dict[str, str] = {}
         self.binaries: Binaries | None = None
         self.boot_seconds: float | None = None
+        self.real_node: RealNode | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -146,12 +158,18 @@ class LocalCluster:
         started = time.monotonic()
         try:
             self._prepare_files()
+            if self.node == "real":
+                self.real_node = RealNode(self)
+                self.real_node.prepare()
             self._start_etcd()
             self._start_apiserver()
             self._start("kube-controller-manager", self._controller_manager_args())
             self._start("kube-scheduler", self._scheduler_args())
-            self._start_kwok()
-            self._create_nodes()
+            if self.real_node is not None:
+                self.real_node.start()
+            else:
+                self._start_kwok()
+                self._create_nodes()
             self._wait_usable()
         except BaseException:
             self.stop()
@@ -160,10 +178,22 @@ class LocalCluster:
         self._log(f"cluster ready in {self.boot_seconds:.1f}s; KUBECONFIG={self.kubeconfig}")
 
     def stop(self) -> None:
-        """Stop every component, newest first, then remove the run directory."""
+        """Stop every component, newest first, then remove the run directory.
+
+        With a real node, its pods are deleted first (so the kubelet tears their sandboxes down
+        as in production), whatever containerd still runs is killed before containerd stops,
+        and what the node added to the machine is removed last.
+        """
+        real = self.real_node
+        if real is not None and self._components:
+            real.drain()
         for component in reversed(self._components):
+            if real is not None and component.name == "containerd":
+                real.stop_runtime_leftovers()
             self._terminate(component)
         self._components.clear()
+        if real is not None:
+            real.cleanup()
         if not self.keep_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -352,7 +382,10 @@ class LocalCluster:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--token-auth-file={self._token_file}",
                 "--authorization-mode=Node,RBAC",
+                # Kubelets may only change their own Node and their pods (as real clusters run).
+                "--enable-admission-plugins=NodeRestriction",
                 "--profiling=false",
+                *(self.real_node.apiserver_args() if self.real_node else []),
             ],
         )
 
@@ -476,7 +509,8 @@ class LocalCluster:
         def nodes_ready() -> bool:
             """Ready, and schedulable: the node lifecycle controller has lifted its
             not-ready NoSchedule taint (it does so shortly after the node turns Ready)."""
-            nodes = core.list_node(label_selector=f"{SIMULATED_NODE_LABEL}=true").items
+            label = NODE_LABEL if self.real_node else SIMULATED_NODE_LABEL
+            nodes = core.list_node(label_selector=f"{label}=true").items
             usable = [
                 n
                 for n in nodes
@@ -492,7 +526,7 @@ class LocalCluster:
             core.read_namespaced_service_account("default", "default")
             return True
 
-        self._wait_for("Ready, untainted simulated nodes", nodes_ready, 120)
+        self._wait_for(f"Ready, untainted {self.node} nodes", nodes_ready, 120)
         self._wait_for("the default ServiceAccount", default_service_account, 120)
 
 
@@ -506,4 +540,10 @@ def describe(cluster: LocalCluster) -> dict[str, object]:
         "logs": str(cluster.run_dir / "logs"),
         "pids": cluster.pids,
         "supervisor_pid": os.getpid(),
+        "node": cluster.node,
+        **(
+            {"registry": cluster.real_node.registry, "images": cluster.real_node.image_refs}
+            if cluster.real_node
+            else {}
+        ),
     }

@@ -77,6 +77,40 @@ def issue_client_cert(
     return cert_path, key_path
 
 
+def issue_serving_cert(
+    pki: Pki,
+    directory: Path,
+    name: str,
+    common_name: str,
+    ips: tuple[str, ...] = (),
+    dns: tuple[str, ...] = (),
+) -> tuple[Path, Path]:
+    """Sign a TLS serving certificate for ``ips`` and ``dns`` names with the cluster CA."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]
+    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(key_path, _pem_key(key))
+    return cert_path, key_path
+
+
 def create_pki(directory: Path, service_ip: str) -> Pki:
     """Write a CA, an API server serving certificate and a service-account key pair."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,738 @@
+"""The real node: a kubelet with containerd, runc, CNI and kube-proxy on this machine.
+
+Parts (all real, none simulated):
+
+* a local OCI registry (Debian's ``docker-registry``) on a free 127.0.0.1 port, storage in the
+  run directory, holding the images of :mod:`container_maker_testcluster.images`;
+* containerd (Debian's 1.6) with a config file of ours: root, state, socket, runc state and
+  network namespaces all under the run directory; overlayfs snapshotter; cgroupfs; the sandbox
+  image is our pause image; the local registry is reached over plain HTTP;
+* a CNI network: Debian's bridge + host-local plugins, bridge ``cm-br0`` with gateway
+  10.245.0.1 and pods in 10.245.0.0/24 (a block of POD_CIDR);
+* the kubelet and kube-proxy (iptables mode) from our wrapper binary, each with a client
+  certificate of its own (``system:node:<node>`` in ``system:nodes``; ``system:kube-proxy``).
+
+Network safety (the workplace rule: traffic only to loopback and our own pods): the node's
+address is NODE_IP from the documentation range 198.51.100.0/24, on an interface of ours that
+discards whatever is routed to it, so nothing addressed to the node leaves the machine. That
+interface is a bridge with no ports (``cm-node0``): this kernel has no dummy driver (``ip link
+add cm-node0 type dummy`` fails with "Error: Unknown device type."), and a port-less bridge
+drops what it transmits just the same. The whole
+POD_CIDR is a blackhole route (the bridge's /24 is more specific, so local pods still win). The
+Service CIDR is routed to that interface rather than blackholed: a host process connecting
+to a ClusterIP needs a route before iptables' OUTPUT chain can DNAT it to a pod (a blackhole makes
+connect() fail first with EINVAL); anything left unDNATed is discarded there. IP forwarding is
+left as found (off on this machine) and a rule of ours drops anything from the bridge to any other
+interface, so pods cannot reach beyond the machine either. Pods get no DNS resolver.
+
+Pods reaching the API server (the ``kubernetes`` Service, whose endpoint is 127.0.0.1) is not
+provided: nothing in the tests needs it, and loopback is not reachable from a pod.
+
+Everything added is removed on stop: pods, containers, shims, mounts, network namespaces, the
+bridge and dummy interfaces, routes, iptables chains (kube-proxy's, the kubelet's, ours), the
+cgroups under CGROUP_ROOT, and kernel settings the kubelet changes are put back. Only one real
+node can run on a machine at a time (kube-proxy's iptables chains are global); a lock enforces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import yaml
+
+from container_maker_testcluster import images
+from container_maker_testcluster.pki import issue_client_cert, issue_serving_cert
+
+if TYPE_CHECKING:
+    from container_maker_testcluster.cluster import LocalCluster
+
+NODE_NAME = "cm-real-node"
+NODE_LABEL = "container-maker.io/real-node"
+NODE_IP = "198.51.100.10"  # documentation range (RFC 5737), on NODE_LINK only
+NODE_IP_PREFIX = "198.51.100.0/24"
+POD_CIDR = "10.245.0.0/16"  # next to KWOK's 10.244.0.0/16, clear of 10.96.0.0/16 and 192.0.2.0/24
+NODE_POD_SUBNET = "10.245.0.0/24"
+POD_GATEWAY = "10.245.0.1"
+BRIDGE = "cm-br0"
+NODE_LINK = "cm-node0"  # a bridge without ports: the kernel has no dummy driver
+CNI_NETWORK = "container-maker-pods"
+OUR_CHAIN = "CM-REAL-NODE"
+CGROUP_ROOT = "/container-maker"
+CNI_BIN_DIR = Path("/usr/lib/cni")
+LOCK_FILE = Path("/run/container-maker-real-node.lock")
+CTR_NAMESPACE = "k8s.io"
+# Paths containerd 1.6 and libcni use whatever the config says (shim sockets; CNI result cache).
+# Their contents go away with the pods; the directories are removed on stop if we created them.
+HARDCODED_DIRS = (
+    Path("/run/containerd/s"),
+    Path("/run/containerd"),
+    Path("/var/lib/cni/results"),
+    Path("/var/lib/cni"),
+)
+# The kubelet sets these (setupKernelTunables) unless protectKernelDefaults makes it refuse to
+# start; we let it set them and put the machine's values back on stop.
+KUBELET_SYSCTLS = (
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+)
+# Debian packages the real node needs, installed by ./dev setup.
+PROGRAMS = {
+    "containerd": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "docker-registry": "docker-registry",
+    "iptables": "iptables",
+    "conntrack": "conntrack",
+    "ip": "iproute2",
+    "gcc": "gcc",
+}
+
+
+class RealNodeError(RuntimeError):
+    """The real node cannot run here; the message says what is missing or what failed."""
+
+
+def _run(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise RealNodeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def check_prerequisites() -> None:
+    missing = sorted({pkg for prog, pkg in PROGRAMS.items() if shutil.which(prog) is None})
+    for path, pkg in (
+        (CNI_BIN_DIR / "bridge", "containernetworking-plugins"),
+        (images.BUSYBOX, "busybox-static"),
+    ):
+        if not path.exists():
+            missing.append(pkg)
+    if missing:
+        raise RealNodeError(
+            "the real node needs Debian packages that are not installed: "
+            f"{' '.join(sorted(set(missing)))} (./dev setup installs them)"
+        )
+    if os.geteuid() != 0:
+        raise RealNodeError("the real node needs root (the kubelet and containerd run as root)")
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path``, deepest first (from /proc/self/mountinfo)."""
+    prefix = str(path.resolve())
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(point)
+    return sorted(set(found), key=lambda p: (-p.count("/"), p))
+
+
+def runtime_processes(socket: Path) -> list[int]:
+    """Our containerd's shims (their command line names its socket) and every process in our
+    cgroups (containers, and anything they started)."""
+    marker = b"\0" + str(socket).encode() + b"\0"
+    pids: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes():
+                pids.add(int(entry.name))
+        except OSError:
+            continue
+    for root in cgroup_dirs():
+        for procs in root.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                pids.update(int(p) for p in procs.read_text().split())
+    pids.discard(os.getpid())
+    return sorted(pids)
+
+
+def iptables_chains(prefixes: tuple[str, ...] = ("KUBE-", "CM-")) -> dict[str, list[str]]:
+    """Chains of ours (kube-proxy's, the kubelet's, ours) per ``iptables``/``ip6tables`` table."""
+    found: dict[str, list[str]] = {}
+    for tool in ("iptables", "ip6tables"):
+        dump = _run(f"{tool}-save", check=False).stdout
+        table = ""
+        for line in dump.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith(":") and line[1:].startswith(prefixes):
+                found.setdefault(f"{tool} {table}", []).append(line[1:].split()[0])
+    return found
+
+
+def remove_iptables_chains(prefixes: tuple[str, ...] = ("KUBE-", "CM-")) -> None:
+    """Delete every rule jumping to a chain of ours, then flush and delete those chains."""
+    for key, chains in iptables_chains(prefixes).items():
+        tool, table = key.split()
+        dump = _run(f"{tool}-save", "-t", table, check=False).stdout
+        for line in dump.splitlines():
+            match = re.match(r"-A (\S+) (.*)", line)
+            if match and match.group(1) not in chains and re.search(r"-j (KUBE-|CM-)", line):
+                _run(
+                    tool,
+                    "-t",
+                    table,
+                    "-D",
+                    match.group(1),
+                    *shlex.split(match.group(2)),
+                    check=False,
+                )
+        for chain in chains:
+            _run(tool, "-t", table, "-F", chain, check=False)
+        for chain in chains:
+            _run(tool, "-t", table, "-X", chain, check=False)
+
+
+def cgroup_dirs() -> list[Path]:
+    """Our cgroup directories (CGROUP_ROOT in every v1 hierarchy)."""
+    base = Path("/sys/fs/cgroup")
+    if not base.is_dir():
+        return []
+    return [
+        d / CGROUP_ROOT.strip("/") for d in base.iterdir() if (d / CGROUP_ROOT.strip("/")).is_dir()
+    ]
+
+
+def create_cgroups() -> None:
+    """Create CGROUP_ROOT in every v1 hierarchy (the kubelet wants its cgroupRoot to exist)."""
+    name = CGROUP_ROOT.strip("/")
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if not (hierarchy / "cgroup.procs").exists() or (hierarchy / "cgroup.controllers").exists():
+            continue  # not a mounted v1 hierarchy (the v2 "unified" mount is left alone)
+        path = hierarchy / name
+        path.mkdir(exist_ok=True)
+        # A new cpuset starts empty and cannot take tasks: give it its parent's CPUs and nodes.
+        for setting in ("cpuset.cpus", "cpuset.mems"):
+            if (path / setting).exists() and not (path / setting).read_text().strip():
+                (path / setting).write_text((hierarchy / setting).read_text())
+
+
+def remove_cgroups() -> None:
+    for root in cgroup_dirs():
+        for path in sorted(root.rglob("*"), key=lambda p: -len(p.parts)):
+            if path.is_dir():
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+        with contextlib.suppress(OSError):
+            root.rmdir()
+
+
+class RealNode:
+    """Starts and stops the node side of a :class:`LocalCluster` with ``node="real"``."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.dir = cluster.run_dir / "node"
+        self.containerd_dir = self.dir / "containerd"
+        self.socket = self.containerd_dir / "containerd.sock"
+        self.registry = ""
+        self.image_refs: dict[str, str] = {}
+        self._undo: list[tuple[str, Callable[[], object]]] = []
+        self._lock: IO[str] | None = None
+        self._sysctls: dict[str, str] = {}
+        self.kubelet_port = 0
+
+    # -- start -------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Before the API server starts: lock, certificates, network, registry and images."""
+        check_prerequisites()
+        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(LOCK_FILE, "w")  # noqa: SIM115 -- held until stop()
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise RealNodeError(
+                f"another real-node cluster runs on this machine (it holds {LOCK_FILE}); only "
+                "one can, since kube-proxy's iptables chains are machine-wide"
+            ) from None
+        self._lock = lock
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._new_dirs = [d for d in HARDCODED_DIRS if not d.exists()]
+        self._cleanup_network()  # leftovers of a run that was killed outright
+        self._write_certs()
+        self._setup_network()
+        self._start_registry()
+
+    def start(self) -> None:
+        """After the control plane is up: containerd, kubelet, kube-proxy."""
+        self._grant_apiserver_kubelet_access()
+        self._start_containerd()
+        create_cgroups()
+        self._start_kubelet()
+        self._start_kube_proxy()
+
+    def apiserver_args(self) -> list[str]:
+        return [
+            f"--kubelet-client-certificate={self.dir / 'pki' / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={self.dir / 'pki' / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={self.cluster.pki.ca_cert}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+
+    def _write_certs(self) -> None:
+        pki_dir = self.dir / "pki"
+        pki_dir.mkdir(exist_ok=True)
+        pki = self.cluster.pki
+        self.kubelet_cert = issue_client_cert(
+            pki, pki_dir, "kubelet-client", f"system:node:{NODE_NAME}", ("system:nodes",)
+        )
+        self.kubelet_serving = issue_serving_cert(
+            pki, pki_dir, "kubelet-serving", NODE_NAME, ips=(NODE_IP,), dns=(NODE_NAME,)
+        )
+        self.proxy_cert = issue_client_cert(pki, pki_dir, "kube-proxy", "system:kube-proxy")
+        # The API server's identity towards the kubelet (exec, logs, port-forward); bound to
+        # system:kubelet-api-admin once the API server is up, not a system:masters member.
+        issue_client_cert(pki, pki_dir, "apiserver-kubelet-client", "kube-apiserver-kubelet-client")
+
+    def _cert_kubeconfig(self, path: Path, user: str, cert: tuple[Path, Path]) -> Path:
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "container-maker-test",
+                    "cluster": {
+                        "server": self.cluster.server,
+                        "certificate-authority": str(self.cluster.pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {"client-certificate": str(cert[0]), "client-key": str(cert[1])},
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "container-maker-test",
+                    "context": {"cluster": "container-maker-test", "user": user},
+                }
+            ],
+            "current-context": "container-maker-test",
+        }
+        path.touch(mode=0o600)
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    # -- network -----------------------------------------------------------------------------
+
+    def _added(self, what: str, undo: Callable[[], object]) -> None:
+        self._undo.append((what, undo))
+
+    def _setup_network(self) -> None:
+        _run("ip", "link", "add", NODE_LINK, "type", "bridge")
+        self._added(f"link {NODE_LINK}", lambda: _run("ip", "link", "del", NODE_LINK, check=False))
+        _run("ip", "addr", "add", f"{NODE_IP}/24", "dev", NODE_LINK)
+        _run("ip", "link", "set", NODE_LINK, "up")
+        _run("ip", "route", "add", "blackhole", POD_CIDR)
+        self._added(
+            f"blackhole {POD_CIDR}",
+            lambda: _run("ip", "route", "del", "blackhole", POD_CIDR, check=False),
+        )
+        from container_maker_testcluster.cluster import SERVICE_CIDR
+
+        # Routed into the port-less bridge (which discards), not blackholed: see the module doc.
+        _run("ip", "route", "add", SERVICE_CIDR, "dev", NODE_LINK, "src", NODE_IP)
+        # Pods may talk to the host and to each other, never through the host to elsewhere.
+        _run("iptables", "-N", OUR_CHAIN)
+        _run("iptables", "-A", OUR_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
+        _run("iptables", "-I", "FORWARD", "1", "-j", OUR_CHAIN)
+        self._added("iptables " + OUR_CHAIN, lambda: remove_iptables_chains(("CM-",)))
+        for name in KUBELET_SYSCTLS:
+            self._sysctls[name] = (Path("/proc/sys") / name).read_text().strip()
+
+    def _cleanup_network(self) -> None:
+        """Remove every network object of ours, whether or not this run created it."""
+        for link in (BRIDGE, NODE_LINK):
+            _run("ip", "link", "del", link, check=False)
+        _run("ip", "route", "del", "blackhole", POD_CIDR, check=False)
+        remove_iptables_chains()
+
+    # -- registry and images -----------------------------------------------------------------
+
+    def _start_registry(self) -> None:
+        from container_maker_testcluster.cluster import free_port
+
+        port = free_port()
+        self.registry = f"127.0.0.1:{port}"
+        config = self.dir / "registry.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "version": 0.1,
+                    "log": {"level": "warn", "accesslog": {"disabled": True}},
+                    "storage": {
+                        "filesystem": {"rootdirectory": str(self.dir / "registry")},
+                        "delete": {"enabled": True},
+                    },
+                    "http": {"addr": self.registry},
+                }
+            )
+        )
+        component = self.cluster._start(
+            "registry", ["serve", str(config)], binary=Path(shutil.which("docker-registry") or "")
+        )
+
+        def up() -> bool:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://{self.registry}/v2/", timeout=2) as r:
+                return bool(r.status == 200)
+
+        self.cluster._wait_for("the registry", up, 30, component)
+        for image in images.build_all():
+            self.image_refs[image.name] = images.push(image, self.registry)
+
+    # -- containerd --------------------------------------------------------------------------
+
+    def _start_containerd(self) -> None:
+        d = self.containerd_dir
+        (d / "certs.d" / self.registry).mkdir(parents=True, exist_ok=True)
+        (d / "certs.d" / self.registry / "hosts.toml").write_text(
+            f'server = "http://{self.registry}"\n\n'
+            f'[host."http://{self.registry}"]\n  capabilities = ["pull", "resolve"]\n'
+        )
+        cni_conf = self.dir / "cni" / "net.d"
+        cni_conf.mkdir(parents=True, exist_ok=True)
+        (cni_conf / "10-container-maker.conflist").write_text(
+            json.dumps(
+                {
+                    "cniVersion": "0.4.0",
+                    "name": CNI_NETWORK,
+                    "plugins": [
+                        {
+                            "type": "bridge",
+                            "bridge": BRIDGE,
+                            "isGateway": True,
+                            # No masquerading: pod traffic never leaves the machine.
+                            "ipMasq": False,
+                            "hairpinMode": True,
+                            "ipam": {
+                                "type": "host-local",
+                                "ranges": [[{"subnet": NODE_POD_SUBNET, "gateway": POD_GATEWAY}]],
+                                "routes": [{"dst": "0.0.0.0/0"}],
+                                "dataDir": str(self.dir / "cni" / "ipam"),
+                            },
+                        }
+                    ],
+                },
+                indent=2,
+            )
+        )
+        self._added(f"link {BRIDGE}", lambda: _run("ip", "link", "del", BRIDGE, check=False))
+        cri = 'plugins."io.containerd.grpc.v1.cri"'
+        config = f"""# containerd for the test cluster's real node; written by realnode.py.
+version = 2
+root = "{d / "root"}"
+state = "{d / "state"}"
+# Plugins that would touch paths outside the run directory or need other kernels' features.
+disabled_plugins = [
+  "io.containerd.internal.v1.opt",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+]
+
+[grpc]
+  address = "{self.socket}"
+
+[ttrpc]
+  address = "{self.socket}.ttrpc"
+
+[debug]
+  address = ""
+  level = "warn"
+
+[metrics]
+  address = ""
+
+[{cri}]
+  sandbox_image = "{self.image_refs["pause"]}"
+  # Network namespaces under our state dir, not /var/run/netns.
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+  disable_apparmor = true
+  # This machine's root lacks CAP_SYS_RESOURCE (not in the bounding set), so no process may
+  # lower its oom_score_adj: `echo -5 > /proc/self/oom_score_adj` is "Permission denied", and
+  # runc failed every sandbox ("can't get final child's PID from pipe: EOF") when the kubelet
+  # asked for -998. Clamp requested values to containerd's own instead (as rootless kind does).
+  restrict_oom_score_adj = true
+
+[{cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+
+[{cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[{cri}.containerd.runtimes.runc.options]
+  BinaryName = "{shutil.which("runc")}"
+  Root = "{self.runc_root}"
+  # cgroupfs, like the kubelet (no systemd on this machine).
+  SystemdCgroup = false
+
+[{cri}.cni]
+  bin_dir = "{CNI_BIN_DIR}"
+  conf_dir = "{cni_conf}"
+  max_conf_num = 1
+
+[{cri}.registry]
+  # hosts.toml per registry: ours is plain HTTP on loopback.
+  config_path = "{d / "certs.d"}"
+"""
+        path = self.dir / "containerd.toml"
+        path.write_text(config)
+        component = self.cluster._start(
+            "containerd", ["--config", str(path)], binary=Path(shutil.which("containerd") or "")
+        )
+        self.cluster._wait_for(
+            "containerd's socket",
+            lambda: self.ctr("version", check=False).returncode == 0,
+            30,
+            component,
+        )
+
+    @property
+    def runc_root(self) -> Path:
+        return self.containerd_dir / "runc"
+
+    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run Debian's ``ctr`` against our containerd, in the CRI namespace."""
+        return _run(
+            "ctr", "--address", str(self.socket), "--namespace", CTR_NAMESPACE, *args, check=check
+        )
+
+    def runc_containers(self) -> list[dict[str, Any]]:
+        """Containers runc knows in our containerd's state (running or not)."""
+        root = self.runc_root / CTR_NAMESPACE
+        if not root.is_dir():
+            return []
+        out = _run("runc", "--root", str(root), "list", "--format", "json", check=False).stdout
+        listed: list[dict[str, Any]] = json.loads(out or "null") or []
+        return listed
+
+    # -- kubelet and kube-proxy --------------------------------------------------------------
+
+    def _grant_apiserver_kubelet_access(self) -> None:
+        from kubernetes import client
+
+        rbac = client.RbacAuthorizationV1Api(self.cluster.api_client())
+        rbac.create_cluster_role_binding(
+            client.V1ClusterRoleBinding(
+                metadata=client.V1ObjectMeta(name="container-maker:apiserver-kubelet-client"),
+                role_ref=client.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io",
+                    kind="ClusterRole",
+                    name="system:kubelet-api-admin",
+                ),
+                subjects=[
+                    client.RbacV1Subject(
+                        kind="User",
+                        name="kube-apiserver-kubelet-client",
+                        api_group="rbac.authorization.k8s.io",
+                    )
+                ],
+            )
+        )
+
+    def _start_kubelet(self) -> None:
+        from container_maker_testcluster.cluster import free_port
+
+        self.kubelet_port = free_port()
+        kubeconfig = self._cert_kubeconfig(
+            self.dir / "kubelet.kubeconfig", f"system:node:{NODE_NAME}", self.kubelet_cert
+        )
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": NODE_IP,
+            "port": self.kubelet_port,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": free_port(),
+            "tlsCertFile": str(self.kubelet_serving[0]),
+            "tlsPrivateKeyFile": str(self.kubelet_serving[1]),
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(self.cluster.pki.ca_cert)},
+            },
+            "authorization": {"mode": "Webhook"},
+            "containerRuntimeEndpoint": f"unix://{self.socket}",
+            # No systemd here, and containerd 1.6 cannot tell the kubelet its driver.
+            "cgroupDriver": "cgroupfs",
+            # Pods' cgroups under our own root in each hierarchy, removed on stop.
+            "cgroupRoot": CGROUP_ROOT,
+            # This machine (and kind's nodes on older hosts) has only cgroup v1.
+            "failCgroupV1": False,
+            # Swap is tolerated, not required: the test VM may or may not have it.
+            "failSwapOn": False,
+            # No static pods: the directory is not watched at all.
+            "staticPodPath": "",
+            # Pods get no resolver: tests use IPs only, and no pod may query an outside DNS.
+            "resolvConf": "",
+            "clusterDomain": "cluster.local",
+            # The kubelet must set a few kernel settings (panic, overcommit...) or refuse to
+            # start; we let it and restore the machine's values on stop.
+            "protectKernelDefaults": False,
+            # A test VM's disk is shared with builds: never evict test pods or GC our images
+            # for disk pressure (kind relaxes the same thresholds for the same reason).
+            "evictionHard": {
+                "memory.available": "0%",
+                "nodefs.available": "0%",
+                "nodefs.inodesFree": "0%",
+                "imagefs.available": "0%",
+            },
+            "imageGCHighThresholdPercent": 100,
+            # Quick pod status updates and a short lease: tests wait on them.
+            "nodeStatusUpdateFrequency": "4s",
+            "syncFrequency": "10s",
+            "fileCheckFrequency": "20s",
+            "serializeImagePulls": False,
+            "registerNode": True,
+            "rotateCertificates": False,
+            "serverTLSBootstrap": False,
+            "logging": {"format": "text"},
+        }
+        path = self.dir / "kubelet.yaml"
+        path.write_text(yaml.safe_dump(config))
+        kubelet_root = self.dir / "kubelet"
+        kubelet_root.mkdir(exist_ok=True)
+        self.cluster._start(
+            "kubelet",
+            [
+                f"--config={path}",
+                f"--kubeconfig={kubeconfig}",
+                f"--root-dir={kubelet_root}",
+                f"--cert-dir={self.dir / 'pki'}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={NODE_IP}",
+                f"--node-labels={NODE_LABEL}=true",
+                "--v=1",
+            ],
+        )
+
+    def _start_kube_proxy(self) -> None:
+        from container_maker_testcluster.cluster import free_port
+
+        kubeconfig = self._cert_kubeconfig(
+            self.dir / "kube-proxy.kubeconfig", "system:kube-proxy", self.proxy_cert
+        )
+        config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(kubeconfig)},
+            "mode": "iptables",
+            "clusterCIDR": POD_CIDR,
+            "hostnameOverride": NODE_NAME,
+            "bindAddress": NODE_IP,
+            "healthzBindAddress": f"127.0.0.1:{free_port()}",
+            "metricsBindAddress": f"127.0.0.1:{free_port()}",
+            # NodePorts only on the node's own (dummy) address; not on 127.0.0.1, which would
+            # make kube-proxy set route_localnet machine-wide.
+            "nodePortAddresses": [f"{NODE_IP}/32"],
+            "iptables": {"localhostNodePorts": False, "syncPeriod": "30s", "minSyncPeriod": "0s"},
+            # 0 leaves the machine's conntrack sysctls alone (kind does the same in containers).
+            "conntrack": {
+                "maxPerCore": 0,
+                "min": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            },
+        }
+        path = self.dir / "kube-proxy.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self._proxy_config = path
+        self.cluster._start("kube-proxy", [f"--config={path}"])
+
+    # -- stop --------------------------------------------------------------------------------
+
+    def drain(self, timeout: float = 60) -> None:
+        """Delete the pods bound to the node and wait until the runtime has none left."""
+        from kubernetes import client
+
+        try:
+            core = client.CoreV1Api(self.cluster.api_client())
+            pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={NODE_NAME}")
+            for pod in pods.items:
+                meta = pod.metadata
+                assert meta is not None and meta.name and meta.namespace
+                core.delete_namespaced_pod(meta.name, meta.namespace, grace_period_seconds=0)
+        except Exception:  # the API server may already be gone; the sweep below still runs
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.runc_containers():
+                return
+            time.sleep(0.5)
+
+    def stop_runtime_leftovers(self) -> None:
+        """After the kubelet stopped: kill what containerd still runs, via ctr and runc."""
+        if self.socket.exists():
+            tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()
+            for task in tasks:
+                self.ctr("tasks", "kill", "-s", "SIGKILL", task, check=False)
+            for task in tasks:
+                for _ in range(20):
+                    if self.ctr("tasks", "delete", task, check=False).returncode == 0:
+                        break
+                    time.sleep(0.25)
+        root = self.runc_root / CTR_NAMESPACE
+        for container in self.runc_containers():
+            _run("runc", "--root", str(root), "kill", container["id"], "KILL", check=False)
+            _run("runc", "--root", str(root), "delete", "--force", container["id"], check=False)
+
+    def cleanup(self) -> None:
+        """After every process stopped: remove what we added to the machine."""
+        for pid in runtime_processes(self.socket):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for point in mounts_under(self.cluster.run_dir):
+            _run("umount", "-l", point, check=False)
+        proxy_config = getattr(self, "_proxy_config", None)
+        if proxy_config is not None and self.cluster.binaries is not None:
+            # kube-proxy's own cleanup of its iptables (and nftables/ipvs) rules.
+            _run(
+                str(self.cluster.binaries.kube),
+                "kube-proxy",
+                "--cleanup",
+                f"--config={proxy_config}",
+                check=False,
+            )
+        for _what, undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+        self._cleanup_network()
+        remove_cgroups()
+        for directory in getattr(self, "_new_dirs", []):
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
+        for name, value in self._sysctls.items():
+            with contextlib.suppress(OSError):
+                (Path("/proc/sys") / name).write_text(value)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
