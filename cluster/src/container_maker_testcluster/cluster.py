@@ -117,6 +117,7 @@ class LocalCluster:
         *,
         nodes: int = 1,
         node: str = "simulated",
+        node_lock_wait: float = 0,
         keep_run_dir: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
@@ -127,6 +128,7 @@ class LocalCluster:
         if node == "real" and nodes != 1:
             raise ValueError("a real-node cluster has exactly one node")
         self.node = node
+        self.node_lock_wait = node_lock_wait
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="cm-cluster-"))
         self.nodes = nodes
         self.keep_run_dir = keep_run_dir
@@ -159,7 +161,7 @@ class LocalCluster:
         try:
             self._prepare_files()
             if self.node == "real":
-                self.real_node = RealNode(self)
+                self.real_node = RealNode(self, self.node_lock_wait)
                 self.real_node.prepare()
             self._start_etcd()
             self._start_apiserver()

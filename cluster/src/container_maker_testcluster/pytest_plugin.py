@@ -4,6 +4,14 @@
   ends. If ``CONTAINER_MAKER_TEST_KUBECONFIG`` names a kubeconfig, the tests use that cluster
   instead (kind, k3d, a real one) and nothing is started.
 * ``namespace`` (function): the name of a namespace created for the test, deleted after it.
+* ``real_node_cluster`` (module): a cluster whose only node is a real kubelet with containerd
+  (``LocalCluster(node="real")``), started lazily by the first test of a module that asks for it
+  and stopped at the end of that module. Module scope, not session: only one real node can run
+  on a machine (kube-proxy's iptables chains are machine-wide), and tests that start a real-node
+  cluster of their own (e.g. to check that stopping leaves nothing behind) must be able to run
+  after it. ``kube_cluster`` stays KWOK-only: its tests use images (nginx:1.27, ...) that cannot
+  be pulled here. Skipped when ``CONTAINER_MAKER_TEST_KUBECONFIG`` points elsewhere.
+* ``real_node_namespace`` (function): a fresh namespace on the real-node cluster.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from kubernetes import client, config
 from container_maker_testcluster.cluster import LocalCluster
 
 KUBECONFIG_ENV = "CONTAINER_MAKER_TEST_KUBECONFIG"
+# Another test run on the same machine may hold the real node; wait for it rather than fail.
+REAL_NODE_LOCK_WAIT_SECONDS = 900
 TEST_NAMESPACE_LABEL = "container-maker.io/test-namespace"
 
 
@@ -35,6 +45,12 @@ class TestCluster:
     kubectl_path: str
     simulated: bool
     local: LocalCluster | None = None
+
+    def image(self, name: str) -> str:
+        """Reference of one of our images (``testapp``, ``pause``) in the real node's registry."""
+        if self.local is None or self.local.real_node is None:
+            raise LookupError("only a real-node cluster started here has our images")
+        return self.local.real_node.image_refs[name]
 
     def api_client(self) -> client.ApiClient:
         """A new API client for the cluster (admin credentials of the kubeconfig)."""
@@ -75,9 +91,31 @@ def kube_cluster() -> Iterator[TestCluster]:
         )
 
 
+@pytest.fixture(scope="module")
+def real_node_cluster() -> Iterator[TestCluster]:
+    if os.environ.get(KUBECONFIG_ENV):
+        pytest.skip(f"{KUBECONFIG_ENV} is set: the real-node tests need a cluster started here")
+    with LocalCluster(node="real", node_lock_wait=REAL_NODE_LOCK_WAIT_SECONDS) as local:
+        assert local.binaries is not None
+        yield TestCluster(
+            local.kubeconfig, str(local.binaries.bin_dir / "kubectl"), simulated=False, local=local
+        )
+
+
 @pytest.fixture
 def namespace(kube_cluster: TestCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    core = client.CoreV1Api(kube_cluster.api_client())
+    yield from _fresh_namespace(kube_cluster, request)
+
+
+@pytest.fixture
+def real_node_namespace(
+    real_node_cluster: TestCluster, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    yield from _fresh_namespace(real_node_cluster, request)
+
+
+def _fresh_namespace(cluster: TestCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    core = client.CoreV1Api(cluster.api_client())
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
     name = f"t-{stem}-{uuid.uuid4().hex[:6]}"
     core.create_namespace(

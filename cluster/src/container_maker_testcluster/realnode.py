@@ -238,8 +238,9 @@ def remove_cgroups() -> None:
 class RealNode:
     """Starts and stops the node side of a :class:`LocalCluster` with ``node="real"``."""
 
-    def __init__(self, cluster: LocalCluster) -> None:
+    def __init__(self, cluster: LocalCluster, lock_wait: float = 0) -> None:
         self.cluster = cluster
+        self.lock_wait = lock_wait
         self.dir = cluster.run_dir / "node"
         self.containerd_dir = self.dir / "containerd"
         self.socket = self.containerd_dir / "containerd.sock"
@@ -257,14 +258,19 @@ class RealNode:
         check_prerequisites()
         LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
         lock = open(LOCK_FILE, "w")  # noqa: SIM115 -- held until stop()
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise RealNodeError(
-                f"another real-node cluster runs on this machine (it holds {LOCK_FILE}); only "
-                "one can, since kube-proxy's iptables chains are machine-wide"
-            ) from None
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.close()
+                    raise RealNodeError(
+                        f"another real-node cluster runs on this machine (it holds {LOCK_FILE}); "
+                        "only one can, since kube-proxy's iptables chains are machine-wide"
+                    ) from None
+                time.sleep(1)
         self._lock = lock
         self.dir.mkdir(parents=True, exist_ok=True)
         self._new_dirs = [d for d in HARDCODED_DIRS if not d.exists()]
