@@ -27,6 +27,7 @@ from container_maker.errors import AlreadyExists, NotFound, Unavailable
 from container_maker.manager import ContainerManager
 from container_maker.models import (
     Container,
+    ContainerPhase,
     ContainerSpec,
     ExposureLevel,
     Manifest,
@@ -540,6 +541,12 @@ def test_api_calls_per_operation(
         listed = manager.list(namespace)
         calls = counter.take()
         assert len(listed) == target
+        # Every container's status comes from the same list calls, with no call of its own.
+        for container in listed:
+            assert container.status.phase in set(ContainerPhase), container.status
+            assert container.status.ready == (container.status.phase is ContainerPhase.READY)
+            if container.status.ready:
+                assert container.container_ip, container
         assert calls == Counter(
             {"GET namespaces": 1, "GET pods": 1, "GET services": 1, "GET ingresses": 1}
         ), calls
@@ -550,8 +557,9 @@ def test_api_calls_per_operation(
     for level in levels:
         container = next(c for c in made if c.exposure_level == level)
         counter.take()
-        manager.get(container.container_id, namespace)
+        got = manager.get(container.container_id, namespace)
         calls = counter.take()
+        assert got.status.phase in set(ContainerPhase)
         kinds = {1: 1, 2: 2, 4: 3}[int(level)]
         assert sum(calls.values()) == kinds, calls
         report.append(f"get {level.name}: {sum(calls.values())} calls {dict(calls)}")

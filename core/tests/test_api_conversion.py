@@ -87,3 +87,48 @@ def test_container_response() -> None:
     assert [c.container_id for c in listed.containers] == ["id-1", "id-1"]
     deleted = conversion.delete_response(DeleteOutcome(container_id="id-1", status="Deleted"))
     assert (deleted.container_id, deleted.status) == ("id-1", "Deleted")
+
+
+def test_container_status_in_the_response() -> None:
+    from container_maker.models import ContainerPhase, ContainerStatus, StatusCondition
+
+    condition = StatusCondition(
+        reason="CrashLoopBackOff",
+        message="container web keeps exiting",
+        resource_type="pod_container",
+        resource_name="web",
+    )
+    base = Container(
+        container_id="id",
+        container_name="web",
+        container_type="pod",
+        container_ip="",
+        container_network="ns",
+        exposure_level=ExposureLevel.INTERNAL,
+    )
+    failed = base.model_copy(
+        update={
+            "status": ContainerStatus(
+                phase=ContainerPhase.FAILED,
+                ready=False,
+                conditions=(condition,),
+                restart_count=4,
+                last_exit_code=0,
+            )
+        }
+    )
+    status = conversion.container_response(failed).status
+    assert status.phase == pb.CONTAINER_PHASE_FAILED
+    assert [(c.reason, c.resource_type, c.resource_name) for c in status.conditions] == [
+        ("CrashLoopBackOff", "pod_container", "web")
+    ]
+    assert status.restart_count == 4
+    assert status.HasField("last_exit_code") and status.last_exit_code == 0  # 0 is not "unset"
+    # Every phase has its enum value of the same name.
+    for phase in ContainerPhase:
+        ready = base.model_copy(
+            update={"status": ContainerStatus(phase=phase, ready=phase is ContainerPhase.READY)}
+        )
+        message = conversion.container_response(ready).status
+        assert pb.ContainerPhase.Name(message.phase) == f"CONTAINER_PHASE_{phase.name}"
+        assert not message.HasField("last_exit_code")

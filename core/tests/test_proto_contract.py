@@ -115,6 +115,7 @@ EXTENSIONS: dict[str, list[tuple[str, int, int, str, str | None]]] = {
     "ContainerResponse": [
         ("container_type", 7, STRING, PLAIN, None),
         ("exposure_level", 8, ENUM, PLAIN, "containermaker.ExposureLevel"),
+        ("status", 9, MESSAGE, OPT, "containermaker.ContainerStatus"),
     ],
 }
 

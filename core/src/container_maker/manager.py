@@ -55,6 +55,7 @@ from .models import (
 )
 from .plugins import Hooks, create_plugin_manager
 from .settings import Settings
+from .status import container_status
 from .validation import validate_container_id, validate_namespace_name, validate_spec
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class ContainerManager:
             exposure_level=level,
             ports=pod.ports,
             associated_resources=_nest(nodes),
+            status=container_status(objects),
         )
 
     # -- create -----------------------------------------------------------------------------

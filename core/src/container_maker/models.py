@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -124,6 +124,66 @@ class AssociatedResource(Model):
     associated_resources: tuple[AssociatedResource, ...] = ()
 
 
+class ContainerPhase(StrEnum):
+    """Where a container is in its life, derived from its objects (see :mod:`.status`).
+
+    - PENDING: its pod is not scheduled to a node yet (e.g. no node has room for it).
+    - STARTING: scheduled; its containers are being created (image pulls included).
+    - RUNNING: its containers run, but it is not ready yet (readiness, or an address at its
+      exposure level not assigned yet).
+    - READY: the pod is ready and every address at its exposure level is assigned.
+    - FAILED: it cannot run as asked (image cannot be pulled, crash loop, out of memory kill,
+      pod failed); Kubernetes may keep retrying, so it can still recover.
+    - TERMINATING: its deletion has begun.
+    """
+
+    PENDING = "Pending"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    READY = "Ready"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+
+
+class StatusCondition(Model):
+    """Something notable about one object of a container: a machine ``reason`` (Kubernetes'
+    own reason where there is one: "Unschedulable", "ImagePullBackOff", "CrashLoopBackOff",
+    "OOMKilled"; ours otherwise: "LoadBalancerPending", "IngressAddressPending") and a
+    ``message`` for humans. ``resource_type``/``resource_name`` name the object (for a pod's
+    container: "pod_container" and the container's name)."""
+
+    reason: str
+    message: str
+    resource_type: str
+    resource_name: str
+
+
+class ObjectStatus(Model):
+    """The status one plugin derived from one object (part of :class:`ObservedObject`).
+
+    ``phase`` is only set for pods (the container's phase as far as the pod tells);
+    ``ready`` is false while the object keeps the container from being ready (a pod not ready,
+    a load balancer without an address). ``restart_count`` and ``last_exit_code`` are the user
+    container's (pods only).
+    """
+
+    phase: ContainerPhase | None = None
+    ready: bool = True
+    conditions: tuple[StatusCondition, ...] = ()
+    restart_count: int = 0
+    last_exit_code: int | None = None
+
+
+class ContainerStatus(Model):
+    """A container's status: its phase, whether it is ready, and why not (``conditions``)."""
+
+    phase: ContainerPhase
+    ready: bool
+    conditions: tuple[StatusCondition, ...] = ()
+    restart_count: int = 0
+    last_exit_code: int | None = None
+
+
 class Container(Model):
     """A container as reported by create, get and list.
 
@@ -139,6 +199,7 @@ class Container(Model):
     exposure_level: ExposureLevel
     ports: tuple[PortInformation, ...] = ()
     associated_resources: tuple[AssociatedResource, ...] = ()
+    status: ContainerStatus = ContainerStatus(phase=ContainerPhase.PENDING, ready=False)
 
 
 class DeleteOutcome(Model):
@@ -212,6 +273,7 @@ class ObservedObject(Model):
     terminating: bool = False
     ports: tuple[PortInformation, ...] = ()
     containers: tuple[ContainerDetail, ...] = ()
+    status: ObjectStatus = ObjectStatus()
 
     def ref(self) -> ObjectRef:
         """The precise reference to this object."""

@@ -14,11 +14,28 @@ class ExposureLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPOSURE_LEVEL_CLUSTER_LOCAL: _ClassVar[ExposureLevel]
     EXPOSURE_LEVEL_CLUSTER_EXTERNAL: _ClassVar[ExposureLevel]
     EXPOSURE_LEVEL_EXPOSED: _ClassVar[ExposureLevel]
+
+class ContainerPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTAINER_PHASE_UNSPECIFIED: _ClassVar[ContainerPhase]
+    CONTAINER_PHASE_PENDING: _ClassVar[ContainerPhase]
+    CONTAINER_PHASE_STARTING: _ClassVar[ContainerPhase]
+    CONTAINER_PHASE_RUNNING: _ClassVar[ContainerPhase]
+    CONTAINER_PHASE_READY: _ClassVar[ContainerPhase]
+    CONTAINER_PHASE_FAILED: _ClassVar[ContainerPhase]
+    CONTAINER_PHASE_TERMINATING: _ClassVar[ContainerPhase]
 EXPOSURE_LEVEL_UNSPECIFIED: ExposureLevel
 EXPOSURE_LEVEL_INTERNAL: ExposureLevel
 EXPOSURE_LEVEL_CLUSTER_LOCAL: ExposureLevel
 EXPOSURE_LEVEL_CLUSTER_EXTERNAL: ExposureLevel
 EXPOSURE_LEVEL_EXPOSED: ExposureLevel
+CONTAINER_PHASE_UNSPECIFIED: ContainerPhase
+CONTAINER_PHASE_PENDING: ContainerPhase
+CONTAINER_PHASE_STARTING: ContainerPhase
+CONTAINER_PHASE_RUNNING: ContainerPhase
+CONTAINER_PHASE_READY: ContainerPhase
+CONTAINER_PHASE_FAILED: ContainerPhase
+CONTAINER_PHASE_TERMINATING: ContainerPhase
 
 class PublishInformation(_message.Message):
     __slots__ = ("publish_port", "target_port", "protocol", "node_port")
@@ -146,7 +163,7 @@ class AssociatedResource(_message.Message):
     def __init__(self, resource_name: _Optional[str] = ..., resource_type: _Optional[str] = ..., container_resources: _Optional[_Union[ContainerResources, _Mapping]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ...) -> None: ...
 
 class ContainerResponse(_message.Message):
-    __slots__ = ("container_id", "container_name", "container_ip", "container_network", "ports", "associated_resources", "container_type", "exposure_level")
+    __slots__ = ("container_id", "container_name", "container_ip", "container_network", "ports", "associated_resources", "container_type", "exposure_level", "status")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_IP_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +172,7 @@ class ContainerResponse(_message.Message):
     ASSOCIATED_RESOURCES_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_TYPE_FIELD_NUMBER: _ClassVar[int]
     EXPOSURE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     container_name: str
     container_ip: str
@@ -163,7 +181,34 @@ class ContainerResponse(_message.Message):
     associated_resources: _containers.RepeatedCompositeFieldContainer[AssociatedResource]
     container_type: str
     exposure_level: ExposureLevel
-    def __init__(self, container_id: _Optional[str] = ..., container_name: _Optional[str] = ..., container_ip: _Optional[str] = ..., container_network: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortInformation, _Mapping]]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ..., container_type: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ...) -> None: ...
+    status: ContainerStatus
+    def __init__(self, container_id: _Optional[str] = ..., container_name: _Optional[str] = ..., container_ip: _Optional[str] = ..., container_network: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortInformation, _Mapping]]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ..., container_type: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ...) -> None: ...
+
+class ContainerCondition(_message.Message):
+    __slots__ = ("reason", "message", "resource_type", "resource_name")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    message: str
+    resource_type: str
+    resource_name: str
+    def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_name: _Optional[str] = ...) -> None: ...
+
+class ContainerStatus(_message.Message):
+    __slots__ = ("phase", "ready", "conditions", "restart_count", "last_exit_code")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    RESTART_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    phase: ContainerPhase
+    ready: bool
+    conditions: _containers.RepeatedCompositeFieldContainer[ContainerCondition]
+    restart_count: int
+    last_exit_code: int
+    def __init__(self, phase: _Optional[_Union[ContainerPhase, str]] = ..., ready: _Optional[bool] = ..., conditions: _Optional[_Iterable[_Union[ContainerCondition, _Mapping]]] = ..., restart_count: _Optional[int] = ..., last_exit_code: _Optional[int] = ...) -> None: ...
 
 class ListContainerResponse(_message.Message):
     __slots__ = ("containers",)

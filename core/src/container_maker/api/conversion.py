@@ -16,6 +16,7 @@ from container_maker.models import (
     Container,
     ContainerResources,
     ContainerSpec,
+    ContainerStatus,
     DeleteOutcome,
     PublishInformation,
     ResourceRequirements,
@@ -70,6 +71,27 @@ def _associated(node: AssociatedResource) -> pb.AssociatedResource:
     return message
 
 
+def status_message(status: ContainerStatus) -> pb.ContainerStatus:
+    """The ``ContainerStatus`` message of a status."""
+    message = pb.ContainerStatus(
+        phase=f"CONTAINER_PHASE_{status.phase.name}",
+        ready=status.ready,
+        conditions=[
+            pb.ContainerCondition(
+                reason=c.reason,
+                message=c.message,
+                resource_type=c.resource_type,
+                resource_name=c.resource_name,
+            )
+            for c in status.conditions
+        ],
+        restart_count=status.restart_count,
+    )
+    if status.last_exit_code is not None:
+        message.last_exit_code = status.last_exit_code
+    return message
+
+
 def container_response(container: Container) -> pb.ContainerResponse:
     """The response message describing ``container``."""
     return pb.ContainerResponse(
@@ -86,6 +108,7 @@ def container_response(container: Container) -> pb.ContainerResponse:
         associated_resources=[_associated(node) for node in container.associated_resources],
         container_type=container.container_type,
         exposure_level=f"EXPOSURE_LEVEL_{container.exposure_level.name}",
+        status=status_message(container.status),
     )
 
 

@@ -15,9 +15,11 @@ from container_maker.models import (
     DeleteResult,
     ExposureLevel,
     Manifest,
+    ObjectStatus,
     ObservedObject,
     Query,
     ResourceKind,
+    StatusCondition,
 )
 
 from .manifests import build_ingress
@@ -34,6 +36,25 @@ def address(ing: Any) -> str:
     return ""
 
 
+def ingress_status(ing: Any) -> ObjectStatus:
+    """Not ready while the Ingress has no address (pure)."""
+    if address(ing):
+        return ObjectStatus()
+    name = str(ing.metadata.name)
+    return ObjectStatus(
+        ready=False,
+        conditions=(
+            StatusCondition(
+                reason="IngressAddressPending",
+                message=f"Ingress {name} has no address yet (the ingress controller publishes "
+                "it once it serves the Ingress)",
+                resource_type=KIND,
+                resource_name=name,
+            ),
+        ),
+    )
+
+
 def observe(ing: Any) -> ObservedObject:
     """Summarise a ``V1Ingress``."""
     meta = ing.metadata
@@ -46,6 +67,7 @@ def observe(ing: Any) -> ObservedObject:
         annotations=dict(meta.annotations or {}),
         address=address(ing),
         terminating=meta.deletion_timestamp is not None,
+        status=ingress_status(ing),
     )
 
 

@@ -26,12 +26,13 @@ from container_maker.models import (
 )
 
 from .manifests import build_pod
+from .status import pod_status
 
 KIND = "pod"
 
 
 def observe(pod: Any) -> ObservedObject:
-    """Summarise a ``V1Pod``: its IP, phase, containers and the user container's ports."""
+    """Summarise a ``V1Pod``: its IP, phase, containers, the user container's ports, status."""
     meta = pod.metadata
     labels = dict(meta.labels or {})
     user_name = labels.get(NAME_KEY, meta.name)
@@ -74,6 +75,7 @@ def observe(pod: Any) -> ObservedObject:
         terminating=meta.deletion_timestamp is not None,
         ports=user_ports,
         containers=tuple(details),
+        status=pod_status(pod, user_name),
     )
 
 

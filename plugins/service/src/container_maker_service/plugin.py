@@ -15,10 +15,12 @@ from container_maker.models import (
     DeleteResult,
     ExposureLevel,
     Manifest,
+    ObjectStatus,
     ObservedObject,
     PortInformation,
     Query,
     ResourceKind,
+    StatusCondition,
 )
 
 from .manifests import build_service
@@ -38,6 +40,24 @@ def address(svc: Any) -> str:
     return "" if cluster_ip in (None, "None") else str(cluster_ip)
 
 
+def service_status(svc: Any) -> ObjectStatus:
+    """Not ready while a LoadBalancer Service waits for its address (pure)."""
+    if svc.spec.type != "LoadBalancer" or address(svc):
+        return ObjectStatus()
+    name = str(svc.metadata.name)
+    return ObjectStatus(
+        ready=False,
+        conditions=(
+            StatusCondition(
+                reason="LoadBalancerPending",
+                message=f"Service {name} waits for the cluster to assign its load-balancer address",
+                resource_type=KIND,
+                resource_name=name,
+            ),
+        ),
+    )
+
+
 def observe(svc: Any) -> ObservedObject:
     """Summarise a ``V1Service``."""
     meta = svc.metadata
@@ -55,6 +75,7 @@ def observe(svc: Any) -> ObservedObject:
             PortInformation(name=p.name, container_port=p.port, protocol=p.protocol)
             for p in svc.spec.ports or []
         ),
+        status=service_status(svc),
     )
 
 
