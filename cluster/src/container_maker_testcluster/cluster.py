@@ -221,6 +221,12 @@ class LocalCluster:
             body: bytes = response.read()
             return body
 
+    def image(self, name: str) -> str:
+        """Reference of one of our images (``testapp``, ``pause``) in the real node's registry."""
+        if self.real_node is None:
+            raise LookupError("only a real-node cluster has our images and registry")
+        return self.real_node.image_refs[name]
+
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports.apiserver}"

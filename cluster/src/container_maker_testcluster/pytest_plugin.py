@@ -48,9 +48,9 @@ class TestCluster:
 
     def image(self, name: str) -> str:
         """Reference of one of our images (``testapp``, ``pause``) in the real node's registry."""
-        if self.local is None or self.local.real_node is None:
+        if self.local is None:
             raise LookupError("only a real-node cluster started here has our images")
-        return self.local.real_node.image_refs[name]
+        return self.local.image(name)
 
     def api_client(self) -> client.ApiClient:
         """A new API client for the cluster (admin credentials of the kubeconfig)."""

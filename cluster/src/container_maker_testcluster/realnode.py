@@ -45,6 +45,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,7 @@ CGROUP_ROOT = "/container-maker"
 CNI_BIN_DIR = Path("/usr/lib/cni")
 LOCK_FILE = Path("/run/container-maker-real-node.lock")
 CTR_NAMESPACE = "k8s.io"
+SOCKET_PATH_MAX = 104 - len(".ttrpc")
 # Paths containerd 1.6 and libcni use whatever the config says (shim sockets; CNI result cache).
 # Their contents go away with the pods; the directories are removed on stop if we created them.
 HARDCODED_DIRS = (
@@ -244,6 +246,12 @@ class RealNode:
         self.dir = cluster.run_dir / "node"
         self.containerd_dir = self.dir / "containerd"
         self.socket = self.containerd_dir / "containerd.sock"
+        # A unix socket path has at most 107 bytes (containerd allows 104, and adds ".ttrpc"):
+        # under a deep run directory, the sockets go to a short directory of ours instead.
+        self._socket_dir: Path | None = None
+        if len(str(self.socket)) > SOCKET_PATH_MAX:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="cm-node-"))
+            self.socket = self._socket_dir / "containerd.sock"
         self.registry = ""
         self.image_refs: dict[str, str] = {}
         self._undo: list[tuple[str, Callable[[], object]]] = []
@@ -733,6 +741,8 @@ disabled_plugins = [
         self._undo.clear()
         self._cleanup_network()
         remove_cgroups()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
         for directory in getattr(self, "_new_dirs", []):
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only when empty
