@@ -119,6 +119,8 @@ def test_connection_failure_is_unavailable() -> None:
 
 RETRYABLE = {errors.Unavailable, errors.ServiceAccountNotReady, errors.NamespaceTerminating}
 RETRYABLE.add(errors.DeadlineExceeded)
+# Retrying a create that waited (the same spec finds the kept container) may see it ready.
+RETRYABLE.add(errors.NotReadyInTime)
 
 
 def _all_error_classes() -> list[type[ContainerMakerError]]:

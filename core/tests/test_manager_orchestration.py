@@ -9,6 +9,7 @@ behaviours are tested with the real plugins on the real cluster in ``tests/``.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from typing import Any
 
@@ -25,6 +26,8 @@ from container_maker.errors import (
     InternalError,
     InvalidArgument,
     NotFound,
+    NotReady,
+    NotReadyInTime,
     Unavailable,
 )
 from container_maker.identity import (
@@ -37,15 +40,18 @@ from container_maker.identity import (
 from container_maker.manager import ContainerManager
 from container_maker.models import (
     AssociatedResource,
+    ContainerPhase,
     ContainerSpec,
     DeleteResult,
     ExposureLevel,
     Manifest,
+    ObjectStatus,
     ObservedObject,
     PodExtras,
     PublishInformation,
     Query,
     ResourceKind,
+    StatusCondition,
 )
 from container_maker.plugins import create_plugin_manager
 from container_maker.testing import HookCall
@@ -432,3 +438,66 @@ def test_create_finishing_after_its_deadline_is_rolled_back(
     with pytest.raises(DeadlineExceeded):
         manager.create(spec(ExposureLevel.INTERNAL), timeout=0.2)
     assert store == {}
+
+
+# -- waiting until ready ------------------------------------------------------------------
+
+
+def set_pod_status(store: Store, status: ObjectStatus) -> None:
+    for key, obj in list(store.items()):
+        if key[0] == "pod":
+            store[key] = obj.model_copy(update={"status": status})
+
+
+def test_create_waits_until_ready(manager: ContainerManager, store: Store) -> None:
+    ready = ObjectStatus(phase=ContainerPhase.READY, ready=True)
+    timer = threading.Timer(0.6, set_pod_status, (store, ready))
+    timer.start()
+    started = time.monotonic()
+    container = manager.create(spec(ExposureLevel.INTERNAL), timeout=10, wait_until_ready=True)
+    assert time.monotonic() - started >= 0.6
+    assert (container.status.phase, container.status.ready) == (ContainerPhase.READY, True)
+    timer.join()
+
+
+def test_create_without_waiting_answers_at_once(manager: ContainerManager) -> None:
+    container = manager.create(spec(ExposureLevel.INTERNAL), timeout=10)
+    assert container.status.ready is False
+
+
+def test_not_ready_in_time_keeps_the_container_and_names_it(
+    manager: ContainerManager, store: Store
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(NotReadyInTime) as raised:
+        manager.create(spec(ExposureLevel.CLUSTER_LOCAL), timeout=1.5, wait_until_ready=True)
+    assert time.monotonic() - started < 2.0
+    (pod,) = [o for k, o in store.items() if k[0] == "pod"]
+    assert pod.labels[ID_KEY] in raised.value.message
+    assert "kept" in raised.value.message
+    assert sorted(k[0] for k in store) == ["namespace", "pod", "service"]
+
+
+def test_a_failed_container_ends_the_wait_at_once(manager: ContainerManager, store: Store) -> None:
+    pulling = ObjectStatus(
+        phase=ContainerPhase.FAILED,
+        ready=False,
+        conditions=(
+            StatusCondition(
+                reason="ImagePullBackOff",
+                message="container web: the image cannot be pulled",
+                resource_type="pod_container",
+                resource_name="web",
+            ),
+        ),
+    )
+    timer = threading.Timer(0.3, set_pod_status, (store, pulling))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(NotReady) as raised:
+        manager.create(spec(ExposureLevel.INTERNAL), timeout=30, wait_until_ready=True)
+    assert time.monotonic() - started < 5
+    assert "ImagePullBackOff" in raised.value.message
+    (pod,) = [o for k, o in store.items() if k[0] == "pod"]
+    assert pod.labels[ID_KEY] in raised.value.message
+    timer.join()

@@ -117,6 +117,7 @@ EXTENSIONS: dict[str, list[tuple[str, int, int, str, str | None]]] = {
         ("exposure_level", 8, ENUM, PLAIN, "containermaker.ExposureLevel"),
         ("status", 9, MESSAGE, OPT, "containermaker.ContainerStatus"),
     ],
+    "CreateContainerRequest": [("wait_until_ready", 8, T.TYPE_BOOL, PLAIN, None)],
 }
 
 RPCS = {

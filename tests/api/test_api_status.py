@@ -8,10 +8,12 @@ unit-tested in ``plugins/pod/tests/test_pod_status.py`` and wait for the real no
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import grpc
 import pytest
-from api_support import create_request
+from api_support import create_request, managed_objects, rpc_error
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
@@ -106,3 +108,33 @@ def test_a_pod_being_deleted_is_terminating(
         except client.ApiException as e:
             if e.status != 404:
                 raise
+
+
+# -- createContainer(wait_until_ready) ------------------------------------------------------
+
+
+def test_create_can_wait_until_ready(stub: Any, namespace: str) -> None:
+    created = stub.createContainer(
+        create_request(namespace, "waited", "CLUSTER_EXTERNAL", wait_until_ready=True), timeout=60
+    )
+    assert created.status.phase == pb.CONTAINER_PHASE_READY
+    assert created.status.ready is True
+    assert created.container_ip.startswith("203.0.113.")  # simulated; never connected to
+
+
+def test_not_ready_before_the_deadline_keeps_the_container_and_names_it(
+    stub: Any, namespace: str, admin_api: client.ApiClient
+) -> None:
+    huge = pb.ResourceRequirements(cpu_request="100000", cpu_limit="100000")
+    request = create_request(namespace, "slow", resource_requirements=huge, wait_until_ready=True)
+    error = rpc_error(stub.createContainer, request, timeout=5)
+    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    found = re.search(r"id ([0-9a-f-]{36})", error.details() or "")
+    assert found, error.details()
+    assert "kept" in (error.details() or "")
+    got = stub.getContainer(
+        pb.GetContainerRequest(container_id=found.group(1), network_name=namespace), timeout=30
+    )
+    assert got.container_name == "slow"
+    assert got.status.phase == pb.CONTAINER_PHASE_PENDING
+    assert managed_objects(admin_api, namespace) == ["pod/slow"]

@@ -123,6 +123,16 @@ class DeadlineExceeded(RetryableError):
     code = StatusCode.DEADLINE_EXCEEDED
 
 
+class NotReadyInTime(DeadlineExceeded):
+    """A container was created but did not become ready before the deadline; it is kept (the
+    message names its id) so that the caller can wait more, get it or delete it."""
+
+
+class NotReady(FailedPrecondition):
+    """A container was created but cannot become ready as it is (an image that cannot be
+    pulled, a crash loop); it is kept, and the message names its id and the reasons."""
+
+
 __all__ = [
     "AlreadyExists",
     "ContainerMakerError",
@@ -133,6 +143,8 @@ __all__ = [
     "InvalidConfiguration",
     "NamespaceTerminating",
     "NotFound",
+    "NotReady",
+    "NotReadyInTime",
     "PermanentError",
     "PermissionDenied",
     "RetryableError",

@@ -32,6 +32,8 @@ from .errors import (
     FailedPrecondition,
     InternalError,
     NotFound,
+    NotReady,
+    NotReadyInTime,
     Unavailable,
 )
 from .identity import (
@@ -46,6 +48,7 @@ from .identity import (
 from .models import (
     AssociatedResource,
     Container,
+    ContainerPhase,
     ContainerSpec,
     DeleteOutcome,
     ExposureLevel,
@@ -130,13 +133,60 @@ class ContainerManager:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec, *, timeout: float | None = None) -> Container:
+    def create(
+        self,
+        spec: ContainerSpec,
+        *,
+        timeout: float | None = None,
+        wait_until_ready: bool = False,
+    ) -> Container:
         """Create a container; return it (its address may still be "" until assigned).
 
         Idempotent: the same spec under an existing name returns the existing container; a
         different spec under that name is ALREADY_EXISTS. If any step fails, what was created is
         removed before the error is raised.
+
+        With ``wait_until_ready`` it returns once the container is READY, within the same
+        ``timeout``. A container that was created but is not ready in time is kept, not rolled
+        back (it is there and may just be slow: the caller can get, wait more or delete it):
+        :class:`~container_maker.errors.NotReadyInTime` names its id. One that cannot become
+        ready as it is (phase FAILED: an image that cannot be pulled, a crash loop) ends the
+        wait at once with :class:`~container_maker.errors.NotReady`, naming its id and reasons.
         """
+        started = time.monotonic()
+        container = self._create(spec, timeout=timeout)
+        if not wait_until_ready:
+            return container
+        seconds = self.settings.operation_timeout if timeout is None else timeout
+        return self._wait_until_ready(container, started + seconds)
+
+    def _wait_until_ready(self, container: Container, deadline: float) -> Container:
+        """Poll the container (one call per kind) until READY, FAILED or ``deadline``."""
+        interval = 0.25
+        while not container.status.ready:
+            what = (
+                f"container {container.container_name} (id {container.container_id}) in "
+                f"{container.container_network}"
+            )
+            if container.status.phase is ContainerPhase.FAILED:
+                why = "; ".join(f"{c.reason}: {c.message}" for c in container.status.conditions)
+                raise NotReady(f"{what} was created and kept, but cannot become ready: {why}")
+            remaining = deadline - time.monotonic()
+            if remaining <= interval:
+                why = "; ".join(c.reason for c in container.status.conditions) or "none given"
+                raise NotReadyInTime(
+                    f"{what} was created and kept, but was not ready before the deadline "
+                    f"(phase {container.status.phase.value}; reasons: {why}); get it later or "
+                    "delete it"
+                )
+            time.sleep(interval)
+            interval = min(1.0, interval * 1.5)
+            ctx = self._context(max(0.1, deadline - time.monotonic()))
+            container = self._get_objects(container.container_id, container.container_network, ctx)
+        return container
+
+    def _create(self, spec: ContainerSpec, *, timeout: float | None) -> Container:
+        """Create (or find the same) container; see :meth:`create`."""
         resources = validate_spec(spec, self.settings)
         level = spec.exposure
         missing = missing_kinds_for_level(level, DESIGN_MIN_LEVELS, self.kinds)

@@ -68,7 +68,7 @@ class ResourceRequirements(_message.Message):
     def __init__(self, cpu_request: _Optional[str] = ..., cpu_limit: _Optional[str] = ..., memory_request: _Optional[str] = ..., memory_limit: _Optional[str] = ..., ephemeral_request: _Optional[str] = ..., ephemeral_limit: _Optional[str] = ..., snapshot_size_limit: _Optional[str] = ...) -> None: ...
 
 class CreateContainerRequest(_message.Message):
-    __slots__ = ("image_name", "container_name", "network_name", "exposure_level", "publish_information", "environment_variables", "resource_requirements")
+    __slots__ = ("image_name", "container_name", "network_name", "exposure_level", "publish_information", "environment_variables", "resource_requirements", "wait_until_ready")
     class EnvironmentVariablesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,7 @@ class CreateContainerRequest(_message.Message):
     PUBLISH_INFORMATION_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_VARIABLES_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_UNTIL_READY_FIELD_NUMBER: _ClassVar[int]
     image_name: str
     container_name: str
     network_name: str
@@ -90,7 +91,8 @@ class CreateContainerRequest(_message.Message):
     publish_information: _containers.RepeatedCompositeFieldContainer[PublishInformation]
     environment_variables: _containers.ScalarMap[str, str]
     resource_requirements: ResourceRequirements
-    def __init__(self, image_name: _Optional[str] = ..., container_name: _Optional[str] = ..., network_name: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ..., publish_information: _Optional[_Iterable[_Union[PublishInformation, _Mapping]]] = ..., environment_variables: _Optional[_Mapping[str, str]] = ..., resource_requirements: _Optional[_Union[ResourceRequirements, _Mapping]] = ...) -> None: ...
+    wait_until_ready: bool
+    def __init__(self, image_name: _Optional[str] = ..., container_name: _Optional[str] = ..., network_name: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ..., publish_information: _Optional[_Iterable[_Union[PublishInformation, _Mapping]]] = ..., environment_variables: _Optional[_Mapping[str, str]] = ..., resource_requirements: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., wait_until_ready: _Optional[bool] = ...) -> None: ...
 
 class GetContainerRequest(_message.Message):
     __slots__ = ("container_id", "network_name")

@@ -28,6 +28,7 @@ import grpc
 from container_maker.errors import (
     ContainerMakerError,
     DeadlineExceeded,
+    NotReadyInTime,
     PermissionDenied,
     StatusCode,
     Unavailable,
@@ -67,6 +68,8 @@ def status_message(error: ContainerMakerError) -> str:
             "or in-cluster configuration and the API server; retry later)"
         )
         return message
+    if isinstance(error, NotReadyInTime):
+        return message  # nothing was rolled back: the message says the container was kept
     if isinstance(error, PermissionDenied | DeadlineExceeded | Unavailable):
         return message + _HINTS[error.code]
     return message

@@ -41,7 +41,14 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
     ) -> pb.ContainerResponse:
         spec = conversion.spec_from_request(request)
-        container = self.manager.create(spec, timeout=self._timeout(context))
+        timeout = self._timeout(context)
+        if request.wait_until_ready and timeout is not None:
+            # Answer a little before the client's deadline, so that it hears which container
+            # was kept instead of a bare DEADLINE_EXCEEDED from its own side.
+            timeout = max(0.1, timeout - min(1.0, 0.1 * timeout))
+        container = self.manager.create(
+            spec, timeout=timeout, wait_until_ready=request.wait_until_ready
+        )
         return conversion.container_response(container)
 
     def getContainer(
