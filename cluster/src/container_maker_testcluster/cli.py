@@ -51,19 +51,24 @@ def _state(run_dir: Path) -> dict[str, object] | None:
 
 
 def _usage(state: dict[str, object]) -> str:
+    if state.get("node") == "real":
+        refs = state.get("images")
+        listed = ", ".join(str(r) for r in refs.values()) if isinstance(refs, dict) else ""
+        parts = (
+            f"Real node: containers really run. Local registry {state.get('registry')}; "
+            f"our images: {listed}."
+        )
+    else:
+        parts = (
+            "Simulated parts: the nodes (KWOK), LoadBalancer and Ingress addresses "
+            "(203.0.113.0/24)."
+        )
     return (
         "The test cluster is up. To use it from a shell:\n"
         f"  export KUBECONFIG={state['kubeconfig']}\n"
         f"  export PATH={state['bin_dir']}:$PATH   # kubectl of the same release\n"
         "  kubectl get nodes\n"
-        f"Component logs: {state['logs']}\n"
-        + (
-            f"Real node: {state.get('registry')} is the local registry; images: "
-            + ", ".join(str(v) for v in dict(state.get("images") or {}).values())  # type: ignore[call-overload]
-            if state.get("node") == "real"
-            else "Simulated parts: the nodes (KWOK), LoadBalancer and Ingress addresses "
-            "(203.0.113.0/24)."
-        )
+        f"Component logs: {state['logs']}\n" + parts
     )
 
 
