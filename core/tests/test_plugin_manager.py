@@ -98,3 +98,39 @@ def test_nothing_is_loaded_at_import_time() -> None:
     second = create_plugin_manager()
     assert first is not second
     assert first.get_plugin("pod") is second.get_plugin("pod")  # the same module, two managers
+
+
+def test_cm_watch_source_must_name_a_list_all_call() -> None:
+    """The facade refuses a watch source the hub could not list and watch with."""
+    from typing import Any
+
+    from kubernetes import client
+
+    from container_maker import hookimpl
+    from container_maker.errors import InternalError
+    from container_maker.kube import NamespacedKind
+    from container_maker.plugins import Hooks
+
+    def observe(obj: Any) -> Any:
+        raise AssertionError("never called")
+
+    without = NamespacedKind(
+        name="pod",
+        plural="pods",
+        api=client.CoreV1Api,
+        create=client.CoreV1Api.create_namespaced_pod,
+        list=client.CoreV1Api.list_namespaced_pod,
+        read=client.CoreV1Api.read_namespaced_pod,
+        delete=client.CoreV1Api.delete_namespaced_pod,
+        observe=observe,
+    )
+
+    class Broken:
+        @hookimpl
+        def cm_watch_source(self, kind: str) -> Any:
+            return without if kind == "pod" else None
+
+    hooks = Hooks(create_plugin_manager(load_entrypoints=False, plugins=[("broken", Broken())]))
+    assert hooks.watch_source(kind="service") is None
+    with pytest.raises(InternalError, match="list_all"):
+        hooks.watch_source(kind="pod")

@@ -210,7 +210,11 @@ def test_service_methods() -> None:
         m.name: (m.input_type.name, m.output_type.name, m.client_streaming or m.server_streaming)
         for m in service.methods
     }
-    assert methods == {name: (*types, False) for name, types in RPCS.items()}
+    assert methods == {
+        **{name: (*types, False) for name, types in RPCS.items()},
+        # Extension: a new, server-streaming method.
+        "watchContainers": ("WatchContainersRequest", "ContainerEvent", True),
+    }
 
 
 def test_generated_code_is_up_to_date() -> None:

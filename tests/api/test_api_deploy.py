@@ -161,6 +161,8 @@ ALLOWED = [
     ("delete", "", "namespaces", "", ""),
     ("create", "", "pods", "", "any-namespace"),
     ("list", "", "services", "", "any-namespace"),
+    ("watch", "", "pods", "", ""),  # the watch hub: one watch per kind, all namespaces
+    ("watch", "networking.k8s.io", "ingresses", "", ""),
     ("delete", "networking.k8s.io", "ingresses", "", "any-namespace"),
 ]
 

@@ -11,7 +11,10 @@ plugin owning that kind answers and every other plugin returns None.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .context import BuildContext, KubeContext
+from .kube import NamespacedKind
 from .markers import hookspec
 from .models import (
     AssociatedResource,
@@ -152,6 +155,25 @@ def cm_delete(
     skipped and whether everything was gone before ``settings.delete_wait_timeout``; None when
     ``kind`` is not this plugin's (so "not mine" and "done" differ). Objects already gone count
     as deleted.
+
+    The first non-None result wins (firstresult).
+    """
+
+
+@hookspec(firstresult=True)
+def cm_watch_source(kind: str) -> NamespacedKind[Any] | None:
+    """How to list and watch the objects of ``kind`` in all namespaces at once.
+
+    Called: by the watch hub behind ``watchContainers``, once per kind of a container
+    (pod, service, ingress) when the hub starts its one watch per kind.
+
+    Parameters:
+        kind: the kind to watch.
+
+    Returns: the plugin's :class:`~container_maker.kube.NamespacedKind` for ``kind`` with its
+    ``list_all`` call set (the hub lists, then watches, with the managed-by label selector and
+    summarises each object with its ``observe``); None when ``kind`` is not this plugin's. A
+    kind nobody answers for is not watched (its changes arrive with the next pod change).
 
     The first non-None result wins (firstresult).
     """

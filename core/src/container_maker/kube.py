@@ -270,6 +270,18 @@ class ListCall(Protocol[Api_contra]):
     ) -> Any: ...
 
 
+class ListAllCall(Protocol[Api_contra]):
+    """``list_X_for_all_namespaces(api, label_selector=..., _request_timeout=...)``.
+
+    The watch hub also calls it with ``watch=True`` and a ``resource_version`` (through the
+    client's ``Watch``).
+    """
+
+    def __call__(
+        self, api: Api_contra, /, *, label_selector: str, _request_timeout: float
+    ) -> Any: ...
+
+
 class ReadCall(Protocol[Api_contra]):
     """``read_namespaced_X(api, name, namespace)``."""
 
@@ -294,6 +306,9 @@ class NamespacedKind(Generic[Api]):
     - ``create``, ``list``, ``read``, ``delete``: that class's methods for the kind, unbound
       (``client.CoreV1Api.create_namespaced_pod``, ...); mypy checks they belong to ``api``.
     - ``observe``: summarises an object the client returned as an :class:`ObservedObject`.
+    - ``list_all``: the class's list-in-all-namespaces method for the kind
+      (``client.CoreV1Api.list_pod_for_all_namespaces``), which the watch hub lists and watches
+      with; None when the kind cannot be watched.
     """
 
     name: str
@@ -304,6 +319,7 @@ class NamespacedKind(Generic[Api]):
     read: ReadCall[Api]
     delete: DeleteCall[Api]
     observe: Callable[[Any], ObservedObject]
+    list_all: ListAllCall[Api] | None = None
 
 
 def create_object(

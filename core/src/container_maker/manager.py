@@ -112,6 +112,16 @@ class ContainerManager:
             raise InternalError(f"the plugin declaring kind {kind!r} did not answer cm_get")
         return found
 
+    def assemble(self, container_id: str, namespace: str, objects: Objects) -> Container:
+        """A :class:`Container` from its objects by kind (the pod must be among them); pure."""
+        return self._assemble(container_id, namespace, objects)
+
+    def check_namespace(self, network_name: str, *, timeout: float | None = None) -> None:
+        """Raise InvalidArgument for a bad name, NotFound when the namespace does not exist."""
+        validate_namespace_name(network_name)
+        if not self._get("namespace", Query(namespace=network_name), self._context(timeout)):
+            raise NotFound(f"namespace {network_name} does not exist")
+
     def _assemble(self, container_id: str, namespace: str, objects: Objects) -> Container:
         """A :class:`Container` from its objects (the pod must be among them)."""
         pod = objects["pod"][0]
@@ -128,7 +138,7 @@ class ContainerManager:
             exposure_level=level,
             ports=pod.ports,
             associated_resources=_nest(nodes),
-            status=container_status(objects),
+            status=container_status(objects, kinds_for_level(level, self.kinds)),
         )
 
     # -- create -----------------------------------------------------------------------------

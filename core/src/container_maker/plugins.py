@@ -19,6 +19,7 @@ from . import hookspecs
 from .chain import ESSENTIAL_KINDS
 from .context import BuildContext, KubeContext
 from .errors import InternalError, InvalidConfiguration
+from .kube import NamespacedKind
 from .markers import NAME
 from .models import (
     AssociatedResource,
@@ -139,6 +140,18 @@ class Hooks:
         """``cm_delete``: what was deleted (None: no plugin owns ``kind``)."""
         result = self._hook.cm_delete(kind=kind, objects=objects, context=context)
         return _checked(result, DeleteResult, "cm_delete")
+
+    def watch_source(self, *, kind: str) -> NamespacedKind[Any] | None:
+        """``cm_watch_source``: how to watch ``kind`` (None: nobody can)."""
+        result = self._hook.cm_watch_source(kind=kind)
+        if result is None:
+            return None
+        if not isinstance(result, NamespacedKind) or result.list_all is None:
+            raise InternalError(
+                f"a plugin's cm_watch_source returned {result!r}, expected a NamespacedKind "
+                "with list_all"
+            )
+        return result
 
     def describe_associations(
         self, *, container_id: str, objects: dict[str, tuple[ObservedObject, ...]]

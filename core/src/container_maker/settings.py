@@ -55,6 +55,11 @@ class Settings(Model):
     - ``delete_wait_timeout``: seconds delete waits for objects to disappear before leaving the
       rest to Kubernetes (the garbage collector and the kubelet).
     - ``pod_grace_period_seconds``: grace period given to pods on delete.
+    - ``watch_read_timeout``: seconds the watch hub waits for a byte from a watch before it
+      takes the connection for dead and watches again from the last resourceVersion (a
+      frozen or restarted API server; in a quiet cluster it just renews the watch).
+    - ``watch_server_timeout``: seconds after which the API server ends each watch request
+      (``timeoutSeconds``); the hub then watches again from where it was.
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -72,6 +77,8 @@ class Settings(Model):
     operation_timeout: float = Field(default=120.0, gt=0)
     delete_wait_timeout: float = Field(default=60.0, ge=0)
     pod_grace_period_seconds: int = Field(default=5, ge=0)
+    watch_read_timeout: float = Field(default=60.0, gt=0)
+    watch_server_timeout: int = Field(default=300, gt=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

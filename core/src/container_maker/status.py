@@ -16,14 +16,20 @@ from .chain import CONTAINER_KINDS
 from .models import ContainerPhase, ContainerStatus, ObservedObject, StatusCondition
 
 
-def container_status(objects: Mapping[str, tuple[ObservedObject, ...]]) -> ContainerStatus:
+def container_status(
+    objects: Mapping[str, tuple[ObservedObject, ...]], expected: tuple[str, ...] = ()
+) -> ContainerStatus:
     """The status of one container from its objects by kind (the pod must be among them).
 
-    A pod whose plugin gave no phase is reported STARTING and not ready: an object that says
-    nothing never makes a container look healthier than it is.
+    ``expected`` are the kinds its exposure level needs: one missing (not created yet, or
+    deleted behind our back) keeps the container from being ready ("ObjectMissing"). A pod
+    whose plugin gave no phase is reported STARTING and not ready: an object that says nothing
+    never makes a container look healthier than it is.
     """
+
     pod = objects["pod"][0].status
     conditions: list[StatusCondition] = []
+    missing = [kind for kind in expected if kind in CONTAINER_KINDS and not objects.get(kind)]
     for kind in CONTAINER_KINDS:
         for obj in objects.get(kind, ()):
             conditions.extend(obj.status.conditions)
@@ -35,7 +41,16 @@ def container_status(objects: Mapping[str, tuple[ObservedObject, ...]]) -> Conta
         if kind != "pod"
         for obj in objects.get(kind, ())
     )
-    if phase is ContainerPhase.READY and not others_ready:
+    for kind in missing:
+        conditions.append(
+            StatusCondition(
+                reason="ObjectMissing",
+                message=f"the container's {kind} does not exist (not created yet, or deleted)",
+                resource_type=kind,
+                resource_name="",
+            )
+        )
+    if phase is ContainerPhase.READY and (missing or not others_ready):
         phase = ContainerPhase.RUNNING
         ready = False
     return ContainerStatus(

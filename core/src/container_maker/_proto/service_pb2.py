@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from container_maker._proto import types_pb2 as containermaker_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ontainermaker/service.proto\x12\x0e\x63ontainermaker\x1a\x1a\x63ontainermaker/types.proto2\xe9\x03\n\x11\x43ontainerMakerAPI\x12\\\n\rlistContainer\x12$.containermaker.ListContainerRequest\x1a%.containermaker.ListContainerResponse\x12\\\n\x0f\x63reateContainer\x12&.containermaker.CreateContainerRequest\x1a!.containermaker.ContainerResponse\x12V\n\x0cgetContainer\x12#.containermaker.GetContainerRequest\x1a!.containermaker.ContainerResponse\x12\x62\n\x0f\x64\x65leteContainer\x12&.containermaker.DeleteContainerRequest\x1a\'.containermaker.DeleteContainerResponse\x12\\\n\rsaveContainer\x12$.containermaker.SaveContainerRequest\x1a%.containermaker.SaveContainerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ontainermaker/service.proto\x12\x0e\x63ontainermaker\x1a\x1a\x63ontainermaker/types.proto2\xc6\x04\n\x11\x43ontainerMakerAPI\x12\\\n\rlistContainer\x12$.containermaker.ListContainerRequest\x1a%.containermaker.ListContainerResponse\x12\\\n\x0f\x63reateContainer\x12&.containermaker.CreateContainerRequest\x1a!.containermaker.ContainerResponse\x12V\n\x0cgetContainer\x12#.containermaker.GetContainerRequest\x1a!.containermaker.ContainerResponse\x12\x62\n\x0f\x64\x65leteContainer\x12&.containermaker.DeleteContainerRequest\x1a\'.containermaker.DeleteContainerResponse\x12\\\n\rsaveContainer\x12$.containermaker.SaveContainerRequest\x1a%.containermaker.SaveContainerResponse\x12[\n\x0fwatchContainers\x12&.containermaker.WatchContainersRequest\x1a\x1e.containermaker.ContainerEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'containermaker.service_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONTAINERMAKERAPI']._serialized_start=77
-  _globals['_CONTAINERMAKERAPI']._serialized_end=566
+  _globals['_CONTAINERMAKERAPI']._serialized_end=659
 # @@protoc_insertion_point(module_scope)

@@ -59,6 +59,11 @@ class ContainerMakerAPIStub:
                 request_serializer=containermaker_dot_types__pb2.SaveContainerRequest.SerializeToString,
                 response_deserializer=containermaker_dot_types__pb2.SaveContainerResponse.FromString,
                 _registered_method=True)
+        self.watchContainers = channel.unary_stream(
+                '/containermaker.ContainerMakerAPI/watchContainers',
+                request_serializer=containermaker_dot_types__pb2.WatchContainersRequest.SerializeToString,
+                response_deserializer=containermaker_dot_types__pb2.ContainerEvent.FromString,
+                _registered_method=True)
 
 
 class ContainerMakerAPIServicer:
@@ -102,6 +107,16 @@ class ContainerMakerAPIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def watchContainers(self, request, context):
+        """Extension: the containers of a namespace (or one container) as they change. First every
+        current container (ADDED), then SYNCED, then each change (ADDED, MODIFIED, DELETED) as it
+        happens, until the client cancels. NOT_FOUND when the namespace does not exist. All
+        clients share one Kubernetes watch per kind in the server.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContainerMakerAPIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +144,11 @@ def add_ContainerMakerAPIServicer_to_server(servicer, server):
                     servicer.saveContainer,
                     request_deserializer=containermaker_dot_types__pb2.SaveContainerRequest.FromString,
                     response_serializer=containermaker_dot_types__pb2.SaveContainerResponse.SerializeToString,
+            ),
+            'watchContainers': grpc.unary_stream_rpc_method_handler(
+                    servicer.watchContainers,
+                    request_deserializer=containermaker_dot_types__pb2.WatchContainersRequest.FromString,
+                    response_serializer=containermaker_dot_types__pb2.ContainerEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +286,33 @@ class ContainerMakerAPI:
             '/containermaker.ContainerMakerAPI/saveContainer',
             containermaker_dot_types__pb2.SaveContainerRequest.SerializeToString,
             containermaker_dot_types__pb2.SaveContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def watchContainers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/containermaker.ContainerMakerAPI/watchContainers',
+            containermaker_dot_types__pb2.WatchContainersRequest.SerializeToString,
+            containermaker_dot_types__pb2.ContainerEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,6 +15,14 @@ class ExposureLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPOSURE_LEVEL_CLUSTER_EXTERNAL: _ClassVar[ExposureLevel]
     EXPOSURE_LEVEL_EXPOSED: _ClassVar[ExposureLevel]
 
+class ContainerEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTAINER_EVENT_TYPE_UNSPECIFIED: _ClassVar[ContainerEventType]
+    CONTAINER_EVENT_TYPE_ADDED: _ClassVar[ContainerEventType]
+    CONTAINER_EVENT_TYPE_MODIFIED: _ClassVar[ContainerEventType]
+    CONTAINER_EVENT_TYPE_DELETED: _ClassVar[ContainerEventType]
+    CONTAINER_EVENT_TYPE_SYNCED: _ClassVar[ContainerEventType]
+
 class ContainerPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONTAINER_PHASE_UNSPECIFIED: _ClassVar[ContainerPhase]
@@ -29,6 +37,11 @@ EXPOSURE_LEVEL_INTERNAL: ExposureLevel
 EXPOSURE_LEVEL_CLUSTER_LOCAL: ExposureLevel
 EXPOSURE_LEVEL_CLUSTER_EXTERNAL: ExposureLevel
 EXPOSURE_LEVEL_EXPOSED: ExposureLevel
+CONTAINER_EVENT_TYPE_UNSPECIFIED: ContainerEventType
+CONTAINER_EVENT_TYPE_ADDED: ContainerEventType
+CONTAINER_EVENT_TYPE_MODIFIED: ContainerEventType
+CONTAINER_EVENT_TYPE_DELETED: ContainerEventType
+CONTAINER_EVENT_TYPE_SYNCED: ContainerEventType
 CONTAINER_PHASE_UNSPECIFIED: ContainerPhase
 CONTAINER_PHASE_PENDING: ContainerPhase
 CONTAINER_PHASE_STARTING: ContainerPhase
@@ -185,6 +198,22 @@ class ContainerResponse(_message.Message):
     exposure_level: ExposureLevel
     status: ContainerStatus
     def __init__(self, container_id: _Optional[str] = ..., container_name: _Optional[str] = ..., container_ip: _Optional[str] = ..., container_network: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortInformation, _Mapping]]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ..., container_type: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ...) -> None: ...
+
+class WatchContainersRequest(_message.Message):
+    __slots__ = ("network_name", "container_id")
+    NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    network_name: str
+    container_id: str
+    def __init__(self, network_name: _Optional[str] = ..., container_id: _Optional[str] = ...) -> None: ...
+
+class ContainerEvent(_message.Message):
+    __slots__ = ("type", "container")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    type: ContainerEventType
+    container: ContainerResponse
+    def __init__(self, type: _Optional[_Union[ContainerEventType, str]] = ..., container: _Optional[_Union[ContainerResponse, _Mapping]] = ...) -> None: ...
 
 class ContainerCondition(_message.Message):
     __slots__ = ("reason", "message", "resource_type", "resource_name")

@@ -21,6 +21,7 @@ from container_maker.models import (
     PublishInformation,
     ResourceRequirements,
 )
+from container_maker.watch import ContainerEvent
 
 
 def _optional(message: pb.ResourceRequirements | pb.PublishInformation, field: str) -> Any:
@@ -110,6 +111,14 @@ def container_response(container: Container) -> pb.ContainerResponse:
         exposure_level=f"EXPOSURE_LEVEL_{container.exposure_level.name}",
         status=status_message(container.status),
     )
+
+
+def event_message(event: ContainerEvent) -> pb.ContainerEvent:
+    """The ``watchContainers`` message of a hub event."""
+    message = pb.ContainerEvent(type=f"CONTAINER_EVENT_TYPE_{event.type.value}")
+    if event.container is not None:
+        message.container.CopyFrom(container_response(event.container))
+    return message
 
 
 def list_response(containers: tuple[Container, ...]) -> pb.ListContainerResponse:

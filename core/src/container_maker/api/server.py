@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from container_maker._proto import service_pb2, service_pb2_grpc
 from container_maker.errors import InvalidConfiguration
 from container_maker.manager import ContainerManager
+from container_maker.watch import WatchHub
 
 from .interceptor import ApiInterceptor
 from .logs import install_request_ids
@@ -64,9 +65,12 @@ class TlsConfig:
 class ApiServer:
     """A created server: start it, stop it, or serve until a signal (see the module)."""
 
-    def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer) -> None:
+    def __init__(
+        self, server: grpc.Server, health_servicer: health.HealthServicer, hub: WatchHub
+    ) -> None:
         self.grpc_server = server
         self.health = health_servicer
+        self.hub = hub
 
     def start(self) -> None:
         self.grpc_server.start()
@@ -77,6 +81,9 @@ class ApiServer:
         """Mark every service NOT_SERVING, refuse new calls, let calls in flight finish for up
         to ``grace`` seconds, then cancel what is left; returns once stopped."""
         self.health.enter_graceful_shutdown()
+        # Watch streams never finish by themselves: end them so that the grace period is not
+        # spent waiting for them.
+        self.hub.stop()
         self.grpc_server.stop(grace).wait()
 
     def serve_until_signalled(
@@ -130,8 +137,9 @@ def create_server(
             ("grpc.so_reuseport", 0),  # a busy port is an error, not a shared one
         ],
     )
+    hub = WatchHub(manager)
     service_pb2_grpc.add_ContainerMakerAPIServicer_to_server(
-        ContainerMakerServicer(manager), server
+        ContainerMakerServicer(manager, hub), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -149,4 +157,4 @@ def create_server(
         raise InvalidConfiguration(f"cannot listen on {address}: {e}") from e
     if port == 0:
         raise InvalidConfiguration(f"cannot listen on {address} (in use or not a local address)")
-    return ApiServer(server, health_servicer), port
+    return ApiServer(server, health_servicer, hub), port

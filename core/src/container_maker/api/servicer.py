@@ -7,13 +7,23 @@ manager's timeout, so work stops when the client stops waiting.
 
 from __future__ import annotations
 
+import logging
+import queue
+from collections.abc import Iterator
+
 import grpc
 
 from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
+from container_maker.errors import ContainerMakerError
 from container_maker.manager import ContainerManager
+from container_maker.validation import validate_container_id
+from container_maker.watch import WatchHub
 
 from . import conversion
+from .interceptor import status_message
+
+log = logging.getLogger(__name__)
 
 SAVE_UNIMPLEMENTED = (
     "saveContainer is not implemented yet: saving a container's filesystem as an image "
@@ -24,8 +34,9 @@ SAVE_UNIMPLEMENTED = (
 class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
     """The API's five methods on one :class:`~container_maker.manager.ContainerManager`."""
 
-    def __init__(self, manager: ContainerManager) -> None:
+    def __init__(self, manager: ContainerManager, hub: WatchHub | None = None) -> None:
         self.manager = manager
+        self.hub = hub or WatchHub(manager)
 
     def _timeout(self, context: grpc.ServicerContext) -> float | None:
         """The client's remaining time, or None (the manager's own limit) when it is longer.
@@ -72,6 +83,38 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
             request.container_id, request.network_name, timeout=self._timeout(context)
         )
         return conversion.delete_response(outcome)
+
+    def watchContainers(
+        self, request: pb.WatchContainersRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ContainerEvent]:
+        """Stream the hub's events for the request's containers until the client goes away.
+
+        The interceptor only wraps unary methods, so errors before the stream starts are mapped
+        to a status here (the same way).
+        """
+        try:
+            self.manager.check_namespace(request.network_name, timeout=self._timeout(context))
+            if request.container_id:
+                validate_container_id(request.container_id)
+            subscription = self.hub.subscribe(request.network_name, request.container_id or None)
+        except ContainerMakerError as error:
+            context.abort(grpc.StatusCode[error.code.value], status_message(error))
+        context.add_callback(subscription.close)
+        log.info(
+            "watch start network=%s container_id=%s", request.network_name, request.container_id
+        )
+        try:
+            while context.is_active():
+                try:
+                    event = subscription.next(timeout=1.0)
+                except queue.Empty:
+                    continue
+                if event is None:
+                    break
+                yield conversion.event_message(event)
+        finally:
+            self.hub.unsubscribe(subscription)
+            log.info("watch end network=%s", request.network_name)
 
     def saveContainer(
         self, request: pb.SaveContainerRequest, context: grpc.ServicerContext

@@ -80,7 +80,14 @@ INGRESSES = NamespacedKind(
     read=client.NetworkingV1Api.read_namespaced_ingress,
     delete=client.NetworkingV1Api.delete_namespaced_ingress,
     observe=observe,
+    list_all=client.NetworkingV1Api.list_ingress_for_all_namespaces,
 )
+
+
+@hookimpl
+def cm_watch_source(kind: str) -> NamespacedKind[client.NetworkingV1Api] | None:
+    """The ingresss are listed and watched in all namespaces by the watch hub."""
+    return INGRESSES if kind == KIND else None
 
 
 @hookimpl

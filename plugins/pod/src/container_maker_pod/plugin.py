@@ -88,7 +88,14 @@ PODS = NamespacedKind(
     read=client.CoreV1Api.read_namespaced_pod,
     delete=client.CoreV1Api.delete_namespaced_pod,
     observe=observe,
+    list_all=client.CoreV1Api.list_pod_for_all_namespaces,
 )
+
+
+@hookimpl
+def cm_watch_source(kind: str) -> NamespacedKind[client.CoreV1Api] | None:
+    """The pods are listed and watched in all namespaces by the watch hub."""
+    return PODS if kind == KIND else None
 
 
 @hookimpl

@@ -88,7 +88,14 @@ SERVICES = NamespacedKind(
     read=client.CoreV1Api.read_namespaced_service,
     delete=client.CoreV1Api.delete_namespaced_service,
     observe=observe,
+    list_all=client.CoreV1Api.list_service_for_all_namespaces,
 )
+
+
+@hookimpl
+def cm_watch_source(kind: str) -> NamespacedKind[client.CoreV1Api] | None:
+    """The services are listed and watched in all namespaces by the watch hub."""
+    return SERVICES if kind == KIND else None
 
 
 @hookimpl

@@ -1,0 +1,292 @@
+"""The watch hub: one Kubernetes watch per kind per server, fanned out to every subscriber.
+
+``watchContainers`` clients subscribe here; they never cause a watch of their own. On the first
+subscription the hub starts one thread per watchable kind (pod, service, ingress; see the
+``cm_watch_source`` hook) that lists the kind's managed objects in all namespaces and then
+watches them from the list's resourceVersion. Each thread keeps the objects it saw in a cache;
+after each change the hub assembles the affected container from the cache (no API call, the same
+code as get and list) and, if the container's description changed, queues a
+:class:`ContainerEvent` for every subscriber whose filter matches.
+
+Resuming: a watch that ends normally (the server's ``timeoutSeconds``) or whose connection goes
+quiet for ``settings.watch_read_timeout`` (a frozen or restarted API server) is started again
+from the last resourceVersion seen; a resourceVersion too old for the API server (410 Gone)
+makes the hub list again and report what changed meanwhile; any other failure is retried with
+a growing delay (up to 5 s), so a watch survives an API server restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from .chain import CONTAINER_KINDS
+from .identity import ID_KEY, label_selector
+from .kube import NamespacedKind
+from .manager import ContainerManager
+from .models import Container, ObservedObject
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, container id)
+_MANAGED = label_selector()
+FIRST_BACKOFF = 0.2
+MAX_BACKOFF = 5.0
+
+
+class EventType(StrEnum):
+    """What happened to a container (SYNCED: the current state has been sent)."""
+
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+    SYNCED = "SYNCED"
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    """One message for a subscriber; ``container`` is None only for SYNCED."""
+
+    type: EventType
+    container: Container | None = None
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A subscriber's filter and queue. :meth:`next` returns None once the subscription is
+    closed (by the subscriber going away or the hub stopping)."""
+
+    namespace: str
+    container_id: str | None
+    events: queue.Queue[ContainerEvent | None] = field(default_factory=queue.Queue)
+    closed: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, key: Key) -> bool:
+        return key[0] == self.namespace and self.container_id in (None, key[1])
+
+    def next(self, timeout: float) -> ContainerEvent | None:
+        """The next event; None when closed; raises queue.Empty after ``timeout`` seconds."""
+        if self.closed.is_set():
+            return None
+        return self.events.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.closed.set()
+        self.events.put(None)
+
+
+class WatchHub:
+    """One list-and-watch thread per kind, shared by every subscriber (see the module)."""
+
+    def __init__(self, manager: ContainerManager) -> None:
+        self.manager = manager
+        self.settings = manager.settings
+        self.sources: dict[str, NamespacedKind[Any]] = {}
+        for kind in CONTAINER_KINDS:
+            if kind in manager.kinds:
+                source = manager.hooks.watch_source(kind=kind)
+                if source is not None:
+                    self.sources[kind] = source
+        self._lock = threading.Lock()
+        self._objects: dict[Key, dict[str, dict[str, ObservedObject]]] = {}
+        self._containers: dict[Key, Container] = {}
+        self._subscribers: set[Subscription] = set()
+        self._synced = {kind: threading.Event() for kind in self.sources}
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        # Requests made, per kind: what tests and operators check "one watch per kind" with.
+        self.list_requests: Counter[str] = Counter()
+        self.watch_requests: Counter[str] = Counter()
+
+    # -- subscribers --------------------------------------------------------------------------
+
+    def subscribe(
+        self, namespace: str, container_id: str | None = None, *, timeout: float = 30.0
+    ) -> Subscription:
+        """A new subscription; its queue starts with the current matching containers (ADDED)
+        and a SYNCED event, then receives every change."""
+        self._start()
+        deadline = time.monotonic() + timeout
+        for event in self._synced.values():
+            event.wait(max(0.0, deadline - time.monotonic()))
+        subscription = Subscription(namespace, container_id)
+        with self._lock:
+            for key, container in sorted(self._containers.items()):
+                if subscription.matches(key):
+                    subscription.events.put(ContainerEvent(EventType.ADDED, container))
+            subscription.events.put(ContainerEvent(EventType.SYNCED))
+            self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscribers.discard(subscription)
+        subscription.close()
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._threads or self._stopping.is_set():
+                return
+            for kind, source in self.sources.items():
+                thread = threading.Thread(
+                    target=self._run, args=(kind, source), name=f"watch-{kind}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+
+    def stop(self) -> None:
+        """Close every subscription and stop the watch threads (they end at their next read)."""
+        self._stopping.set()
+        with self._lock:
+            subscribers = list(self._subscribers)
+            self._subscribers.clear()
+        for subscription in subscribers:
+            subscription.close()
+
+    # -- the watch of one kind ----------------------------------------------------------------
+
+    def _run(self, kind: str, source: NamespacedKind[Any]) -> None:
+        assert source.list_all is not None  # checked by the hooks facade
+        api = source.api(self.manager.api_client)
+        # A bound method: the client's Watch reads the item type from its docstring.
+        list_all: Callable[..., Any] = source.list_all.__get__(api)  # type: ignore[attr-defined]
+        resource_version: str | None = None
+        backoff = FIRST_BACKOFF
+        while not self._stopping.is_set():
+            try:
+                if resource_version is None:
+                    resource_version = self._relist(kind, source, list_all)
+                resource_version = self._watch(kind, source, list_all, resource_version)
+                backoff = FIRST_BACKOFF
+            except ApiException as e:
+                if e.status == 410:
+                    log.info("watch of %s expired (410 Gone): listing again", kind)
+                    resource_version = None
+                    continue
+                log.warning(
+                    "watch of %s failed (HTTP %s); retrying in %.1fs", kind, e.status, backoff
+                )
+                backoff = self._pause(backoff)
+            except Exception as e:
+                # Connection refused or reset, a read timeout on a silent connection, ...
+                log.info("watch of %s interrupted (%s); retrying in %.1fs", kind, e, backoff)
+                backoff = self._pause(backoff)
+
+    def _pause(self, backoff: float) -> float:
+        self._stopping.wait(backoff)
+        return min(MAX_BACKOFF, backoff * 2)
+
+    def _relist(self, kind: str, source: NamespacedKind[Any], list_all: Callable[..., Any]) -> str:
+        self.list_requests[kind] += 1
+        listed = list_all(
+            label_selector=_MANAGED, _request_timeout=self.settings.watch_read_timeout
+        )
+        fresh = [source.observe(item) for item in listed.items]
+        with self._lock:
+            touched = {key for key, kinds in self._objects.items() if kinds.get(kind)}
+            for kinds in self._objects.values():
+                kinds.pop(kind, None)
+            for obj in fresh:
+                key = self._key(obj)
+                if key is not None:
+                    self._objects.setdefault(key, {}).setdefault(kind, {})[obj.uid] = obj
+                    touched.add(key)
+            for key in touched:
+                self._changed(key)
+        self._synced[kind].set()
+        return str(listed.metadata.resource_version)
+
+    def _watch(
+        self,
+        kind: str,
+        source: NamespacedKind[Any],
+        list_all: Callable[..., Any],
+        resource_version: str,
+    ) -> str:
+        """Watch from ``resource_version`` until the request ends; the last version seen."""
+        stream = watch.Watch()  # type: ignore[no-untyped-call]
+        self.watch_requests[kind] += 1
+        for event in stream.stream(  # type: ignore[no-untyped-call]  # the client is untyped
+            list_all,
+            label_selector=_MANAGED,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.settings.watch_server_timeout,
+            _request_timeout=self.settings.watch_read_timeout,
+        ):
+            if self._stopping.is_set():
+                stream.stop()  # type: ignore[no-untyped-call]
+                break
+            raw = event["raw_object"]
+            resource_version = str(raw["metadata"]["resourceVersion"])
+            if event["type"] == "BOOKMARK":
+                continue
+            obj = source.observe(event["object"])
+            key = self._key(obj)
+            if key is None:
+                continue
+            with self._lock:
+                kinds = self._objects.setdefault(key, {}).setdefault(kind, {})
+                if event["type"] == "DELETED":
+                    kinds.pop(obj.uid, None)
+                else:
+                    kinds[obj.uid] = obj
+                self._changed(key)
+        return resource_version
+
+    @staticmethod
+    def _key(obj: ObservedObject) -> Key | None:
+        container_id = obj.labels.get(ID_KEY)
+        return None if not container_id else (obj.namespace, container_id)
+
+    def _changed(self, key: Key) -> None:
+        """Assemble the container of ``key`` from the cache and tell subscribers if it changed.
+
+        Called with the lock held.
+        """
+        kinds = self._objects.get(key, {})
+        objects = {
+            kind: tuple(sorted(found.values(), key=lambda o: o.name))
+            for kind, found in kinds.items()
+            if found
+        }
+        before = self._containers.get(key)
+        if not objects.get("pod"):
+            if not objects:
+                self._objects.pop(key, None)
+            if before is None:
+                return
+            del self._containers[key]
+            event = ContainerEvent(EventType.DELETED, before)
+        else:
+            try:
+                container = self.manager.assemble(key[1], key[0], objects)
+            except Exception:
+                log.exception("cannot describe container %s in %s", key[1], key[0])
+                return
+            if container == before:
+                return
+            self._containers[key] = container
+            event = ContainerEvent(
+                EventType.ADDED if before is None else EventType.MODIFIED, container
+            )
+        for subscription in self._subscribers:
+            if subscription.matches(key):
+                subscription.events.put(event)
