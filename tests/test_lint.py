@@ -12,8 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIRS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
-OUR_CODE = ["core", "plugins", "tests"]
-PACKAGES = ["core/src", *(str(p.relative_to(ROOT) / "src") for p in PLUGIN_DIRS)]
+OUR_CODE = ["core", "plugins", "tests", "cluster", "bench", "scripts"]
+PACKAGES = ["core/src", "cluster/src", *(str(p.relative_to(ROOT) / "src") for p in PLUGIN_DIRS)]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import statistics
 import threading
 import time
 from collections import Counter
@@ -110,7 +109,7 @@ def counted_server(kube_cluster: Any) -> Iterator[tuple[Running, WatchCounter]]:
     api.close()
 
 
-def test_changes_arrive_and_the_delay_is_measured(
+def test_changes_arrive_including_each_deletion(
     stub: Any, namespace: str, admin_api: client.ApiClient
 ) -> None:
     watcher = Watcher(stub, namespace)
@@ -123,15 +122,14 @@ def test_changes_arrive_and_the_delay_is_measured(
     stub.deleteContainer(pb.DeleteContainerRequest(container_id=cid, network_name=namespace))
     watcher.until(is_(DELETED, cid))
 
-    # The delay from a pod's change (its deletion begins) to the watcher's message.
+    # Each pod's deletion reaches the watcher. (The delay is measured, against a raw Kubernetes
+    # watch as baseline, by bench/watch_delay.py: timing is never asserted in tests.)
     core = client.CoreV1Api(admin_api)
-    delays = []
     for i in range(20):
         made = stub.createContainer(create_request(namespace, f"d{i}"), timeout=60)
         watcher.until(is_(ADDED, made.container_id))
-        started = time.monotonic()
         core.delete_namespaced_pod(f"d{i}", namespace, grace_period_seconds=30)
-        arrived, _ = watcher.until(
+        watcher.until(
             lambda e, c=made.container_id: (
                 e.container.container_id == c
                 and (
@@ -139,10 +137,6 @@ def test_changes_arrive_and_the_delay_is_measured(
                 )
             )
         )
-        delays.append(arrived - started)
-    median = statistics.median(delays)
-    print(f"\nwatch delay, pod change -> watcher message: median of 20 {median * 1000:.1f} ms")
-    assert median < 2.0
     watcher.call.cancel()
 
 
