@@ -22,6 +22,7 @@ from api_support import Running, create_request, running_server
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
+from container_maker.api.server import max_watches
 from container_maker.plugins import Hooks, create_plugin_manager
 from container_maker.settings import Settings
 
@@ -220,3 +221,40 @@ def test_a_watch_survives_a_frozen_api_server(
     watcher.until(is_(ADDED, created.container_id), timeout=60)
     hub = running.server.hub
     print(f"\nafter the freeze: watch requests {dict(counter.watches)}, lists {hub.list_requests}")
+
+
+def test_watchers_cannot_take_every_thread(admin_api: client.ApiClient, namespace: str) -> None:
+    """Each open stream holds a server thread, so streams are bounded: past the limit a new
+    one gets RESOURCE_EXHAUSTED, unary calls are still answered, and a closed stream frees its
+    place."""
+    threads = 6
+    limit = max_watches(threads)
+    assert 0 < limit < threads
+    with running_server(admin_api, threads=threads) as running:
+        watchers = [Watcher(running.stub, namespace) for _ in range(limit)]
+        for watcher in watchers:
+            watcher.synced()
+        refused = Watcher(running.stub, namespace)
+        assert refused.ended.wait(30)
+        assert refused.error is not None
+        assert refused.error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "--threads" in (refused.error.details() or "")
+
+        listed = running.stub.listContainer(
+            pb.ListContainerRequest(network_name=namespace), timeout=30
+        )
+        assert list(listed.containers) == []
+
+        watchers[0].call.cancel()
+        assert watchers[0].ended.wait(30)
+        deadline = time.monotonic() + 30
+        while True:  # the server frees the place once it sees the cancellation
+            again = Watcher(running.stub, namespace)
+            if not again.ended.wait(2):  # still open: it was accepted
+                again.synced()
+                break
+            assert again.error is not None
+            assert again.error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.monotonic() < deadline, "the cancelled stream's place never freed"
+        for watcher in [*watchers[1:], again]:
+            watcher.call.cancel()

@@ -56,7 +56,12 @@ def serve(
         int, typer.Option(envvar=_env("PORT"), min=0, max=65535, help="Port (0: any free one).")
     ] = DEFAULT_PORT,
     threads: Annotated[
-        int, typer.Option(envvar=_env("THREADS"), min=1, help="Calls handled at once.")
+        int,
+        typer.Option(
+            envvar=_env("THREADS"),
+            min=1,
+            help="Calls handled at once; each open watchContainers stream holds one.",
+        ),
     ] = DEFAULT_THREADS,
     log_level: Annotated[
         str, typer.Option(envvar=_env("LOG_LEVEL"), help="debug, info, warning or error.")

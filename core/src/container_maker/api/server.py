@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME: str = service_pb2.DESCRIPTOR.services_by_name["ContainerMakerAPI"].full_name
 DEFAULT_PORT = 50052
-DEFAULT_THREADS = 10
+# Each open watchContainers stream holds a thread for as long as it is open; threads are cheap
+# while they wait, so the default leaves room for a few dozen watchers.
+DEFAULT_THREADS = 32
+# Threads that watch streams may never take, so unary calls are still served (at most half).
+UNARY_RESERVE = 4
 DEFAULT_GRACE_SECONDS = 20.0
 # Far above any legitimate request (a spec with many ports and variables is a few KiB); larger
 # messages are refused by gRPC itself with RESOURCE_EXHAUSTED.
@@ -114,6 +118,11 @@ class ApiServer:
         return received[0]
 
 
+def max_watches(threads: int) -> int:
+    """How many watch streams a server with ``threads`` threads accepts at once."""
+    return threads - min(UNARY_RESERVE, threads // 2)
+
+
 def create_server(
     address: str,
     manager: ContainerManager,
@@ -125,8 +134,9 @@ def create_server(
     """A server for ``manager`` bound to ``address`` ("host:port"; port 0 picks a free one).
 
     Returns the (not yet started) server and the port it is bound to. ``threads`` bounds the
-    calls handled at once; ``tls`` enables TLS (mutual with a client CA); requests larger than
-    ``max_message_bytes`` are refused with RESOURCE_EXHAUSTED.
+    calls handled at once (watch streams may take all but :data:`UNARY_RESERVE` of them);
+    ``tls`` enables TLS (mutual with a client CA); requests larger than ``max_message_bytes``
+    are refused with RESOURCE_EXHAUSTED.
     """
     install_request_ids()
     server = grpc.server(
@@ -139,7 +149,7 @@ def create_server(
     )
     hub = WatchHub(manager)
     service_pb2_grpc.add_ContainerMakerAPIServicer_to_server(
-        ContainerMakerServicer(manager, hub), server
+        ContainerMakerServicer(manager, hub, max_watches=max_watches(threads)), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 from collections.abc import Iterator
 
 import grpc
@@ -34,9 +35,15 @@ SAVE_UNIMPLEMENTED = (
 class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
     """The API's five methods on one :class:`~container_maker.manager.ContainerManager`."""
 
-    def __init__(self, manager: ContainerManager, hub: WatchHub | None = None) -> None:
+    def __init__(
+        self, manager: ContainerManager, hub: WatchHub | None = None, *, max_watches: int = 1
+    ) -> None:
         self.manager = manager
         self.hub = hub or WatchHub(manager)
+        # A watch stream occupies a server thread while it is open: bound them so that watchers
+        # can never take every thread and starve the unary calls.
+        self.max_watches = max_watches
+        self._watch_slots = threading.BoundedSemaphore(max_watches)
 
     def _timeout(self, context: grpc.ServicerContext) -> float | None:
         """The client's remaining time, or None (the manager's own limit) when it is longer.
@@ -92,6 +99,21 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         The interceptor only wraps unary methods, so errors before the stream starts are mapped
         to a status here (the same way).
         """
+        if not self._watch_slots.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this server already serves {self.max_watches} watchContainers streams, its "
+                "limit: close one, or start the server with more --threads (each stream holds "
+                "one)",
+            )
+        try:
+            yield from self._watch(request, context)
+        finally:
+            self._watch_slots.release()
+
+    def _watch(
+        self, request: pb.WatchContainersRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ContainerEvent]:
         try:
             self.manager.check_namespace(request.network_name, timeout=self._timeout(context))
             if request.container_id:
