@@ -14,12 +14,19 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pytest
 from kubernetes import client
 
 from container_maker_testcluster import images
-from container_maker_testcluster.cluster import SERVICE_CIDR
+from container_maker_testcluster.cluster import SERVICE_CIDR, LocalCluster
 from container_maker_testcluster.pytest_plugin import TestCluster
-from container_maker_testcluster.realnode import NODE_IP, NODE_LABEL, NODE_NAME, POD_CIDR
+from container_maker_testcluster.realnode import (
+    NODE_IP,
+    NODE_LABEL,
+    NODE_NAME,
+    POD_CIDR,
+    RealNodeError,
+)
 
 T = TypeVar("T")
 
@@ -53,6 +60,19 @@ def http_get(address: str, port: int) -> str:
 
 def container(name: str, image: str, **extra: Any) -> client.V1Container:
     return client.V1Container(name=name, image=image, **extra)
+
+
+def web_container(name: str, image: str) -> client.V1Container:
+    """The test image's HTTP server, Ready only once its port accepts connections (the
+    entrypoint writes its page first, so Running alone does not mean it listens yet)."""
+    return container(
+        name,
+        image,
+        ports=[client.V1ContainerPort(container_port=8080)],
+        readiness_probe=client.V1Probe(
+            tcp_socket=client.V1TCPSocketAction(port=8080), period_seconds=1
+        ),
+    )
 
 
 def create_pod(
@@ -133,7 +153,7 @@ def test_port_answers_over_pod_ip_and_cluster_ip(
         real_node_cluster,
         real_node_namespace,
         "web",
-        [container("web", image, ports=[client.V1ContainerPort(container_port=8080)])],
+        [web_container("web", image)],
     )
     core = client.CoreV1Api(real_node_cluster.api_client())
     service = core.create_namespaced_service(
@@ -258,3 +278,17 @@ def test_deleting_a_pod_stops_its_processes(
     assert not [p for p in pids if os.path.exists(f"/proc/{p}")]
     tasks = node.ctr("tasks", "ls", "-q").stdout.split()
     assert container_id not in tasks and sandbox_id not in tasks
+
+
+def test_a_second_real_node_is_refused_and_leaves_the_first_alone(
+    real_node_cluster: TestCluster, real_node_namespace: str
+) -> None:
+    second = LocalCluster(node="real")
+    with pytest.raises(RealNodeError, match="another real-node cluster runs on this machine"):
+        second.start()
+    assert not second.run_dir.exists()
+    # The first node's network and runtime are untouched: a new pod still answers.
+    image = real_node_cluster.image("testapp")
+    create_pod(real_node_cluster, real_node_namespace, "still", [web_container("web", image)])
+    pod = wait_running(real_node_cluster, real_node_namespace, "still")
+    assert http_get(pod.status.pod_ip, 8080) == "hello from still\n"

@@ -258,6 +258,17 @@ class RealNode:
         self._lock: IO[str] | None = None
         self._sysctls: dict[str, str] = {}
         self.kubelet_port = 0
+        self._ports: set[int] = set()
+
+    def _port(self) -> int:
+        """A free 127.0.0.1 port that none of the cluster's other components was given."""
+        from container_maker_testcluster.cluster import free_port
+
+        taken = set(vars(self.cluster.ports).values()) | self._ports
+        while (port := free_port()) in taken:
+            pass
+        self._ports.add(port)
+        return port
 
     # -- start -------------------------------------------------------------------------------
 
@@ -386,9 +397,7 @@ class RealNode:
     # -- registry and images -----------------------------------------------------------------
 
     def _start_registry(self) -> None:
-        from container_maker_testcluster.cluster import free_port
-
-        port = free_port()
+        port = self._port()
         self.registry = f"127.0.0.1:{port}"
         config = self.dir / "registry.yaml"
         config.write_text(
@@ -573,9 +582,7 @@ disabled_plugins = [
         )
 
     def _start_kubelet(self) -> None:
-        from container_maker_testcluster.cluster import free_port
-
-        self.kubelet_port = free_port()
+        self.kubelet_port = self._port()
         kubeconfig = self._cert_kubeconfig(
             self.dir / "kubelet.kubeconfig", f"system:node:{NODE_NAME}", self.kubelet_cert
         )
@@ -586,7 +593,7 @@ disabled_plugins = [
             "port": self.kubelet_port,
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
-            "healthzPort": free_port(),
+            "healthzPort": self._port(),
             "tlsCertFile": str(self.kubelet_serving[0]),
             "tlsPrivateKeyFile": str(self.kubelet_serving[1]),
             "authentication": {
@@ -650,8 +657,6 @@ disabled_plugins = [
         )
 
     def _start_kube_proxy(self) -> None:
-        from container_maker_testcluster.cluster import free_port
-
         kubeconfig = self._cert_kubeconfig(
             self.dir / "kube-proxy.kubeconfig", "system:kube-proxy", self.proxy_cert
         )
@@ -663,8 +668,8 @@ disabled_plugins = [
             "clusterCIDR": POD_CIDR,
             "hostnameOverride": NODE_NAME,
             "bindAddress": NODE_IP,
-            "healthzBindAddress": f"127.0.0.1:{free_port()}",
-            "metricsBindAddress": f"127.0.0.1:{free_port()}",
+            "healthzBindAddress": f"127.0.0.1:{self._port()}",
+            "metricsBindAddress": f"127.0.0.1:{self._port()}",
             # NodePorts only on the node's own (dummy) address; not on 127.0.0.1, which would
             # make kube-proxy set route_localnet machine-wide.
             "nodePortAddresses": [f"{NODE_IP}/32"],
@@ -721,6 +726,8 @@ disabled_plugins = [
 
     def cleanup(self) -> None:
         """After every process stopped: remove what we added to the machine."""
+        if self._lock is None:
+            return  # we never held the machine's real node: what is there belongs to another
         for pid in runtime_processes(self.socket):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
