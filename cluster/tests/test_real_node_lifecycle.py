@@ -22,6 +22,7 @@ from container_maker_testcluster.realnode import (
     KUBELET_SYSCTLS,
     NODE_LINK,
     cgroup_dirs,
+    cni_results,
     iptables_chains,
     runtime_processes,
 )
@@ -65,6 +66,7 @@ def machine_state() -> dict[str, Any]:
             in ("containerd", "containerd-shim", "containerd-shim-runc-v2", "runc", "pause")
         ),
         "cgroups": cgroup_dirs(),
+        "cni results": cni_results(),
         "sysctls": {name: (Path("/proc/sys") / name).read_text() for name in KUBELET_SYSCTLS},
     }
 
@@ -101,6 +103,7 @@ def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> N
         assert "containerd-shim" in " ".join(during["processes"])
         assert any(str(run_dir) in m for m in during["mounts"])
         assert during["cgroups"]
+        assert during["cni results"]
         assert runtime_processes(cluster.real_node.socket)
     # The pod was still running when the cluster stopped.
     after = machine_state()

@@ -213,6 +213,11 @@ def cgroup_dirs() -> list[Path]:
     ]
 
 
+def cni_results() -> list[Path]:
+    """libcni's cached results for our network (it ignores our config's directories)."""
+    return sorted(Path("/var/lib/cni/results").glob(f"{CNI_NETWORK}-*"))
+
+
 def create_cgroups() -> None:
     """Create CGROUP_ROOT in every v1 hierarchy (the kubelet wants its cgroupRoot to exist)."""
     name = CGROUP_ROOT.strip("/")
@@ -748,6 +753,9 @@ disabled_plugins = [
         self._undo.clear()
         self._cleanup_network()
         remove_cgroups()
+        # libcni's cache of our network's results, left by sandboxes killed without a CNI DEL.
+        for result in cni_results():
+            result.unlink(missing_ok=True)
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         for directory in getattr(self, "_new_dirs", []):
