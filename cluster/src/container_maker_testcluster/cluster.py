@@ -21,6 +21,7 @@ import ctypes
 import json
 import logging
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -68,11 +70,31 @@ class ClusterError(RuntimeError):
     """The cluster could not be started; the message includes the failing component's log."""
 
 
+# Ports are picked below the kernel's ephemeral range (32768-60999 by default): a port picked
+# there could be taken by any outgoing connection (the components' own, among them) between
+# our check and the component's bind, which did happen ("address already in use").
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+_port_lock = threading.Lock()
+BIND_CLASH = "address already in use"
+START_ATTEMPTS = 3
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback TCP port that is free now and was not handed out before in this process."""
+    with _port_lock:
+        for _ in range(1000):
+            port = random.randrange(*_PORT_RANGE)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise ClusterError(f"no free loopback port in {_PORT_RANGE[0]}-{_PORT_RANGE[1]}")
 
 
 def _die_with_parent() -> None:
@@ -156,8 +178,22 @@ class LocalCluster:
         self.stop()
 
     def start(self) -> None:
+        """Start the cluster; retried with new ports if another process took one meanwhile."""
         self.binaries = ensure_binaries()
         started = time.monotonic()
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start_components()
+                break
+            except ClusterError as exc:
+                if BIND_CLASH not in str(exc) or attempt == START_ATTEMPTS:
+                    raise
+                self._log(f"a port was taken while starting ({exc}); retrying with new ports")
+                self.ports = Ports()
+        self.boot_seconds = time.monotonic() - started
+        self._log(f"cluster ready in {self.boot_seconds:.1f}s; KUBECONFIG={self.kubeconfig}")
+
+    def _start_components(self) -> None:
         try:
             self._prepare_files()
             if self.node == "real":
@@ -176,8 +212,6 @@ class LocalCluster:
         except BaseException:
             self.stop()
             raise
-        self.boot_seconds = time.monotonic() - started
-        self._log(f"cluster ready in {self.boot_seconds:.1f}s; KUBECONFIG={self.kubeconfig}")
 
     def stop(self) -> None:
         """Stop every component, newest first, then remove the run directory.
