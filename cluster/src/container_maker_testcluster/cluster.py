@@ -287,15 +287,18 @@ class LocalCluster:
             )
         )
         self._token_file = token_file
-        self.write_kubeconfig(self.kubeconfig, "admin", self._tokens["admin"])
+        self.write_kubeconfig(self.kubeconfig, "admin", {"token": self._tokens["admin"]})
         for user, short in (
             ("system:kube-controller-manager", "controller-manager"),
             ("system:kube-scheduler", "scheduler"),
         ):
-            self.write_kubeconfig(self.run_dir / f"{short}.kubeconfig", user, self._tokens[user])
+            self.write_kubeconfig(
+                self.run_dir / f"{short}.kubeconfig", user, {"token": self._tokens[user]}
+            )
 
-    def write_kubeconfig(self, path: Path, user: str, token: str) -> None:
-        """Write a kubeconfig for ``user`` with a bearer token; the file is private (0600)."""
+    def write_kubeconfig(self, path: Path, user: str, credentials: dict[str, str]) -> None:
+        """Write a kubeconfig for ``user`` (``credentials``: a token, or a client certificate
+        and key); the file is private (0600)."""
         doc = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -308,7 +311,7 @@ class LocalCluster:
                     },
                 }
             ],
-            "users": [{"name": user, "user": {"token": token}}],
+            "users": [{"name": user, "user": credentials}],
             "contexts": [
                 {
                     "name": "container-maker-test",
@@ -436,15 +439,23 @@ class LocalCluster:
 
         self._wait_for("kube-apiserver /readyz", ready, 120, apiserver)
 
-    def _controller_manager_args(self) -> list[str]:
-        kubeconfig = self.run_dir / "controller-manager.kubeconfig"
+    def _control_loop_args(self, short: str, port: int) -> list[str]:
+        """What the controller manager and the scheduler share: their own identity (for the
+        API and for delegated authn/authz of their own port), one replica, loopback only."""
+        kubeconfig = self.run_dir / f"{short}.kubeconfig"
         return [
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
-            f"--secure-port={self.ports.controller_manager}",
+            f"--secure-port={port}",
+            "--profiling=false",
+        ]
+
+    def _controller_manager_args(self) -> list[str]:
+        return [
+            *self._control_loop_args("controller-manager", self.ports.controller_manager),
             # Every default controller: namespace, garbage collector, serviceaccount(-token),
             # endpoints, endpointslice, node lifecycle, and the rest a real cluster runs.
             "--controllers=*",
@@ -454,20 +465,10 @@ class LocalCluster:
             f"--cluster-signing-cert-file={self.pki.ca_cert}",
             f"--cluster-signing-key-file={self.pki.ca_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--profiling=false",
         ]
 
     def _scheduler_args(self) -> list[str]:
-        kubeconfig = self.run_dir / "scheduler.kubeconfig"
-        return [
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.ports.scheduler}",
-            "--profiling=false",
-        ]
+        return self._control_loop_args("scheduler", self.ports.scheduler)
 
     def _start_kwok(self) -> None:
         assert self.binaries is not None

@@ -47,20 +47,16 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def issue_client_cert(
-    pki: Pki, directory: Path, name: str, user: str, groups: tuple[str, ...] = ()
+def _issue(
+    pki: Pki, directory: Path, name: str, subject: x509.Name, extensions: list[x509.ExtensionType]
 ) -> tuple[Path, Path]:
-    """Sign a client certificate for ``user`` in ``groups`` with the cluster CA."""
+    """Sign a leaf certificate for ``subject`` with the cluster CA; write it and its new key."""
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
-        + [x509.NameAttribute(NameOID.COMMON_NAME, user)]
-    )
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
@@ -68,13 +64,27 @@ def issue_client_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_private(key_path, _pem_key(key))
     return cert_path, key_path
+
+
+def issue_client_cert(
+    pki: Pki, directory: Path, name: str, user: str, groups: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """Sign a client certificate for ``user`` in ``groups`` with the cluster CA."""
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+        + [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+    )
+    return _issue(
+        pki, directory, name, subject, [x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])]
+    )
 
 
 def issue_serving_cert(
@@ -86,29 +96,18 @@ def issue_serving_cert(
     dns: tuple[str, ...] = (),
 ) -> tuple[Path, Path]:
     """Sign a TLS serving certificate for ``ips`` and ``dns`` names with the cluster CA."""
-    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
-    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    return _issue(
+        pki,
+        directory,
+        name,
+        _name(common_name),
+        [
+            x509.SubjectAlternativeName(names),
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+        ],
     )
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(key_path, _pem_key(key))
-    return cert_path, key_path
 
 
 def create_pki(directory: Path, service_ip: str) -> Pki:
@@ -142,32 +141,6 @@ def create_pki(directory: Path, service_ip: str) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
-
-    serving_key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [
-        x509.DNSName(n)
-        for n in (
-            "localhost",
-            "kubernetes",
-            "kubernetes.default",
-            "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local",
-        )
-    ]
-    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", service_ip)]
-    serving_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kube-apiserver"))
-        .issuer_name(ca_cert.subject)
-        .public_key(serving_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
     # ServiceAccount tokens are RS256 by default; keep the conventional RSA key.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -181,12 +154,24 @@ def create_pki(directory: Path, service_ip: str) -> Pki:
     )
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_private(pki.ca_key, _pem_key(ca_key))
-    pki.serving_cert.write_bytes(serving_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(pki.serving_key, _pem_key(serving_key))
     _write_private(pki.sa_private_key, _pem_key(sa_key))
     pki.sa_public_key.write_bytes(
         sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+    )
+    issue_serving_cert(
+        pki,
+        directory,
+        "apiserver",
+        "kube-apiserver",
+        ips=("127.0.0.1", service_ip),
+        dns=(
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ),
     )
     return pki

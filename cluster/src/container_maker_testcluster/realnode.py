@@ -335,34 +335,8 @@ class RealNode:
         issue_client_cert(pki, pki_dir, "apiserver-kubelet-client", "kube-apiserver-kubelet-client")
 
     def _cert_kubeconfig(self, path: Path, user: str, cert: tuple[Path, Path]) -> Path:
-        doc = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "container-maker-test",
-                    "cluster": {
-                        "server": self.cluster.server,
-                        "certificate-authority": str(self.cluster.pki.ca_cert),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": user,
-                    "user": {"client-certificate": str(cert[0]), "client-key": str(cert[1])},
-                }
-            ],
-            "contexts": [
-                {
-                    "name": "container-maker-test",
-                    "context": {"cluster": "container-maker-test", "user": user},
-                }
-            ],
-            "current-context": "container-maker-test",
-        }
-        path.touch(mode=0o600)
-        path.write_text(yaml.safe_dump(doc))
+        credentials = {"client-certificate": str(cert[0]), "client-key": str(cert[1])}
+        self.cluster.write_kubeconfig(path, user, credentials)
         return path
 
     # -- network -----------------------------------------------------------------------------
