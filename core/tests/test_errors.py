@@ -121,6 +121,8 @@ RETRYABLE = {errors.Unavailable, errors.ServiceAccountNotReady, errors.Namespace
 RETRYABLE.add(errors.DeadlineExceeded)
 # Retrying a create that waited (the same spec finds the kept container) may see it ready.
 RETRYABLE.add(errors.NotReadyInTime)
+# A second save of one container is refused while the first runs; afterwards it may pass.
+RETRYABLE.add(errors.Aborted)
 
 
 def _all_error_classes() -> list[type[ContainerMakerError]]:

@@ -29,6 +29,7 @@ def test_specs_exist_and_carry_the_prefix() -> None:
         "cm_delete",
         "cm_describe_associations",
         "cm_watch_source",
+        "cm_save",
     }
     for name, fn in vars(hookspecs).items():
         if inspect.isfunction(fn) and hasattr(fn, f"{NAME}_spec"):

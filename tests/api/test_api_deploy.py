@@ -3,7 +3,8 @@
 They are accepted by the API server (server-side dry run, then applied for real), and their
 RBAC is exactly enough: the service, run in-process under the ServiceAccount's own token
 (TokenRequest), does a full create/list/get/delete at the highest exposure level, and that token
-can do nothing beyond what the service needs (no Secrets anywhere, no RBAC, no exec, no update).
+can do nothing beyond what the service needs (no Secrets anywhere, no RBAC, no attach or
+port-forward, exec only as saveContainer needs it, no update).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ FORBIDDEN = [
     ("list", "", "namespaces", "", ""),
     ("update", "", "pods", "", "default"),
     ("patch", "", "services", "", "default"),
-    ("create", "", "pods", "exec", "default"),
+    ("create", "", "pods", "attach", "default"),
+    ("create", "", "pods", "portforward", "default"),
     ("update", "", "namespaces", "", ""),
     ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", ""),
     ("create", "rbac.authorization.k8s.io", "rolebindings", "", "default"),
@@ -164,6 +166,8 @@ ALLOWED = [
     ("watch", "", "pods", "", ""),  # the watch hub: one watch per kind, all namespaces
     ("watch", "networking.k8s.io", "ingresses", "", ""),
     ("delete", "networking.k8s.io", "ingresses", "", "any-namespace"),
+    ("create", "", "pods", "exec", "any-namespace"),  # saveContainer runs the snapshot agent
+    ("get", "", "pods", "exec", "any-namespace"),
 ]
 
 

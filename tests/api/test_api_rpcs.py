@@ -161,13 +161,16 @@ def test_delete_removes_the_namespace_container_maker_created(
     assert namespace is None or namespace.status.phase == "Terminating"
 
 
-def test_save_is_unimplemented_with_a_clear_message(stub: Any, namespace: str) -> None:
+def test_save_without_a_registry_configured_is_failed_precondition(
+    stub: Any, namespace: str
+) -> None:
+    """Real saves run on the real node (tests/api/test_api_save_real_node.py)."""
     error = rpc_error(
         stub.saveContainer,
         pb.SaveContainerRequest(container_id=str(uuid.uuid4()), network_name=namespace),
     )
-    assert error.code() is grpc.StatusCode.UNIMPLEMENTED
-    assert "saveContainer is not implemented yet" in error.details()
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "--registry" in error.details()
 
 
 def test_request_id_is_returned_and_logged(

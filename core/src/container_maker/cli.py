@@ -98,6 +98,14 @@ def serve(
         str | None,
         typer.Option(envvar=_env("REGISTRY"), help="OCI registry that saved images go to."),
     ] = None,
+    registry_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("REGISTRY_SECRET"),
+            help="dockerconfigjson Secret (in each container's namespace) with the registry "
+            "credentials; mounted into the snapshot sidecar only.",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -147,6 +155,7 @@ def serve(
         "snapshot_image": snapshot_image,
         "status_image": status_image,
         "registry": registry,
+        "registry_secret": registry_secret,
     }
     cluster = None
     try:
@@ -191,7 +200,7 @@ def _settings(overrides: dict[str, Any]) -> Settings:
     """The settings from the environment, with the options given on the command line on top."""
     base = Settings.from_env()
     given = {key: value for key, value in overrides.items() if value is not None}
-    for key in ("ingress_host", "ingress_class", "registry"):
+    for key in ("ingress_host", "ingress_class", "registry", "registry_secret"):
         if given.get(key) == "":
             given[key] = None  # an empty value means "none", as in the environment
     return Settings.model_validate({**base.model_dump(), **given})

@@ -24,6 +24,8 @@ class StatusCode(StrEnum):
     ALREADY_EXISTS = "ALREADY_EXISTS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    ABORTED = "ABORTED"
     UNAVAILABLE = "UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     INTERNAL = "INTERNAL"
@@ -117,6 +119,20 @@ class NamespaceTerminating(Unavailable):
     """The namespace is being deleted; nothing new can be created in it until it is gone."""
 
 
+class ResourceExhausted(PermanentError):
+    """The request needs more than a configured limit allows (e.g. a snapshot over its size
+    limit); it was refused before the limit was reached."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+
+
+class Aborted(RetryableError):
+    """The operation conflicts with another one in progress (e.g. a second save of the same
+    container); retry once that one has finished."""
+
+    code = StatusCode.ABORTED
+
+
 class DeadlineExceeded(RetryableError):
     """The operation did not finish before its deadline; it was stopped (and rolled back)."""
 
@@ -134,6 +150,7 @@ class NotReady(FailedPrecondition):
 
 
 __all__ = [
+    "Aborted",
     "AlreadyExists",
     "ContainerMakerError",
     "DeadlineExceeded",
@@ -147,6 +164,7 @@ __all__ = [
     "NotReadyInTime",
     "PermanentError",
     "PermissionDenied",
+    "ResourceExhausted",
     "RetryableError",
     "ServiceAccountNotReady",
     "StatusCode",

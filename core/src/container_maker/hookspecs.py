@@ -25,6 +25,7 @@ from .models import (
     PodExtras,
     Query,
     ResourceKind,
+    SavedImage,
 )
 
 # The specs have no bodies on purpose (pluggy never runs them); mypy's empty-body check is
@@ -197,4 +198,25 @@ def cm_describe_associations(
     None. The core nests the nodes along the chain: ingress -> services -> pods.
 
     Results from all plugins are collected.
+    """
+
+
+@hookspec(firstresult=True)
+def cm_save(pod: ObservedObject, context: KubeContext) -> SavedImage | None:
+    """Save the filesystem of a container's pod as an image in the configured registry.
+
+    Called: by ``saveContainer``, once per pod of the container (one container has one pod),
+    after the pod was found and the registry checked to be configured.
+
+    Parameters:
+        pod: the container's pod as found (its name, namespace, labels and containers).
+        context: the Kubernetes client, the settings (``registry``, ``snapshot_*``) and the
+            deadline.
+
+    Returns: the pushed image as a :class:`~container_maker.models.SavedImage` (reference with
+    its digest), or None when the plugin does not save (no snapshot sidecar). Failures raise the
+    core errors: FailedPrecondition (pod not running), ResourceExhausted (over the snapshot size
+    limit), Unavailable (registry unreachable), Aborted (a save of it is in progress).
+
+    The first non-None result wins (firstresult).
     """

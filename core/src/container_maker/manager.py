@@ -55,6 +55,7 @@ from .models import (
     ObjectRef,
     ObservedObject,
     Query,
+    SavedImage,
 )
 from .plugins import Hooks, create_plugin_manager
 from .settings import Settings
@@ -403,6 +404,44 @@ class ContainerManager:
         return DeleteOutcome(
             container_id=container_id, status="Deleted" if all_gone else "Deleting"
         )
+
+    # -- save -------------------------------------------------------------------------------
+
+    def save(
+        self, container_id: str, network_name: str, *, timeout: float | None = None
+    ) -> tuple[SavedImage, ...]:
+        """Save the container's pod as an image in ``settings.registry`` (``cm_save``).
+
+        One container has one pod, whatever its exposure level; the answer lists it.
+        """
+        validate_container_id(container_id)
+        validate_namespace_name(network_name)
+        if not self.settings.registry:
+            raise FailedPrecondition(
+                "saving is not configured: start the server with --registry (the registry "
+                "saved images are pushed to)"
+            )
+        ctx = self._context(timeout)
+        pods = self._get("pod", Query(namespace=network_name, container_id=container_id), ctx)
+        if not pods:
+            raise NotFound(f"no container {container_id} in namespace {network_name}")
+        saved = []
+        for pod in pods:
+            log.info("save start container_id=%s pod=%s", container_id, pod.name)
+            image = self.hooks.save(pod=pod, context=ctx)
+            if image is None:
+                raise FailedPrecondition(
+                    "no plugin saves containers (is the snapshot plugin blocked?)"
+                )
+            log.info(
+                "save done container_id=%s image=%s bytes=%d seconds=%.1f",
+                container_id,
+                image.image_name,
+                image.size_bytes,
+                image.seconds,
+            )
+            saved.append(image)
+        return tuple(saved)
 
     def _cleanup_namespace(self, namespace: str, ctx: KubeContext) -> bool:
         """Delete ``namespace`` if Container Maker created it and no managed container is left.

@@ -209,6 +209,21 @@ class DeleteOutcome(Model):
     status: str
 
 
+class SavedImage(Model):
+    """One pod saved by ``saveContainer``: the image pushed from its user container.
+
+    ``image_name`` is the pushed reference with its digest (``registry/repo@sha256:...``);
+    ``tag`` is the unique tag it was pushed under; ``size_bytes`` the bytes of files captured.
+    """
+
+    pod_name: str
+    namespace: str
+    image_name: str
+    tag: str = ""
+    size_bytes: int = 0
+    seconds: float = 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # What plugins exchange with the core
 

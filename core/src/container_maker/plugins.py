@@ -30,6 +30,7 @@ from .models import (
     PodExtras,
     Query,
     ResourceKind,
+    SavedImage,
 )
 
 T = TypeVar("T")
@@ -152,6 +153,11 @@ class Hooks:
                 "with list_all"
             )
         return result
+
+    def save(self, *, pod: ObservedObject, context: KubeContext) -> SavedImage | None:
+        """``cm_save``: the image saved from ``pod`` (None: no plugin saves)."""
+        result = self._hook.cm_save(pod=pod, context=context)
+        return _checked(result, SavedImage, "cm_save")
 
     def describe_associations(
         self, *, container_id: str, objects: dict[str, tuple[ObservedObject, ...]]

@@ -45,7 +45,13 @@ class Settings(Model):
       (None: no host rule, the cluster's default class).
     - ``snapshot_image`` / ``status_image``: the sidecar images.
     - ``registry``: the OCI registry (``host[:port][/path]``) that ``saveContainer`` pushes
-      saved images to (None: saving is not configured).
+      saved images to (None: saving is not configured). A registry on the loopback
+      (``localhost``, ``127.0.0.1``, ``[::1]``) is reached over plain HTTP, any other over HTTPS.
+    - ``registry_secret``: name of a Secret of type ``kubernetes.io/dockerconfigjson`` in the
+      container's namespace holding the registry credentials; it is mounted into the snapshot
+      sidecar only (None: anonymous push).
+    - ``registry_endpoint``: ``host:port`` at which pods reach ``registry`` when that differs
+      from its name (a node-local test registry reached through a relay); None: its own name.
     - ``snapshot_mount_path``: where the shared snapshot volume is mounted in every container.
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
@@ -68,6 +74,8 @@ class Settings(Model):
     snapshot_image: str = "container-maker/snapshot-agent:0.1.0"
     status_image: str = "container-maker/status-agent:0.1.0"
     registry: str | None = None
+    registry_secret: str | None = None
+    registry_endpoint: str | None = None
     snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
     default_resources: ContainerResources = DEFAULT_RESOURCES
     sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
@@ -91,10 +99,18 @@ class Settings(Model):
         blocked = env.get(ENV_PREFIX + "BLOCKED_PLUGINS")
         if blocked is not None:
             values["blocked_plugins"] = tuple(p.strip() for p in blocked.split(",") if p.strip())
-        for name in ("ingress_host", "ingress_class", "snapshot_image", "status_image", "registry"):
+        for name in (
+            "ingress_host",
+            "ingress_class",
+            "snapshot_image",
+            "status_image",
+            "registry",
+            "registry_secret",
+            "registry_endpoint",
+        ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:
                 # An empty ingress host or class (or registry) means "none", not "".
-                optional = name.startswith("ingress") or name == "registry"
+                optional = name.startswith(("ingress", "registry"))
                 values[name] = (value or None) if optional else value
         return cls.model_validate(values)

@@ -104,6 +104,8 @@ def test_no_privileges_no_token() -> None:
     pod_spec = build_pod(spec, context)["spec"]
     assert pod_spec["automountServiceAccountToken"] is False
     assert pod_spec["enableServiceLinks"] is False
+    # One PID namespace: how the snapshot sidecar reaches the user's filesystem unprivileged.
+    assert pod_spec["shareProcessNamespace"] is True
     security = pod_spec["containers"][0]["securityContext"]
     assert security["privileged"] is False
     assert security["allowPrivilegeEscalation"] is False

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from container_maker.context import BuildContext
-from container_maker.models import ContainerSpec, PodExtras, PublishInformation
+from kubernetes.client import ApiClient
+
+from container_maker.context import BuildContext, KubeContext
+from container_maker.models import ContainerSpec, ObservedObject, PodExtras, PublishInformation
 from container_maker.plugins import Hooks, create_plugin_manager
 from container_maker.settings import Settings
 from container_maker.validation import validate_spec
-from container_maker_sidecars import snapshot, status
+from container_maker_sidecars import save, snapshot, status
 
 SPEC = ContainerSpec(
     image_name="nginx",
@@ -54,12 +57,17 @@ def test_status_sidecar_watches_the_ports() -> None:
 
 def test_sidecars_are_unprivileged_with_their_own_small_requests() -> None:
     ctx = context()
+    # The snapshot agent keeps only what it needs to take the user's ids (then it has none).
+    added = {"snapshot": ["SETGID", "SETUID"], "status": None}
     for extras in (snapshot.snapshot_extras(SPEC, ctx), status.status_extras(SPEC, ctx)):
         (container,) = extras.containers
+        capabilities: dict[str, Any] = {"drop": ["ALL"]}
+        if added[extras.plugin]:
+            capabilities["add"] = added[extras.plugin]
         assert container["securityContext"] == {
             "privileged": False,
             "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
+            "capabilities": capabilities,
         }
         assert container["resources"] == {
             "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
@@ -77,3 +85,58 @@ def test_blocked_sidecar_contributes_nothing() -> None:
     hooks = Hooks(create_plugin_manager(blocked=("snapshot",)))
     extras = hooks.pod_extras(spec=SPEC, context=context())
     assert [e.plugin for e in extras] == ["status"]
+
+
+def test_registry_secret_is_mounted_into_the_snapshot_sidecar_only() -> None:
+    ctx = context(registry="reg.example/saved", registry_secret="push-creds")
+    extras = snapshot.snapshot_extras(SPEC, ctx)
+    (container,) = extras.containers
+    (volume,) = extras.volumes
+    assert volume["secret"]["secretName"] == "push-creds"
+    assert volume["secret"]["items"] == [{"key": ".dockerconfigjson", "path": "config.json"}]
+    assert volume["secret"]["defaultMode"] == 0o400
+    assert {
+        "name": volume["name"],
+        "mountPath": "/var/run/secrets/container-maker/registry",
+        "readOnly": True,
+    } in container["volumeMounts"]
+    # Never as an environment variable, whatever its name.
+    assert not any("push-creds" in v for v in env(container).values())
+    status_container = status.status_extras(SPEC, ctx).containers[0]
+    assert "volumeMounts" not in status_container
+
+
+def test_snapshot_agent_command_carries_no_credentials() -> None:
+    command = save.agent_command(
+        container_id="abc",
+        base="reg/app@sha256:00",
+        target="reg/saved/ns/app:t1",
+        size_limit=2048,
+        lock_dir="/snap",
+        endpoint=None,
+        annotations={"k": "v"},
+        timeout=60,
+    )
+    assert command[:2] == ["/snapshot-agent", "save"]
+    assert "--size-limit=2048" in command
+    assert "--auth-file=/var/run/secrets/container-maker/registry/config.json" in command
+    assert "--annotation=k=v" in command
+    assert not any(a.startswith("--endpoint") for a in command)
+
+
+def test_unique_tags_differ_within_one_second() -> None:
+    tags = {save.unique_tag("4ef7b9a8-e5b6") for _ in range(50)}
+    assert len(tags) == 50
+    assert all(t.startswith("4ef7b9a8-") for t in tags)
+
+
+def test_cm_save_is_answered_by_the_snapshot_plugin_only() -> None:
+    pm = create_plugin_manager()
+    owners = [pm.get_name(impl.plugin) for impl in pm.hook.cm_save.get_hookimpls()]
+    assert owners == ["snapshot"]
+    # Blocked, nobody saves: the manager then answers FAILED_PRECONDITION.
+    hooks = Hooks(create_plugin_manager(blocked=("snapshot",)))
+    pod = ObservedObject(kind="pod", namespace="net", name="web", uid="u")
+    settings = Settings(registry="reg.example")
+    ctx = KubeContext(api_client=ApiClient(), settings=settings, deadline=time.monotonic() + 5)
+    assert hooks.save(pod=pod, context=ctx) is None

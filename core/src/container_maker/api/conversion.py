@@ -20,6 +20,7 @@ from container_maker.models import (
     DeleteOutcome,
     PublishInformation,
     ResourceRequirements,
+    SavedImage,
 )
 from container_maker.watch import ContainerEvent
 
@@ -129,3 +130,15 @@ def list_response(containers: tuple[Container, ...]) -> pb.ListContainerResponse
 def delete_response(outcome: DeleteOutcome) -> pb.DeleteContainerResponse:
     """The response to a delete."""
     return pb.DeleteContainerResponse(container_id=outcome.container_id, status=outcome.status)
+
+
+def save_response(saved: tuple[SavedImage, ...]) -> pb.SaveContainerResponse:
+    """The response to a save: one entry per saved pod, the image named with its digest."""
+    return pb.SaveContainerResponse(
+        saved_pods=[
+            pb.SavedPodResponse(
+                pod_name=s.pod_name, namespace_name=s.namespace, image_name=s.image_name
+            )
+            for s in saved
+        ]
+    )

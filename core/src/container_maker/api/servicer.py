@@ -26,11 +26,6 @@ from .interceptor import status_message
 
 log = logging.getLogger(__name__)
 
-SAVE_UNIMPLEMENTED = (
-    "saveContainer is not implemented yet: saving a container's filesystem as an image "
-    "arrives with the snapshot sidecar's save support; the other methods work"
-)
-
 
 class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
     """The API's five methods on one :class:`~container_maker.manager.ContainerManager`."""
@@ -141,4 +136,7 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
     def saveContainer(
         self, request: pb.SaveContainerRequest, context: grpc.ServicerContext
     ) -> pb.SaveContainerResponse:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, SAVE_UNIMPLEMENTED)
+        saved = self.manager.save(
+            request.container_id, request.network_name, timeout=self._timeout(context)
+        )
+        return conversion.save_response(saved)

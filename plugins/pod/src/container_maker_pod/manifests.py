@@ -78,6 +78,9 @@ def build_pod(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
             "automountServiceAccountToken": False,
             # Service environment variables would leak other containers' addresses.
             "enableServiceLinks": False,
+            # One PID namespace for the pod: the snapshot sidecar reads the user container's
+            # filesystem through /proc/<pid>/root (no privileges, no shared volume of its root).
+            "shareProcessNamespace": True,
             "restartPolicy": "Always",
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         },

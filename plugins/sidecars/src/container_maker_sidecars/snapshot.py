@@ -1,35 +1,72 @@
-"""The snapshot sidecar plugin: a container next to the user's, sharing the snapshot volume.
+"""The snapshot sidecar plugin: the container that saves the user's container (``cm_save``).
 
-It will do the work of ``saveContainer`` (see the save issue); now it adds the container.
+The sidecar runs ``snapshot-agent idle`` from the configured image. It shares the pod's PID
+namespace (the pod plugin sets ``shareProcessNamespace``) and keeps only CAP_SETUID and
+CAP_SETGID: to save, the agent takes the uid and gid of the user container's main process,
+which drops every capability, and reads that process's filesystem through /proc/<pid>/root (the
+kernel allows it to a process with the same ids and no more capabilities). No privileged
+container, no CAP_SYS_ADMIN or CAP_SYS_PTRACE. Registry credentials, when configured, are a
+Secret mounted into this container only.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from container_maker import hookimpl
-from container_maker.context import BuildContext
+from container_maker.context import BuildContext, KubeContext
 from container_maker.identity import SNAPSHOT_VOLUME
-from container_maker.models import ContainerSpec, PodExtras
+from container_maker.models import ContainerSpec, ObservedObject, PodExtras, SavedImage
 
 from .common import sidecar_container
+from .save import AUTH_DIR, save_pod
 
 NAME = "snapshot"
 CONTAINER_NAME = "cm-snapshot"
+AUTH_VOLUME = "cm-registry-auth"
 
 
 def snapshot_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     """The snapshot sidecar container, mounting the pod's shared snapshot volume."""
-    mount_path = context.settings.snapshot_mount_path
+    settings = context.settings
+    mount_path = settings.snapshot_mount_path
+    mounts: list[dict[str, Any]] = [{"name": SNAPSHOT_VOLUME, "mountPath": mount_path}]
+    volumes: tuple[dict[str, Any], ...] = ()
+    if settings.registry_secret:
+        mounts.append({"name": AUTH_VOLUME, "mountPath": AUTH_DIR, "readOnly": True})
+        volumes = (
+            {
+                "name": AUTH_VOLUME,
+                "secret": {
+                    "secretName": settings.registry_secret,
+                    "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+                    # Readable by the sidecar's root only; the agent reads it before it takes
+                    # the user's identity.
+                    "defaultMode": 0o400,
+                    # A namespace without the Secret still gets working containers; a save
+                    # there is anonymous and the registry's refusal says so.
+                    "optional": True,
+                },
+            },
+        )
     container = sidecar_container(
         CONTAINER_NAME,
-        context.settings.snapshot_image,
+        settings.snapshot_image,
         spec,
         context,
         env={"CONTAINER_MAKER_SNAPSHOT_DIR": mount_path},
-        volume_mounts=[{"name": SNAPSHOT_VOLUME, "mountPath": mount_path}],
+        volume_mounts=mounts,
     )
-    return PodExtras(plugin=NAME, containers=(container,))
+    # Only what switching to the user's ids needs; setuid to a non-root uid then drops them.
+    container["securityContext"]["capabilities"]["add"] = ["SETGID", "SETUID"]
+    return PodExtras(plugin=NAME, containers=(container,), volumes=volumes)
 
 
 @hookimpl
 def cm_pod_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     return snapshot_extras(spec, context)
+
+
+@hookimpl
+def cm_save(pod: ObservedObject, context: KubeContext) -> SavedImage:
+    return save_pod(pod, CONTAINER_NAME, context)

@@ -1,0 +1,217 @@
+"""What the save tests need on the real node: the snapshot agent's image, a test workload, and
+a relay from the pod network to the node-local registry.
+
+* The agent (``plugins/sidecars/snapshot-agent``) is built static (``CGO_ENABLED=0``) and cached
+  outside the clone under a hash of its sources and the Go version, like the cluster's binaries.
+* Its test image is FROM scratch: the binary alone, entrypoint ``/snapshot-agent idle`` (the
+  production recipe is ``plugins/sidecars/snapshot-agent/Dockerfile``), built and pushed with the
+  cluster package's deterministic layers and OCI pusher.
+* ``saveapp``: busybox whose entrypoint records its first boot (``/www/first-boot.txt``, only if
+  missing), its arguments and its environment, then serves ``/www`` on port 8080 as nobody.
+* The registry listens on the host's 127.0.0.1, which a pod cannot reach (its loopback is its
+  own). :class:`Relay` listens on the pod bridge's gateway address and forwards to it, so the
+  agent pushes to the registry's own name (``127.0.0.1:<port>``, plain HTTP being for loopback
+  registries only) through ``registry_endpoint``. Only this machine is ever contacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+from container_maker_testcluster import images
+from container_maker_testcluster.paths import cache_dir
+from container_maker_testcluster.realnode import POD_GATEWAY
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENT_DIR = ROOT / "plugins" / "sidecars" / "snapshot-agent"
+SAVEAPP_PORT = 8080
+IP_FREEBIND = 15  # <linux/in.h>; not exported by Python's socket module
+SAVEAPP_ENTRYPOINT = b"""#!/bin/sh
+# First boot only: a file that a saved image must carry into its next containers.
+[ -f /www/first-boot.txt ] || echo "first boot in $(hostname)" > /www/first-boot.txt
+echo "$@" > /www/args.txt
+env | sort > /www/env.txt
+trap 'exit 0' TERM INT
+httpd -f -p "$PORT" -h /www &
+wait
+"""
+
+
+def go_env() -> dict[str, str]:
+    return {**os.environ, "GOWORK": "off", "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
+
+
+def agent_binary() -> Path:
+    """The static agent binary, built once per source hash (cached outside the clone)."""
+    digest = hashlib.sha256()
+    go_version = subprocess.run(
+        ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    digest.update(go_version.encode())
+    for path in sorted(AGENT_DIR.glob("*")):
+        if path.suffix == ".go" or path.name in ("go.mod", "go.sum"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    target = cache_dir() / f"snapshot-agent-{digest.hexdigest()[:16]}" / "snapshot-agent"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    subprocess.run(
+        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp), "."],
+        cwd=AGENT_DIR,
+        env=go_env(),
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    tmp.rename(target)
+    return target
+
+
+def _image(name: str, layer: images.Layer, config: dict[str, object]) -> images.Image:
+    """An OCI image of one deterministic layer (as the cluster package builds its own)."""
+    layer_tar = layer.tar()
+    layer_gz = gzip.compress(layer_tar, compresslevel=6, mtime=0)
+
+    def digest(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def canonical(value: object) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+    config_bytes = canonical(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": [digest(layer_tar)]},
+            "history": [{"created_by": f"tests/api/snapshot_support.py ({name})"}],
+        }
+    )
+    manifest = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": images.MEDIA_MANIFEST,
+            "config": {
+                "mediaType": images.MEDIA_CONFIG,
+                "digest": digest(config_bytes),
+                "size": len(config_bytes),
+            },
+            "layers": [
+                {"mediaType": images.MEDIA_LAYER, "digest": digest(layer_gz), "size": len(layer_gz)}
+            ],
+        }
+    )
+    return images.Image(
+        name, "1", manifest, {digest(config_bytes): config_bytes, digest(layer_gz): layer_gz}
+    )
+
+
+def agent_image() -> images.Image:
+    """FROM scratch: the agent binary, run as root with the capabilities the pod grants."""
+    layer = images.Layer()
+    layer.file("snapshot-agent", agent_binary().read_bytes(), 0o755)
+    return _image("snapshot-agent", layer, {"Entrypoint": ["/snapshot-agent", "idle"]})
+
+
+def saveapp_image(extra_bytes: int = 0) -> images.Image:
+    """The save test workload; ``extra_bytes`` of incompressible data in /data (for sizes)."""
+    listed = subprocess.run(
+        [str(images.BUSYBOX), "--list"], capture_output=True, text=True, check=True
+    )
+    layer = images.Layer()
+    for d in ("dev", "etc", "proc", "sys", "bin"):
+        layer.directory(d)
+    layer.directory("tmp", 0o1777)
+    layer.file(
+        "etc/passwd", b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+    )
+    layer.file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
+    layer.file("bin/busybox", images.BUSYBOX.read_bytes(), 0o755)
+    for applet in listed.stdout.split():
+        if applet != "busybox" and "/" not in applet:
+            layer.symlink(f"bin/{applet}", "busybox")
+    layer.file("start", SAVEAPP_ENTRYPOINT, 0o755)
+    layer.directory("www", 0o755, owner=images.NOBODY)
+    if extra_bytes:
+        layer.directory("data")
+        # Deterministic but incompressible: a hash chain.
+        chunks, block = [], hashlib.sha256(b"saveapp").digest()
+        while len(chunks) * 32 < extra_bytes:
+            block = hashlib.sha256(block).digest()
+            chunks.append(block)
+        layer.file("data/blob", b"".join(chunks)[:extra_bytes])
+    config: dict[str, object] = {
+        "Entrypoint": ["/start"],
+        "Cmd": ["from-image-cmd"],
+        "Env": ["PATH=/bin", f"PORT={SAVEAPP_PORT}", "SAVEAPP_ORIGIN=image-config"],
+        "ExposedPorts": {f"{SAVEAPP_PORT}/tcp": {}},
+        "User": f"{images.NOBODY}:{images.NOBODY}",
+        "WorkingDir": "/www",
+        "Labels": {"org.example.saveapp": "yes"},
+    }
+    image = _image("saveapp", layer, config)
+    if extra_bytes:
+        image = images.Image(f"saveapp-{extra_bytes}", image.tag, image.manifest, image.blobs)
+    return image
+
+
+class Relay:
+    """TCP relay from the pod bridge's gateway address to a loopback port (the registry)."""
+
+    def __init__(self, target_port: int, host: str = POD_GATEWAY) -> None:
+        self.target_port = target_port
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # The CNI plugin gives the bridge its gateway address with the node's first pod; free
+        # binding lets the relay listen on it before that.
+        self.listener.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen()
+        self.address = f"{host}:{self.listener.getsockname()[1]}"
+        self._stopped = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            except OSError:
+                conn.close()  # the registry is down: the client sees the connection drop
+                continue
+            upstream.settimeout(None)
+            self._sockets += [conn, upstream]
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                dst.sendall(data)
+        except OSError:
+            pass  # the other side went away: close both below
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self.listener.close()
+        for s in self._sockets:
+            s.close()
+        self._thread.join(5)

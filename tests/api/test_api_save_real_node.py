@@ -1,0 +1,315 @@
+"""saveContainer end to end on the real node, through gRPC: the snapshot agent really reads the
+running container's filesystem and pushes an image to the node's registry, and new containers
+really run from it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from api_support import (
+    Running,
+    delete_namespace,
+    new_network_name,
+    rpc_error,
+    running_server,
+    service_account_token,
+    token_client,
+)
+from kubernetes import client
+from kubernetes.stream import stream
+from snapshot_support import SAVEAPP_PORT, Relay, agent_image, saveapp_image
+
+from container_maker._proto import types_pb2 as pb
+from container_maker.settings import Settings
+from container_maker_testcluster import images
+from container_maker_testcluster.realnode import POD_GATEWAY
+
+SNAPSHOT_DIR = Settings().snapshot_mount_path
+LARGE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class SaveEnv:
+    running: Running
+    api: client.ApiClient
+    registry: str
+    saveapp: str
+    saveapp_large: str
+    relay: Relay
+    settings: Settings
+    server_api: client.ApiClient
+
+    @property
+    def stub(self) -> Any:
+        return self.running.stub
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def save_env(real_node_cluster: Any) -> Iterator[SaveEnv]:
+    """The server runs with the deployed ServiceAccount's token: deploy/rbac.yaml is enough."""
+    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "namespace.yaml"))
+    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
+    admin = real_node_cluster.api_client()
+    token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
+    local = real_node_cluster.local
+    registry = local.real_node.registry
+    agent_ref = images.push(agent_image(), registry)
+    saveapp_ref = images.push(saveapp_image(), registry)
+    large_ref = images.push(saveapp_image(LARGE_BYTES), registry)
+    relay = Relay(int(registry.rsplit(":", 1)[1]))
+    settings = Settings(
+        snapshot_image=agent_ref,
+        registry=f"{registry}/saved",
+        registry_endpoint=relay.address,
+        # The status agent has no image yet; the pod would never become ready with it.
+        blocked_plugins=("status",),
+    )
+    api = token_client(admin, token)
+    try:
+        with running_server(api, settings=settings) as running:
+            yield SaveEnv(running, admin, registry, saveapp_ref, large_ref, relay, settings, api)
+    finally:
+        relay.close()
+        api.close()
+        admin.close()
+
+
+@pytest.fixture
+def network(save_env: SaveEnv) -> Iterator[str]:
+    name = new_network_name("save")
+    yield name
+    delete_namespace(save_env.api, name)
+
+
+def create(env: SaveEnv, network: str, image: str, name: str = "app") -> pb.ContainerResponse:
+    request = pb.CreateContainerRequest(
+        image_name=image,
+        container_name=name,
+        network_name=network,
+        exposure_level=pb.EXPOSURE_LEVEL_INTERNAL,
+        publish_information=[pb.PublishInformation(publish_port=80, target_port=SAVEAPP_PORT)],
+        environment_variables={"FROM_REQUEST": "yes"},
+        wait_until_ready=True,
+    )
+    response: pb.ContainerResponse = env.stub.createContainer(request, timeout=120)
+    return response
+
+
+def fetch(ip: str, path: str, timeout: float = 30) -> str:
+    """GET a file the workload serves, from its pod IP (a pod on our node), once it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            url = f"http://{ip}:{SAVEAPP_PORT}/{path}"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def registry_json(env: SaveEnv, path: str, accept: str = images.MEDIA_MANIFEST) -> Any:
+    request = urllib.request.Request(f"http://{env.registry}/v2/{path}", headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def save(env: SaveEnv, created: pb.ContainerResponse, network: str) -> pb.SavedPodResponse:
+    reply = env.stub.saveContainer(
+        pb.SaveContainerRequest(container_id=created.container_id, network_name=network),
+        timeout=180,
+    )
+    assert len(reply.saved_pods) == 1
+    saved: pb.SavedPodResponse = reply.saved_pods[0]
+    return saved
+
+
+def test_save_round_trip_keeps_files_and_image_config(save_env: SaveEnv, network: str) -> None:
+    original = create(save_env, network, save_env.saveapp)
+    first_boot = fetch(original.container_ip, "first-boot.txt")
+    assert first_boot.startswith("first boot in ")
+
+    saved = save(save_env, original, network)
+    assert saved.namespace_name == network
+    assert saved.pod_name.startswith("app")
+    repository, _, digest = saved.image_name.partition("@sha256:")
+    assert repository.startswith(f"{save_env.registry}/saved/{network}/app")
+    assert len(digest) == 64
+
+    # What the registry holds: the original config kept, one squashed layer, our annotations.
+    path = repository.removeprefix(save_env.registry + "/")
+    manifest = registry_json(save_env, f"{path}/manifests/sha256:{digest}")
+    assert len(manifest["layers"]) == 1
+    assert manifest["annotations"]["io.container-maker.container-id"] == original.container_id
+    assert manifest["annotations"]["io.container-maker.namespace"] == network
+    config = registry_json(save_env, f"{path}/blobs/{manifest['config']['digest']}", "*/*")
+    assert config["config"]["Entrypoint"] == ["/start"]
+    assert config["config"]["Cmd"] == ["from-image-cmd"]
+    assert config["config"]["User"] == "65534:65534"
+    assert config["config"]["WorkingDir"] == "/www"
+    assert "SAVEAPP_ORIGIN=image-config" in config["config"]["Env"]
+    assert config["config"]["Labels"] == {"org.example.saveapp": "yes"}
+
+    # A new container from the saved reference: the file written by the first container's
+    # entrypoint is there (not rewritten), and the image's Cmd and Env are in force.
+    copy = create(save_env, network, saved.image_name, name="copy")
+    assert fetch(copy.container_ip, "first-boot.txt") == first_boot
+    assert fetch(copy.container_ip, "args.txt").strip() == "from-image-cmd"
+    env_lines = fetch(copy.container_ip, "env.txt").splitlines()
+    assert "SAVEAPP_ORIGIN=image-config" in env_lines
+    # The original keeps running, unharmed.
+    assert fetch(original.container_ip, "first-boot.txt") == first_boot
+
+
+def test_two_saves_give_two_references(save_env: SaveEnv, network: str) -> None:
+    created = create(save_env, network, save_env.saveapp)
+    first = save(save_env, created, network)
+    second = save(save_env, created, network)
+    assert first.image_name != second.image_name
+
+
+def test_save_of_a_missing_container_is_not_found(save_env: SaveEnv, network: str) -> None:
+    create(save_env, network, save_env.saveapp)
+    error = rpc_error(
+        save_env.stub.saveContainer,
+        pb.SaveContainerRequest(
+            container_id="00000000-0000-4000-8000-000000000000", network_name=network
+        ),
+    )
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+
+
+def exec_in(env: SaveEnv, network: str, pod: str, container: str, *command: str) -> str:
+    """Run a command in one of a pod's containers as the admin (the test's own look inside)."""
+    api = client.ApiClient(env.api.configuration)
+    try:
+        output: str = stream(
+            client.CoreV1Api(api).connect_get_namespaced_pod_exec,
+            pod,
+            network,
+            container=container,
+            command=list(command),
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
+        return output
+    finally:
+        api.close()
+
+
+def tags(env: SaveEnv, network: str, name: str) -> list[str]:
+    try:
+        listed = registry_json(env, f"saved/{network}/{name}/tags/list", "application/json")
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return []
+        raise
+    return list(listed.get("tags") or [])
+
+
+def test_save_over_the_size_limit_is_refused_before_writing(
+    save_env: SaveEnv, network: str
+) -> None:
+    """busybox alone is about 2 MB: over a 1 MiB limit. Nothing is pushed; the container runs."""
+    request = pb.CreateContainerRequest(
+        image_name=save_env.saveapp,
+        container_name="big",
+        network_name=network,
+        exposure_level=pb.EXPOSURE_LEVEL_INTERNAL,
+        publish_information=[pb.PublishInformation(publish_port=80, target_port=SAVEAPP_PORT)],
+        resource_requirements=pb.ResourceRequirements(snapshot_size_limit="1Mi"),
+        wait_until_ready=True,
+    )
+    created = save_env.stub.createContainer(request, timeout=120)
+    error = rpc_error(
+        save_env.stub.saveContainer,
+        pb.SaveContainerRequest(container_id=created.container_id, network_name=network),
+        timeout=120,
+    )
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+    assert "over the snapshot size limit of 1048576 bytes" in error.details()
+    assert tags(save_env, network, "big") == []
+    assert fetch(created.container_ip, "first-boot.txt").startswith("first boot")
+
+
+def test_save_with_the_registry_unreachable_is_unavailable_and_harmless(
+    save_env: SaveEnv, network: str
+) -> None:
+    created = create(save_env, network, save_env.saveapp)
+    before = fetch(created.container_ip, "first-boot.txt")
+    # The same cluster and agent, but the registry is reached at a port where nothing listens.
+    settings = save_env.settings.model_copy(update={"registry_endpoint": f"{POD_GATEWAY}:1"})
+    with running_server(save_env.server_api, settings=settings) as other:
+        error = rpc_error(
+            other.stub.saveContainer,
+            pb.SaveContainerRequest(container_id=created.container_id, network_name=network),
+            timeout=120,
+        )
+    assert error.code() is grpc.StatusCode.UNAVAILABLE, error.details()
+    assert "unreachable" in error.details()
+    assert fetch(created.container_ip, "first-boot.txt") == before
+    pod = client.CoreV1Api(save_env.api).list_namespaced_pod(network).items[0]
+    assert all(s.restart_count == 0 for s in pod.status.container_statuses)
+
+
+def test_save_of_a_pod_that_is_not_running_is_failed_precondition(
+    save_env: SaveEnv, network: str
+) -> None:
+    request = pb.CreateContainerRequest(
+        image_name=f"{save_env.registry}/container-maker/absent:1",
+        container_name="pending",
+        network_name=network,
+        exposure_level=pb.EXPOSURE_LEVEL_INTERNAL,
+    )
+    created = save_env.stub.createContainer(request, timeout=60)
+    error = rpc_error(
+        save_env.stub.saveContainer,
+        pb.SaveContainerRequest(container_id=created.container_id, network_name=network),
+        timeout=60,
+    )
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert "only a running container can be saved" in error.details()
+
+
+def test_two_saves_at_once_one_is_refused_and_nothing_is_left_behind(
+    save_env: SaveEnv, network: str
+) -> None:
+    created = create(save_env, network, save_env.saveapp_large, name="twice")
+    request = pb.SaveContainerRequest(container_id=created.container_id, network_name=network)
+    start = threading.Barrier(2)
+
+    def attempt() -> grpc.StatusCode | str:
+        start.wait()
+        try:
+            reply = save_env.stub.saveContainer(request, timeout=180)
+            return str(reply.saved_pods[0].image_name)
+        except grpc.RpcError as e:
+            assert "another save of this container is in progress" in str(e.details())
+            code: grpc.StatusCode = e.code()
+            return code
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: attempt(), range(2)))
+    assert grpc.StatusCode.ABORTED in outcomes, outcomes
+    assert any(isinstance(o, str) and "@sha256:" in o for o in outcomes), outcomes
+    # No temporary files in the snapshot volume: only the (empty) lock file.
+    pod = client.CoreV1Api(save_env.api).list_namespaced_pod(network).items[0].metadata.name
+    listing = exec_in(save_env, network, pod, "twice", "ls", "-A", SNAPSHOT_DIR)
+    assert listing.split() == [".save.lock"]
