@@ -292,3 +292,36 @@ def test_a_second_real_node_is_refused_and_leaves_the_first_alone(
     create_pod(real_node_cluster, real_node_namespace, "still", [web_container("web", image)])
     pod = wait_running(real_node_cluster, real_node_namespace, "still")
     assert http_get(pod.status.pod_ip, 8080) == "hello from still\n"
+
+
+def test_pods_reach_the_api_server_through_the_kubernetes_service(
+    real_node_cluster: TestCluster, real_node_namespace: str
+) -> None:
+    """The ``kubernetes`` Service's endpoint is the node's address (not loopback), so a pod
+    can open a connection to the API server through the Service's ClusterIP."""
+    core = client.CoreV1Api(real_node_cluster.api_client())
+    endpoints = eventually(
+        lambda: core.read_namespaced_endpoints("kubernetes", "default").subsets,
+        what="the kubernetes Service's endpoints",
+    )
+    assert [a.ip for s in endpoints for a in s.addresses or []] == [NODE_IP]
+    cluster_ip = core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
+    assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(SERVICE_CIDR)
+
+    image = real_node_cluster.image("testapp")
+    create_pod(real_node_cluster, real_node_namespace, "api-client", [container("app", image)])
+    wait_running(real_node_cluster, real_node_namespace, "api-client")
+    result = real_node_cluster.kubectl(
+        "exec",
+        "-n",
+        real_node_namespace,
+        "api-client",
+        "--",
+        "sh",
+        "-c",
+        # busybox's nc has no -z: connect with stdin closed; it fails unless the TCP connection
+        # (DNAT by kube-proxy to the API server's address) is established.
+        f"nc -w 5 {cluster_ip} 443 </dev/null && echo reached",
+        check=False,
+    )
+    assert result.stdout.strip() == "reached", result.stdout + result.stderr

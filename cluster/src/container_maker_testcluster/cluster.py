@@ -44,7 +44,7 @@ from kubernetes import client
 from container_maker_testcluster.build import Binaries, ensure_binaries, kwok_module_dir
 from container_maker_testcluster.paths import cluster_source_dir
 from container_maker_testcluster.pki import Pki, create_pki
-from container_maker_testcluster.realnode import NODE_LABEL, RealNode
+from container_maker_testcluster.realnode import NODE_IP, NODE_LABEL, RealNode
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP: first address of the range
@@ -263,14 +263,24 @@ class LocalCluster:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports.apiserver}"
+        return f"https://{self.api_host}:{self.ports.apiserver}"
+
+    @property
+    def api_host(self) -> str:
+        """Where the API server listens and what it advertises.
+
+        Loopback with simulated nodes. With the real node, the node's own address (on an
+        interface of ours that never leaves the machine): the ``kubernetes`` Service's
+        endpoint must not be loopback, or pods could not reach the API through it.
+        """
+        return NODE_IP if self.node == "real" else "127.0.0.1"
 
     # -- files -------------------------------------------------------------------------------
 
     def _prepare_files(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
-        self.pki: Pki = create_pki(self.run_dir / "pki", SERVICE_IP)
+        self.pki: Pki = create_pki(self.run_dir / "pki", (self.api_host, SERVICE_IP))
         # Static tokens: the admin in system:masters, and the two control-plane components
         # under the user names their default RBAC bindings expect (not the admin's power).
         self._tokens = {
@@ -414,9 +424,9 @@ class LocalCluster:
             "kube-apiserver",
             [
                 f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
-                "--bind-address=127.0.0.1",
-                # Without it the API server picks an interface address; loopback keeps it local.
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.api_host}",
+                # Without it the API server picks an interface address; ours keeps it local.
+                f"--advertise-address={self.api_host}",
                 f"--secure-port={self.ports.apiserver}",
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",

@@ -110,8 +110,9 @@ def issue_serving_cert(
     )
 
 
-def create_pki(directory: Path, service_ip: str) -> Pki:
-    """Write a CA, an API server serving certificate and a service-account key pair."""
+def create_pki(directory: Path, api_ips: tuple[str, ...]) -> Pki:
+    """Write a CA, an API server serving certificate (for ``api_ips``, loopback and the usual
+    in-cluster names) and a service-account key pair."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
 
@@ -165,7 +166,7 @@ def create_pki(directory: Path, service_ip: str) -> Pki:
         directory,
         "apiserver",
         "kube-apiserver",
-        ips=("127.0.0.1", service_ip),
+        ips=tuple(dict.fromkeys(("127.0.0.1", *api_ips))),
         dns=(
             "localhost",
             "kubernetes",

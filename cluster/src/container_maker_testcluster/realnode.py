@@ -25,8 +25,9 @@ connect() fail first with EINVAL); anything left unDNATed is discarded there. IP
 left as found (off on this machine) and a rule of ours drops anything from the bridge to any other
 interface, so pods cannot reach beyond the machine either. Pods get no DNS resolver.
 
-Pods reaching the API server (the ``kubernetes`` Service, whose endpoint is 127.0.0.1) is not
-provided: nothing in the tests needs it, and loopback is not reachable from a pod.
+The API server listens on NODE_IP and advertises it, so the ``kubernetes`` Service's endpoint
+is valid and pods reach the API through it (a status sidecar reports that way); the packets
+stay on the machine (local delivery from the bridge).
 
 Everything added is removed on stop: pods, containers, shims, mounts, network namespaces, the
 bridge and dummy interfaces, routes, iptables chains (kube-proxy's, the kubelet's, ours), the
