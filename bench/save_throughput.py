@@ -95,7 +95,7 @@ def main() -> None:
         settings = Settings(
             snapshot_image=agent_ref,
             registry=f"{registry}/saved",
-            registry_endpoint=relay.address,
+            registry_endpoints={registry: relay.address},
             blocked_plugins=("status",),
         )
         api = cluster.api_client()

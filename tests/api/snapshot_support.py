@@ -11,19 +11,26 @@ a relay from the pod network to the node-local registry.
 * The registry listens on the host's 127.0.0.1, which a pod cannot reach (its loopback is its
   own). :class:`Relay` listens on the pod bridge's gateway address and forwards to it, so the
   agent pushes to the registry's own name (``127.0.0.1:<port>``, plain HTTP being for loopback
-  registries only) through ``registry_endpoint``. Only this machine is ever contacted.
+  registries only) through ``registry_endpoints``. Only this machine is ever contacted.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
+import time
+import urllib.error
+import urllib.request
+import warnings
 from pathlib import Path
 
 from container_maker_testcluster import images
@@ -215,3 +222,70 @@ class Relay:
         for s in self._sockets:
             s.close()
         self._thread.join(5)
+
+
+class AuthRegistry:
+    """A second registry of our own (Debian's docker-registry) that wants a user and password
+    (htpasswd, bcrypt), on a free loopback port, its storage in a temporary directory."""
+
+    def __init__(self, user: str, password: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # bcrypt through libcrypt; no bcrypt module is installed
+
+            hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+        self.dir = Path(tempfile.mkdtemp(prefix="cm-auth-registry-"))
+        (self.dir / "htpasswd").write_text(f"{user}:{hashed}\n")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.address = f"127.0.0.1:{port}"
+        config = {
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(self.dir / "data")}},
+            "http": {"addr": self.address},
+            "auth": {"htpasswd": {"realm": "cm-test", "path": str(self.dir / "htpasswd")}},
+        }
+        (self.dir / "config.yml").write_text(json.dumps(config))
+        self.log = open(self.dir / "registry.log", "wb")  # noqa: SIM115 -- closed in close()
+        self.process = subprocess.Popen(
+            ["docker-registry", "serve", str(self.dir / "config.yml")],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2)
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    return  # up, and asking for credentials
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise RuntimeError(f"the test registry did not start: {self.dir}/registry.log")
+            time.sleep(0.2)
+
+    def get(self, path: str, user: str, password: str, accept: str) -> bytes:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request = urllib.request.Request(
+            f"http://{self.address}/v2/{path}",
+            headers={"Authorization": f"Basic {token}", "Accept": accept},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            data: bytes = response.read()
+            return data
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

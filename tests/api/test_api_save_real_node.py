@@ -4,7 +4,10 @@ really run from it."""
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
+import secrets
 import threading
 import time
 import urllib.error
@@ -28,7 +31,7 @@ from api_support import (
 )
 from kubernetes import client
 from kubernetes.stream import stream
-from snapshot_support import SAVEAPP_PORT, Relay, agent_image, saveapp_image
+from snapshot_support import SAVEAPP_PORT, AuthRegistry, Relay, agent_image, saveapp_image
 
 from container_maker._proto import types_pb2 as pb
 from container_maker.settings import Settings
@@ -74,7 +77,7 @@ def save_env(real_node_cluster: Any) -> Iterator[SaveEnv]:
     settings = Settings(
         snapshot_image=agent_ref,
         registry=f"{registry}/saved",
-        registry_endpoint=relay.address,
+        registry_endpoints={registry: relay.address},
         # The status agent has no image yet; the pod would never become ready with it.
         blocked_plugins=("status",),
     )
@@ -255,7 +258,9 @@ def test_save_with_the_registry_unreachable_is_unavailable_and_harmless(
     created = create(save_env, network, save_env.saveapp)
     before = fetch(created.container_ip, "first-boot.txt")
     # The same cluster and agent, but the registry is reached at a port where nothing listens.
-    settings = save_env.settings.model_copy(update={"registry_endpoint": f"{POD_GATEWAY}:1"})
+    settings = save_env.settings.model_copy(
+        update={"registry_endpoints": {save_env.registry: f"{POD_GATEWAY}:1"}}
+    )
     with running_server(save_env.server_api, settings=settings) as other:
         error = rpc_error(
             other.stub.saveContainer,
@@ -313,3 +318,94 @@ def test_two_saves_at_once_one_is_refused_and_nothing_is_left_behind(
     pod = client.CoreV1Api(save_env.api).list_namespaced_pod(network).items[0].metadata.name
     listing = exec_in(save_env, network, pod, "twice", "ls", "-A", SNAPSHOT_DIR)
     assert listing.split() == [".save.lock"]
+
+
+def test_an_image_without_shell_or_tar_is_saved_and_runs_again(
+    save_env: SaveEnv, real_node_cluster: Any, network: str
+) -> None:
+    """The pause image is one static binary: the agent needs nothing from the user's image."""
+    request = pb.CreateContainerRequest(
+        image_name=real_node_cluster.image("pause"),
+        container_name="bare",
+        network_name=network,
+        exposure_level=pb.EXPOSURE_LEVEL_INTERNAL,
+        wait_until_ready=True,
+    )
+    created = save_env.stub.createContainer(request, timeout=120)
+    saved = save(save_env, created, network)
+    copy = pb.CreateContainerRequest(
+        image_name=saved.image_name,
+        container_name="bare-copy",
+        network_name=network,
+        exposure_level=pb.EXPOSURE_LEVEL_INTERNAL,
+        wait_until_ready=True,
+    )
+    again = save_env.stub.createContainer(copy, timeout=120)
+    assert again.status.ready
+
+
+def test_credentials_come_from_the_secret_and_appear_nowhere_else(
+    save_env: SaveEnv, network: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pushing to a registry that wants a password: with the configured Secret in the
+    namespace the save succeeds; the password is in no pod spec and no log line; without the
+    Secret the registry's refusal is FAILED_PRECONDITION."""
+    caplog.set_level(logging.DEBUG)
+    user, password = "pusher", secrets.token_urlsafe(18)
+    auth = AuthRegistry(user, password)
+    relay = Relay(int(auth.address.rsplit(":", 1)[1]))
+    core = client.CoreV1Api(save_env.api)
+    bare = new_network_name("save-noauth")
+    try:
+        core.create_namespace({"metadata": {"name": network}})
+        config = {"auths": {auth.address: {"auth": b64(f"{user}:{password}")}}}
+        core.create_namespaced_secret(
+            network,
+            {
+                "metadata": {"name": "push-creds"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": b64(json.dumps(config))},
+            },
+        )
+        settings = save_env.settings.model_copy(
+            update={
+                "registry": f"{auth.address}/saved",
+                "registry_secret": "push-creds",
+                "registry_endpoints": {
+                    **save_env.settings.registry_endpoints,
+                    auth.address: relay.address,
+                },
+            }
+        )
+        with running_server(save_env.server_api, settings=settings) as server:
+            env = SaveEnv(
+                server, save_env.api, save_env.registry, save_env.saveapp,
+                save_env.saveapp_large, relay, settings, save_env.server_api,
+            )  # fmt: skip
+            created = create(env, network, save_env.saveapp)
+            saved = save(env, created, network)
+            assert saved.image_name.startswith(f"{auth.address}/saved/{network}/app@sha256:")
+            path = saved.image_name.removeprefix(auth.address + "/").replace("@", "/manifests/")
+            manifest = json.loads(auth.get(path, user, password, images.MEDIA_MANIFEST))
+            assert manifest["annotations"]["io.container-maker.namespace"] == network
+
+            other = create(env, bare, save_env.saveapp)
+            error = rpc_error(
+                env.stub.saveContainer,
+                pb.SaveContainerRequest(container_id=other.container_id, network_name=bare),
+                timeout=120,
+            )
+            assert error.code() is grpc.StatusCode.FAILED_PRECONDITION, error.details()
+            assert "refused our credentials" in error.details()
+        pods = core.list_namespaced_pod(network).items
+        assert password not in json.dumps(save_env.api.sanitize_for_serialization(pods))
+        assert all(password not in record.getMessage() for record in caplog.records)
+        assert password not in error.details()
+    finally:
+        delete_namespace(save_env.api, bare)
+        relay.close()
+        auth.close()
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()

@@ -50,8 +50,9 @@ class Settings(Model):
     - ``registry_secret``: name of a Secret of type ``kubernetes.io/dockerconfigjson`` in the
       container's namespace holding the registry credentials; it is mounted into the snapshot
       sidecar only (None: anonymous push).
-    - ``registry_endpoint``: ``host:port`` at which pods reach ``registry`` when that differs
-      from its name (a node-local test registry reached through a relay); None: its own name.
+    - ``registry_endpoints``: registry name -> ``host:port`` at which pods reach that registry
+      when it differs from its name (a node-local test registry reached through a relay);
+      applies to ``registry`` and to the registries of saved containers' images.
     - ``snapshot_mount_path``: where the shared snapshot volume is mounted in every container.
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
@@ -75,7 +76,7 @@ class Settings(Model):
     status_image: str = "container-maker/status-agent:0.1.0"
     registry: str | None = None
     registry_secret: str | None = None
-    registry_endpoint: str | None = None
+    registry_endpoints: dict[str, str] = Field(default_factory=dict)
     snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
     default_resources: ContainerResources = DEFAULT_RESOURCES
     sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
@@ -106,11 +107,15 @@ class Settings(Model):
             "status_image",
             "registry",
             "registry_secret",
-            "registry_endpoint",
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:
                 # An empty ingress host or class (or registry) means "none", not "".
                 optional = name.startswith(("ingress", "registry"))
                 values[name] = (value or None) if optional else value
+        endpoints = env.get(ENV_PREFIX + "REGISTRY_ENDPOINTS")
+        if endpoints:
+            # "name=host:port,name=host:port"
+            pairs = (p.split("=", 1) for p in endpoints.split(",") if "=" in p)
+            values["registry_endpoints"] = {k.strip(): v.strip() for k, v in pairs}
         return cls.model_validate(values)

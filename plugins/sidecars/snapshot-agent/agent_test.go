@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -198,3 +199,26 @@ func keys(m map[string]*tar.Header) []string {
 	}
 	return out
 }
+
+func TestEndpointTransportKeepsTheRegistryName(t *testing.T) {
+	var seen []string
+	inner := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen = append(seen, r.URL.Host+" "+r.Host)
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(bytes.NewReader(nil))}, nil
+	})
+	tr := &endpointTransport{endpoints: map[string]string{"127.0.0.1:5000": "10.245.0.1:4000"}, inner: inner}
+	for _, url := range []string{"http://127.0.0.1:5000/v2/", "https://reg.example/v2/"} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if _, err := tr.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"10.245.0.1:4000 127.0.0.1:5000", "reg.example reg.example"}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("got %q, want %q", seen, want)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -34,8 +34,8 @@ type saveOptions struct {
 	base        string // the running image, by digest (the pod status's imageID)
 	target      string // repository:tag to push to
 	sizeLimit   int64
-	authFile    string // docker config.json from the mounted Secret ("" = anonymous)
-	endpoint    string // host:port to reach the target's registry at, if not its own name
+	authFile    string            // docker config.json from the mounted Secret ("" = anonymous)
+	endpoints   map[string]string // registry name -> host:port to reach it at, if not its name
 	lockDir     string
 	procDir     string
 	annotations map[string]string
@@ -55,7 +55,7 @@ func (a annotationFlag) Set(v string) error {
 }
 
 func parseSaveFlags(args []string) (*saveOptions, error) {
-	o := &saveOptions{annotations: map[string]string{}}
+	o := &saveOptions{annotations: map[string]string{}, endpoints: map[string]string{}}
 	fs := flag.NewFlagSet("save", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.containerID, "container-id", "", "runtime id of the container to save")
@@ -63,7 +63,7 @@ func parseSaveFlags(args []string) (*saveOptions, error) {
 	fs.StringVar(&o.target, "target", "", "repository:tag to push")
 	fs.Int64Var(&o.sizeLimit, "size-limit", 0, "refuse filesystems larger than this many bytes (0: no limit)")
 	fs.StringVar(&o.authFile, "auth-file", os.Getenv("CONTAINER_MAKER_REGISTRY_AUTH_FILE"), "docker config.json with registry credentials")
-	fs.StringVar(&o.endpoint, "endpoint", os.Getenv("CONTAINER_MAKER_REGISTRY_ENDPOINT"), "host:port serving the registry")
+	fs.Var(annotationFlag(o.endpoints), "endpoint", "registry=host:port: where to reach a registry (repeatable)")
 	fs.StringVar(&o.lockDir, "lock-dir", os.Getenv("CONTAINER_MAKER_SNAPSHOT_DIR"), "directory for the save lock")
 	fs.StringVar(&o.procDir, "proc", "/proc", "the proc filesystem")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
@@ -148,11 +148,10 @@ func save(o *saveOptions) (*saveResult, error) {
 			use.bytes, o.sizeLimit)
 	}
 
-	client := &http.Client{Transport: newTransport(o.endpoint, targetRef.RegistryStr())}
 	remoteOpts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(keychain),
-		remote.WithTransport(client.Transport),
+		remote.WithTransport(newTransport(o.endpoints)),
 	}
 	baseImage, err := remote.Image(baseRef, remoteOpts...)
 	if err != nil {
@@ -282,32 +281,31 @@ func nameOptions(ref string) []name.Option {
 	return nil
 }
 
-// endpointTransport sends requests for one registry name to another address (a test registry
-// on the node's loopback, reached from the pod through a relay), keeping the Host header, so
-// the registry's own URLs and the references keep its name.
+// endpointTransport sends requests for some registry names to other addresses (a test
+// registry on the node's loopback, reached from the pod through a relay), keeping the Host
+// header, so the registry's own URLs and the references keep its name.
 type endpointTransport struct {
-	registry string
-	endpoint string
-	inner    http.RoundTripper
+	endpoints map[string]string
+	inner     http.RoundTripper
 }
 
-func newTransport(endpoint, registry string) http.RoundTripper {
-	inner := remote.DefaultTransport
-	if endpoint == "" || endpoint == registry {
-		return inner
+func newTransport(endpoints map[string]string) http.RoundTripper {
+	if len(endpoints) == 0 {
+		return remote.DefaultTransport
 	}
-	return &endpointTransport{registry: registry, endpoint: endpoint, inner: inner}
+	return &endpointTransport{endpoints: endpoints, inner: remote.DefaultTransport}
 }
 
 func (t *endpointTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Host != t.registry {
+	endpoint, ok := t.endpoints[req.URL.Host]
+	if !ok || endpoint == req.URL.Host {
 		return t.inner.RoundTrip(req)
 	}
 	clone := req.Clone(req.Context())
 	u := *req.URL
-	u.Host = t.endpoint
+	u.Host = endpoint
 	clone.URL = &u
-	clone.Host = t.registry
+	clone.Host = req.URL.Host
 	return t.inner.RoundTrip(clone)
 }
 

@@ -113,7 +113,7 @@ def test_snapshot_agent_command_carries_no_credentials() -> None:
         target="reg/saved/ns/app:t1",
         size_limit=2048,
         lock_dir="/snap",
-        endpoint=None,
+        endpoints={"reg": "10.0.0.1:5000"},
         annotations={"k": "v"},
         timeout=60,
     )
@@ -121,7 +121,7 @@ def test_snapshot_agent_command_carries_no_credentials() -> None:
     assert "--size-limit=2048" in command
     assert "--auth-file=/var/run/secrets/container-maker/registry/config.json" in command
     assert "--annotation=k=v" in command
-    assert not any(a.startswith("--endpoint") for a in command)
+    assert "--endpoint=reg=10.0.0.1:5000" in command
 
 
 def test_unique_tags_differ_within_one_second() -> None:

@@ -87,7 +87,7 @@ def agent_command(
     target: str,
     size_limit: int,
     lock_dir: str,
-    endpoint: str | None,
+    endpoints: dict[str, str],
     annotations: dict[str, str],
     timeout: float,
 ) -> list[str]:
@@ -103,8 +103,7 @@ def agent_command(
         f"--auth-file={AUTH_FILE}",
         f"--timeout={max(1, int(timeout))}s",
     ]
-    if endpoint:
-        command.append(f"--endpoint={endpoint}")
+    command += [f"--endpoint={name}={address}" for name, address in sorted(endpoints.items())]
     command += [f"--annotation={k}={v}" for k, v in sorted(annotations.items())]
     return command
 
@@ -155,7 +154,7 @@ def save_pod(pod_ref: ObservedObject, sidecar: str, context: KubeContext) -> Sav
         target=target,
         size_limit=_size_limit(pod),
         lock_dir=settings.snapshot_mount_path,
-        endpoint=settings.registry_endpoint,
+        endpoints=settings.registry_endpoints,
         annotations=annotations,
         timeout=context.remaining(),
     )
