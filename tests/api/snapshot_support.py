@@ -129,8 +129,9 @@ def agent_image() -> images.Image:
     return _image("snapshot-agent", layer, {"Entrypoint": ["/snapshot-agent", "idle"]})
 
 
-def saveapp_image(extra_bytes: int = 0) -> images.Image:
-    """The save test workload; ``extra_bytes`` of incompressible data in /data (for sizes)."""
+def saveapp_image(extra_bytes: int = 0, user: str | None = None) -> images.Image:
+    """The save test workload; ``extra_bytes`` of incompressible data in /data (for sizes);
+    it runs as nobody unless ``user`` says otherwise ("0:0")."""
     listed = subprocess.run(
         [str(images.BUSYBOX), "--list"], capture_output=True, text=True, check=True
     )
@@ -161,14 +162,15 @@ def saveapp_image(extra_bytes: int = 0) -> images.Image:
         "Cmd": ["from-image-cmd"],
         "Env": ["PATH=/bin", f"PORT={SAVEAPP_PORT}", "SAVEAPP_ORIGIN=image-config"],
         "ExposedPorts": {f"{SAVEAPP_PORT}/tcp": {}},
-        "User": f"{images.NOBODY}:{images.NOBODY}",
+        "User": user or f"{images.NOBODY}:{images.NOBODY}",
         "WorkingDir": "/www",
         "Labels": {"org.example.saveapp": "yes"},
     }
     image = _image("saveapp", layer, config)
-    if extra_bytes:
-        image = images.Image(f"saveapp-{extra_bytes}", image.tag, image.manifest, image.blobs)
-    return image
+    variant = "-".join(
+        part for part in ("saveapp", str(extra_bytes or ""), "root" if user else "") if part
+    )
+    return images.Image(variant, image.tag, image.manifest, image.blobs)
 
 
 class Relay:

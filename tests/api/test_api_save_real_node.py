@@ -142,12 +142,18 @@ def save(env: SaveEnv, created: pb.ContainerResponse, network: str) -> pb.SavedP
     return saved
 
 
-def test_save_round_trip_keeps_files_and_image_config(save_env: SaveEnv, network: str) -> None:
+def test_save_round_trip_keeps_files_and_image_config(
+    save_env: SaveEnv, network: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     original = create(save_env, network, save_env.saveapp)
     first_boot = fetch(original.container_ip, "first-boot.txt")
     assert first_boot.startswith("first boot in ")
 
     saved = save(save_env, original, network)
+    # The agent's progress reaches the server's log as it goes (measured, then bytes sent).
+    progress = [r.getMessage() for r in caplog.records if "save progress" in r.getMessage()]
+    assert any('"phase":"measured"' in line for line in progress), progress
     assert saved.namespace_name == network
     assert saved.pod_name.startswith("app")
     repository, _, digest = saved.image_name.partition("@sha256:")
@@ -250,6 +256,9 @@ def test_save_over_the_size_limit_is_refused_before_writing(
     assert "over the snapshot size limit of 1048576 bytes" in error.details()
     assert tags(save_env, network, "big") == []
     assert fetch(created.container_ip, "first-boot.txt").startswith("first boot")
+    pod = client.CoreV1Api(save_env.api).list_namespaced_pod(network).items[0].metadata.name
+    listing = exec_in(save_env, network, pod, "big", "ls", "-A", SNAPSHOT_DIR)
+    assert listing.split() == [".save.lock"]
 
 
 def test_save_with_the_registry_unreachable_is_unavailable_and_harmless(
@@ -409,3 +418,14 @@ def test_credentials_come_from_the_secret_and_appear_nowhere_else(
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def test_a_container_running_as_root_is_saved_too(save_env: SaveEnv, network: str) -> None:
+    """The agent stays root then, with CAP_SETUID/SETGID only: a subset of the target's
+    default capabilities, which is what the kernel asks for to read /proc/<pid>/root."""
+    image = images.push(saveapp_image(user="0:0"), save_env.registry)
+    original = create(save_env, network, image)
+    first_boot = fetch(original.container_ip, "first-boot.txt")
+    saved = save(save_env, original, network)
+    copy = create(save_env, network, saved.image_name, name="copy")
+    assert fetch(copy.container_ip, "first-boot.txt") == first_boot

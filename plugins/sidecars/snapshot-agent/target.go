@@ -104,9 +104,10 @@ func (t *target) readStatus(procDir string) error {
 }
 
 // becomeTarget takes the target's uid, gid and groups for every thread of this process. The
-// kernel lets a process read another's /proc/<pid>/root when both have the same ids and the
-// reader's capabilities are a subset of the target's; switching from root to a non-root uid
-// clears all capabilities, and a root target has at least the two (SETUID, SETGID) we keep.
+// kernel lets a process read another's /proc/<pid>/root without CAP_SYS_PTRACE when both have
+// the same ids and the target's capabilities are a subset of the reader's: a non-root target
+// has none (and switching from root to its uid clears ours); a root target has the runtime's
+// defaults, which the sidecar is given too.
 func becomeTarget(t *target) error {
 	if os.Geteuid() == t.uid && os.Getegid() == t.gid {
 		return nil

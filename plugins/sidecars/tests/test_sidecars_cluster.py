@@ -37,8 +37,15 @@ def test_pod_has_both_sidecars_with_configured_images(
     sidecars = [c for c in pod.spec.containers if c.name != "app"]
     for sidecar in sidecars:
         assert sidecar.security_context.privileged is False
-        assert sidecar.security_context.capabilities.drop == ["ALL"]
+        assert sidecar.security_context.allow_privilege_escalation is False
         assert sidecar.resources.requests["cpu"] == "10m"
+    # The snapshot sidecar keeps the runtime's defaults (to read a root container's files);
+    # the status sidecar drops them all.
+    status_sidecar = next(c for c in sidecars if c.name == "cm-status")
+    assert status_sidecar.security_context.capabilities.drop == ["ALL"]
+    assert (
+        next(c for c in sidecars if c.name == "cm-snapshot").security_context.capabilities is None
+    )
     snapshot = next(c for c in sidecars if c.name == "cm-snapshot")
     assert [m.name for m in snapshot.volume_mounts] == ["snapshot"]
 

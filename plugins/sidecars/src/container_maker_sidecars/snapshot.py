@@ -1,12 +1,16 @@
 """The snapshot sidecar plugin: the container that saves the user's container (``cm_save``).
 
 The sidecar runs ``snapshot-agent idle`` from the configured image. It shares the pod's PID
-namespace (the pod plugin sets ``shareProcessNamespace``) and keeps only CAP_SETUID and
-CAP_SETGID: to save, the agent takes the uid and gid of the user container's main process,
-which drops every capability, and reads that process's filesystem through /proc/<pid>/root (the
-kernel allows it to a process with the same ids and no more capabilities). No privileged
-container, no CAP_SYS_ADMIN or CAP_SYS_PTRACE. Registry credentials, when configured, are a
-Secret mounted into this container only.
+namespace (the pod plugin sets ``shareProcessNamespace``). To save, the agent takes the uid, gid
+and groups of the user container's main process and reads that process's filesystem through
+/proc/<pid>/root. The kernel allows that (without CAP_SYS_PTRACE) to a process with the same
+ids whose capabilities include all of the target's: for a non-root target, switching to its uid
+drops all of ours and it has none; for a root target, which has the runtime's default
+capabilities, the sidecar must hold at least those. So the sidecar keeps the runtime's default
+set, exactly what the user's own container gets (naming them under ``capabilities.add`` is not
+possible: Pod Security "baseline" refuses an added NET_RAW, a containerd default): no
+privileged container, no CAP_SYS_ADMIN, no CAP_SYS_PTRACE. Registry credentials, when
+configured, are a Secret mounted into this container only.
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ def snapshot_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
         env={"CONTAINER_MAKER_SNAPSHOT_DIR": mount_path},
         volume_mounts=mounts,
     )
-    # Only what switching to the user's ids needs; setuid to a non-root uid then drops them.
-    container["securityContext"]["capabilities"]["add"] = ["SETGID", "SETUID"]
+    # The runtime's defaults, like the user's container: reading a root container's files needs
+    # all of them (see the module doc); the agent loses them when it takes a non-root user's ids.
+    del container["securityContext"]["capabilities"]
     return PodExtras(plugin=NAME, containers=(container,), volumes=volumes)
 
 
