@@ -429,3 +429,47 @@ def test_a_container_running_as_root_is_saved_too(save_env: SaveEnv, network: st
     saved = save(save_env, original, network)
     copy = create(save_env, network, saved.image_name, name="copy")
     assert fetch(copy.container_ip, "first-boot.txt") == first_boot
+
+
+def test_without_pods_exec_rights_save_is_permission_denied(
+    save_env: SaveEnv, network: str
+) -> None:
+    """The deployed rules minus pods/exec: the save names what is missing."""
+    rbac = client.RbacAuthorizationV1Api(save_env.api)
+    core = client.CoreV1Api(save_env.api)
+    name = f"cm-noexec-{secrets.token_hex(3)}"
+    deployed = rbac.read_cluster_role("container-maker")
+    rules = [
+        save_env.api.sanitize_for_serialization(r)
+        for r in deployed.rules
+        if "pods/exec" not in (r.resources or [])
+    ]
+    assert len(rules) == len(deployed.rules) - 1
+    server_ns = "container-maker-system"
+    subject = {"kind": "ServiceAccount", "name": name, "namespace": server_ns}
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
+    try:
+        rbac.create_cluster_role({"metadata": {"name": name}, "rules": rules})
+        core.create_namespaced_service_account(server_ns, {"metadata": {"name": name}})
+        rbac.create_cluster_role_binding(
+            {"metadata": {"name": name}, "roleRef": ref, "subjects": [subject]}
+        )
+        created = create(save_env, network, save_env.saveapp)
+        api = token_client(save_env.api, service_account_token(save_env.api, server_ns, name, 600))
+        try:
+            with running_server(api, settings=save_env.settings) as other:
+                error = rpc_error(
+                    other.stub.saveContainer,
+                    pb.SaveContainerRequest(
+                        container_id=created.container_id, network_name=network
+                    ),
+                    timeout=60,
+                )
+        finally:
+            api.close()
+        assert error.code() is grpc.StatusCode.PERMISSION_DENIED, error.details()
+        assert "pods/exec" in error.details()
+    finally:
+        rbac.delete_cluster_role_binding(name)
+        rbac.delete_cluster_role(name)
+        core.delete_namespaced_service_account(name, server_ns)
