@@ -429,6 +429,19 @@ def test_a_container_running_as_root_is_saved_too(save_env: SaveEnv, network: st
     saved = save(save_env, original, network)
     copy = create(save_env, network, saved.image_name, name="copy")
     assert fetch(copy.container_ip, "first-boot.txt") == first_boot
+    # The other way round is closed: the sidecar's process is non-dumpable, so even a root user
+    # container (same uid, same capabilities) cannot open its files or environment.
+    pod = client.CoreV1Api(save_env.api).list_namespaced_pod(network).items
+    name = next(p.metadata.name for p in pod if p.metadata.name.startswith("app"))
+    probe = (
+        "for p in /proc/[0-9]*; do "
+        "tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '^/snapshot-agent idle' && "
+        "{ echo pid=${p#/proc/}; ls $p/root/ >/dev/null 2>&1 && echo root-readable; "
+        "cat $p/environ >/dev/null 2>&1 && echo environ-readable; }; done; true"
+    )
+    output = exec_in(save_env, network, name, "app", "sh", "-c", probe)
+    assert output.count("pid=") == 1, output  # the sidecar's idle process, found
+    assert "readable" not in output, output
 
 
 def test_without_pods_exec_rights_save_is_permission_denied(
