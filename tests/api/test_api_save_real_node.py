@@ -486,3 +486,49 @@ def test_without_pods_exec_rights_save_is_permission_denied(
         rbac.delete_cluster_role_binding(name)
         rbac.delete_cluster_role(name)
         core.delete_namespaced_service_account(name, server_ns)
+
+
+def pod_names(resources: Any) -> list[str]:
+    """The pods in a container's associated-resources tree, at any depth."""
+    names: list[str] = []
+    for resource in resources:
+        if resource.resource_type == "pod":
+            names.append(resource.resource_name)
+        names += pod_names(resource.associated_resources)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("level", "top"),
+    [(pb.EXPOSURE_LEVEL_CLUSTER_LOCAL, "service"), (pb.EXPOSURE_LEVEL_EXPOSED, "ingress")],
+)
+def test_a_container_of_any_exposure_level_saves_its_one_pod(
+    save_env: SaveEnv, network: str, level: int, top: str
+) -> None:
+    created = save_env.stub.createContainer(
+        pb.CreateContainerRequest(
+            image_name=save_env.saveapp,
+            container_name="app",
+            network_name=network,
+            exposure_level=level,
+            publish_information=[pb.PublishInformation(publish_port=80, target_port=SAVEAPP_PORT)],
+        ),
+        timeout=120,
+    )
+    assert created.container_type == top
+    [pod] = pod_names(created.associated_resources)
+    # The real node has no load balancer or ingress controller, so an EXPOSED container stays
+    # short of READY (its address never comes); its pod runs, which is what a save needs.
+    deadline = time.monotonic() + 120
+    request = pb.GetContainerRequest(container_id=created.container_id, network_name=network)
+    while save_env.stub.getContainer(request, timeout=30).status.phase not in (
+        pb.CONTAINER_PHASE_RUNNING,
+        pb.CONTAINER_PHASE_READY,
+    ):
+        assert time.monotonic() < deadline, "the container's pod never ran"
+        time.sleep(0.5)
+
+    saved = save(save_env, created, network)
+    assert saved.pod_name == pod
+    assert saved.namespace_name == network
+    assert "@sha256:" in saved.image_name
