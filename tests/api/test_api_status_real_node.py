@@ -321,10 +321,7 @@ def test_waiting_for_a_nonexistent_image_fails_naming_the_pull_error(
 def test_waiting_for_an_image_that_exits_1_fails_naming_the_reasons(
     status_env: StatusEnv, network: str
 ) -> None:
-    """Waiting from the start can end READY: the kubelet first reports a container that exits
-    at once as running and the pod Ready (restarts 0, no readiness probe) until it notices the
-    exit, and nothing in the pod tells the two apart then. So the wait begins once the crash
-    loop is seen: the kubelet's back-off (10 s, then longer) keeps it waiting, not running."""
+    """Waiting on a container already in its crash loop ends at once with the reasons."""
     created = create(status_env, network, status_env.exit_1, "waited")
     watch_until(status_env, created, lambda c: "CrashLoopBackOff" in reasons(c))
     # The same spec again (waiting is not part of it): the same container, waited for.
@@ -335,3 +332,16 @@ def test_waiting_for_an_image_that_exits_1_fails_naming_the_reasons(
     assert "was created and kept" in details
     assert "CrashLoopBackOff" in details
     assert "last exit: exit code 1" in details
+
+
+def test_waiting_from_the_start_for_an_image_that_exits_1_never_ends_ready(
+    status_env: StatusEnv, network: str
+) -> None:
+    """The kubelet reports a container that exits at once as running for a moment; without a
+    readiness probe the pod was Ready then, and a wait begun at create answered READY. The
+    user's container is now probed on its first TCP port, which this one never opens."""
+    error = wait_error(status_env, network, status_env.exit_1, "waited-early")
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
+    details = error.details() or ""
+    assert "CrashLoopBackOff" in details or "exit code 1" in details, details
+    assert "was created and kept" in details

@@ -145,3 +145,34 @@ def test_builder_does_not_mutate_its_inputs() -> None:
     build_pod(spec, context)["spec"]["containers"][1]["image"] = "changed"
     assert context.model_dump() == before
     assert isinstance(context.resources, ContainerResources)
+
+
+@pytest.mark.parametrize(
+    ("ports", "probed"),
+    [
+        ((PublishInformation(publish_port=80, target_port=8080),), 8080),
+        (
+            (
+                PublishInformation(publish_port=53, target_port=5353, protocol="udp"),
+                PublishInformation(publish_port=81, target_port=9090, protocol="tcp"),
+                PublishInformation(publish_port=82, target_port=9191),
+            ),
+            9090,
+        ),
+        ((PublishInformation(publish_port=53, target_port=5353, protocol="udp"),), None),
+        ((), None),
+    ],
+)
+def test_readiness_waits_for_the_first_tcp_port(
+    ports: tuple[PublishInformation, ...], probed: int | None
+) -> None:
+    spec, context = make(publish_information=ports)
+    user = build_pod(spec, context)["spec"]["containers"][0]
+    if probed is None:
+        assert "readinessProbe" not in user
+    else:
+        assert user["readinessProbe"]["tcpSocket"] == {"port": probed}
+    # Sidecars are never probed on the user's ports.
+    assert all(
+        "readinessProbe" not in c for c in build_pod(spec, context)["spec"]["containers"][1:]
+    )

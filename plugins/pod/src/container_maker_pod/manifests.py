@@ -17,8 +17,24 @@ def port_name(protocol: str, port: int) -> str:
     return f"{protocol_of(protocol).lower()}-{port}"
 
 
+def readiness_probe(spec: ContainerSpec) -> dict[str, Any] | None:
+    """Ready only once the first declared TCP port accepts connections.
+
+    Without it the kubelet reports a container Ready the moment its process starts, even one
+    that exits at once or has not bound its port yet, so ``wait_until_ready`` and the Service's
+    endpoints would trust a container that cannot serve. UDP and SCTP ports cannot be probed
+    this way; a container with none of its ports on TCP (or no ports) keeps the kubelet's view.
+    """
+    tcp = [p.target_port for p in spec.publish_information if protocol_of(p.protocol) == "TCP"]
+    if not tcp:
+        return None
+    return {"tcpSocket": {"port": tcp[0]}, "periodSeconds": 2, "failureThreshold": 3}
+
+
 def user_container(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
-    """The user's container: image, environment, ports, resources, the snapshot volume."""
+    """The user's container: image, environment, ports, resources, the snapshot volume, and a
+    readiness probe on its first TCP port."""
+    probe = readiness_probe(spec)
     return {
         "name": spec.container_name,
         "image": spec.image_name,
@@ -37,6 +53,7 @@ def user_container(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]
         "volumeMounts": [
             {"name": SNAPSHOT_VOLUME, "mountPath": context.settings.snapshot_mount_path}
         ],
+        **({"readinessProbe": probe} if probe else {}),
     }
 
 
