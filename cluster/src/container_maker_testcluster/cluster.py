@@ -17,7 +17,6 @@ this machine instead (see :mod:`container_maker_testcluster.realnode`): containe
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -62,7 +61,6 @@ KWOK_STAGE_FILES = (
 STOP_GRACE_SECONDS = 10.0
 # urllib3 warns on every refused connection while we poll components that are still starting.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-PR_SET_PDEATHSIG = 1
 NODE_KINDS = ("simulated", "real")
 
 
@@ -97,10 +95,12 @@ def free_port() -> int:
     raise ClusterError(f"no free loopback port in {_PORT_RANGE[0]}-{_PORT_RANGE[1]}")
 
 
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: get SIGTERM when the parent thread dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+# util-linux's setpriv sets PR_SET_PDEATHSIG and execs the component (same pid; the setting
+# survives exec), so the component gets SIGTERM when the thread that started it dies. Setting it
+# ourselves would need Popen(preexec_fn=...), which forks a process that may have gRPC loaded
+# (`container-maker serve --local`, the API tests); gRPC's fork handlers then abort the child
+# (grpc/grpc#43055). Without preexec_fn, Python starts children with vfork, which runs none.
+DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM", "--")
 
 
 @dataclass
@@ -341,13 +341,12 @@ class LocalCluster:
         log_file = open(log_path, "ab")  # noqa: SIM115 -- closed in _terminate
         command = [str(binary)] if binary else [str(self.binaries.kube), name]
         process = subprocess.Popen(
-            command + args,
+            [*DIE_WITH_PARENT, *command, *args],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=self.run_dir,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
         )
         component = _Component(name, process, log_path, log_file)
         self._components.append(component)
