@@ -86,7 +86,7 @@ INGRESSES = NamespacedKind(
 
 @hookimpl
 def cm_watch_source(kind: str) -> NamespacedKind[client.NetworkingV1Api] | None:
-    """The ingresss are listed and watched in all namespaces by the watch hub."""
+    """The Ingresses are listed and watched in all namespaces by the watch hub."""
     return INGRESSES if kind == KIND else None
 
 
