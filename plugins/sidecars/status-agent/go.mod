@@ -1,0 +1,3 @@
+module github.com/container-maker/status-agent
+
+go 1.26.8
