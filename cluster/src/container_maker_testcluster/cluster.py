@@ -109,6 +109,7 @@ class _Component:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    argv: list[str] = field(default_factory=list)  # how to start it again (restart)
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
@@ -337,25 +338,52 @@ class LocalCluster:
 
     def _start(self, name: str, args: list[str], binary: Path | None = None) -> _Component:
         assert self.binaries is not None
-        log_path = self.run_dir / "logs" / f"{name}.log"
-        log_file = open(log_path, "ab")  # noqa: SIM115 -- closed in _terminate
         command = [str(binary)] if binary else [str(self.binaries.kube), name]
+        component = self._launch(name, [*command, *args])
+        self._components.append(component)
+        return component
+
+    def _launch(self, name: str, argv: list[str]) -> _Component:
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        # Appended to: a restarted component's log follows its predecessor's.
+        log_file = open(log_path, "ab")  # noqa: SIM115 -- closed in _terminate
         process = subprocess.Popen(
-            [*DIE_WITH_PARENT, *command, *args],
+            [*DIE_WITH_PARENT, *argv],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=self.run_dir,
             start_new_session=True,
         )
-        component = _Component(name, process, log_path, log_file)
-        self._components.append(component)
         self._log(f"started {name} (pid {process.pid}, log {log_path})")
-        return component
+        return _Component(name, process, log_path, log_file, argv)
 
-    def _terminate(self, component: _Component) -> None:
+    def restart_apiserver(self, *, hard: bool = False) -> None:
+        """Stop the kube-apiserver and start it again with the same arguments (port,
+        certificates, tokens, etcd, whose data is kept); return once ``/readyz`` answers.
+
+        Stopping is SIGTERM (its graceful shutdown) and SIGKILL after a grace period, or
+        SIGKILL at once with ``hard=True`` (a crash). The other components are left running and
+        reconnect by themselves, as in a real cluster. Call it from a thread that lives as long
+        as the cluster (the one that started it, usually): the new process gets SIGTERM when
+        the calling thread ends (see ``DIE_WITH_PARENT``).
+        """
+        (index,) = [i for i, c in enumerate(self._components) if c.name == "kube-apiserver"]
+        old = self._components[index]
+        self._terminate(old, hard=hard)
+        self._log(
+            f"stopped kube-apiserver (pid {old.process.pid}, {'SIGKILL' if hard else 'SIGTERM'})"
+        )
+        new = self._launch(old.name, old.argv)
+        self._components[index] = new
+        self._wait_for("kube-apiserver /readyz", self._apiserver_ready, 120, new)
+
+    def _terminate(self, component: _Component, *, hard: bool = False) -> None:
         process = component.process
-        if process.poll() is None:
+        if process.poll() is None and hard:
+            process.kill()
+            process.wait()
+        elif process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(STOP_GRACE_SECONDS)
@@ -443,10 +471,10 @@ class LocalCluster:
             ],
         )
 
-        def ready() -> bool:
-            return self.get_raw("/readyz") == b"ok"
+        self._wait_for("kube-apiserver /readyz", self._apiserver_ready, 120, apiserver)
 
-        self._wait_for("kube-apiserver /readyz", ready, 120, apiserver)
+    def _apiserver_ready(self) -> bool:
+        return self.get_raw("/readyz") == b"ok"
 
     def _control_loop_args(self, short: str, port: int) -> list[str]:
         """What the controller manager and the scheduler share: their own identity (for the
