@@ -167,9 +167,10 @@ func parseSeconds(raw string, def time.Duration) (time.Duration, error) {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("%q is not a number of seconds", raw)
 	}
-	// Under 10 ms would busy-loop; over a day is surely a unit mistake.
-	if f < 0.01 || f > 86400 {
-		return 0, fmt.Errorf("%q is out of range (0.01 to 86400 seconds)", raw)
+	// The server only asks for a positive number; under a millisecond would busy-loop, and the
+	// upper bound keeps the duration from overflowing.
+	if f < 0.001 || f > 1e9 {
+		return 0, fmt.Errorf("%q is out of range (0.001 to 1e9 seconds)", raw)
 	}
 	return time.Duration(f * float64(time.Second)), nil
 }
