@@ -107,6 +107,8 @@ class WatchHub:
         # Requests made, per kind: what tests and operators check "one watch per kind" with.
         self.list_requests: Counter[str] = Counter()
         self.watch_requests: Counter[str] = Counter()
+        # Watches the API server answered 410 Gone (resourceVersion too old), per kind.
+        self.expired: Counter[str] = Counter()
 
     # -- subscribers --------------------------------------------------------------------------
 
@@ -177,7 +179,8 @@ class WatchHub:
                 backoff = FIRST_BACKOFF
             except ApiException as e:
                 if e.status == 410:
-                    log.info("watch of %s expired (410 Gone): listing again", kind)
+                    self.expired[kind] += 1
+                    log.info("watch of %s expired (410 Gone: %s): listing again", kind, e.reason)
                     resource_version = None
                     continue
                 log.warning(
