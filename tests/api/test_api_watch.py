@@ -1,14 +1,19 @@
 """watchContainers through a real channel on the real cluster: changes arrive, 50 watchers share
-one Kubernetes watch per kind, a watch survives a frozen API server, cancelling ends the stream.
+one Kubernetes watch per kind, a watch survives a frozen and a restarted API server, a watch
+that expired (410 Gone) lists again and reports what it missed, cancelling ends the stream.
 
-Readiness and load-balancer addresses come from KWOK's simulation (``simulated``).
+Readiness and load-balancer addresses come from KWOK's simulation (``simulated``). The restart
+tests restart the API server of a cluster of their own (``own_cluster``), never the session's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -18,13 +23,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import pytest
-from api_support import Running, create_request, running_server
+from api_support import Running, create_request, new_network_name, running_server
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
 from container_maker.api.server import max_watches
 from container_maker.plugins import Hooks, create_plugin_manager
 from container_maker.settings import Settings
+from container_maker_testcluster.cluster import LocalCluster
+from container_maker_testcluster.pytest_plugin import KUBECONFIG_ENV
 
 pytestmark = pytest.mark.simulated
 
@@ -258,3 +265,181 @@ def test_watchers_cannot_take_every_thread(admin_api: client.ApiClient, namespac
             assert time.monotonic() < deadline, "the cancelled stream's place never freed"
         for watcher in [*watchers[1:], again]:
             watcher.call.cancel()
+
+
+# -- a restarted API server, and a watch that expired --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_cluster() -> Iterator[LocalCluster]:
+    """A cluster of these tests' own, whose API server they restart (the session's other
+    tests keep an undisturbed cluster)."""
+    if os.environ.get(KUBECONFIG_ENV):
+        pytest.skip(f"{KUBECONFIG_ENV} is set: this run must not start clusters of its own")
+    with LocalCluster(nodes=1) as local:
+        yield local
+
+
+class CuttableProxy:
+    """A TCP forwarder on loopback to the API server that the test can cut: :meth:`cut` closes
+    every forwarded connection and refuses new ones until :meth:`restore`. A server whose
+    client goes through it loses the API server while other clients still reach it."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self._cut = False
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                downstream.close()
+                continue
+            with self._lock:
+                if self._cut:
+                    downstream.close()
+                    upstream.close()
+                    continue
+                self._open |= {downstream, upstream}
+            for source, target in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):  # wakes the other direction's pump too
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            with self._lock:
+                self._open.discard(source)
+            source.close()
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
+def test_a_watch_survives_an_api_server_restart(own_cluster: LocalCluster, hard: bool) -> None:
+    """The API server is stopped (gracefully, or killed) and started again: the hub watches
+    again by itself, and changes made afterwards, to a container made before the restart and to
+    one made after it, reach the watcher that subscribed before."""
+    api: Any = own_cluster.api_client()
+    network = new_network_name("restart")
+    with running_server(api, settings=Settings(watch_read_timeout=3)) as running:
+        hub = running.server.hub
+        before = running.stub.createContainer(create_request(network, "before"), timeout=60)
+        watcher = Watcher(running.stub, network)
+        watcher.until(is_(ADDED, before.container_id), timeout=30)
+        watcher.synced()
+        watches = hub.watch_requests.copy()
+        lists = hub.list_requests.copy()
+
+        own_cluster.restart_apiserver(hard=hard)
+
+        after = running.stub.createContainer(create_request(network, "after"), timeout=90)
+        watcher.until(is_(ADDED, after.container_id))
+        for made in (before, after):
+            running.stub.deleteContainer(
+                pb.DeleteContainerRequest(container_id=made.container_id, network_name=network),
+                timeout=60,
+            )
+            watcher.until(is_(DELETED, made.container_id))
+        # Each kind was watched again (not only the one that carried the events).
+        assert all(hub.watch_requests[kind] > watches[kind] for kind in watches), (
+            hub.watch_requests,
+            watches,
+        )
+        print(
+            f"\nrestart ({'SIGKILL' if hard else 'SIGTERM'}): watch requests {dict(watches)} -> "
+            f"{dict(hub.watch_requests)}, lists {dict(lists)} -> {dict(hub.list_requests)}"
+        )
+        watcher.call.cancel()
+    api.close()
+
+
+def test_an_expired_watch_lists_again_and_reports_what_it_missed(
+    own_cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hub's server loses the API server (a proxy between them is cut) while containers
+    are deleted and created through another server; then the API server restarts, so its watch
+    cache begins after the hub's resourceVersion. Reconnected, the hub's resume really gets 410
+    Gone ("too old resource version"), it lists again, and the list is what tells the watcher
+    of the deletion and the creation it missed."""
+    caplog.set_level(logging.INFO, logger="container_maker.watch")
+    proxy = CuttableProxy(own_cluster.ports.apiserver)
+    behind_proxy: Any = own_cluster.api_client()
+    behind_proxy.configuration.host = f"https://127.0.0.1:{proxy.port}"
+    direct: Any = own_cluster.api_client()
+    network = new_network_name("expired")
+    settings = Settings(watch_read_timeout=3)
+    with (
+        running_server(behind_proxy, settings=settings) as watched,
+        running_server(direct, settings=settings) as other,
+    ):
+        hub = watched.server.hub
+        gone = watched.stub.createContainer(create_request(network, "gone"), timeout=60)
+        kept = watched.stub.createContainer(create_request(network, "kept"), timeout=60)
+        watcher = Watcher(watched.stub, network)
+        watcher.synced()
+        lists = hub.list_requests.copy()
+
+        proxy.cut()
+        other.stub.deleteContainer(
+            pb.DeleteContainerRequest(container_id=gone.container_id, network_name=network),
+            timeout=60,
+        )
+        born = other.stub.createContainer(create_request(network, "born"), timeout=60)
+        own_cluster.restart_apiserver()
+        proxy.restore()
+
+        # One list reports both, in either order.
+        pending = [is_(DELETED, gone.container_id), is_(ADDED, born.container_id)]
+        while pending:
+            _, event = watcher.until(lambda e, waited=pending: any(p(e) for p in waited))
+            pending = [p for p in pending if not p(event)]
+        expired = [r.getMessage() for r in caplog.records if "410 Gone" in r.getMessage()]
+        print(
+            f"\nhub log: {expired}\nexpired {dict(hub.expired)}, "
+            f"lists {dict(lists)} -> {dict(hub.list_requests)}"
+        )
+        # The API server itself said so (the reason is its message), and the hub listed again.
+        assert hub.expired["pod"] >= 1
+        assert any("watch of pod" in m and "too old resource version" in m for m in expired)
+        assert hub.list_requests["pod"] > lists["pod"]
+        # The kept container is still known: a list that replaced the cache kept it.
+        listed = watched.stub.listContainer(pb.ListContainerRequest(network_name=network))
+        assert {c.container_id for c in listed.containers} == {
+            kept.container_id,
+            born.container_id,
+        }
+        watcher.call.cancel()
+    proxy.close()
+    behind_proxy.close()
+    direct.close()
