@@ -31,6 +31,7 @@ from container_maker._proto import types_pb2 as pb
 from container_maker.identity import label_selector
 from container_maker.settings import Settings
 from container_maker_testcluster import images
+from container_maker_testcluster.cluster import free_port
 
 # Seconds any one reason may take to appear (a bound, not an expectation). The kubelet's
 # back-off starts at 10 s and doubles; a pod spec cannot shorten it.
@@ -216,6 +217,38 @@ def test_a_nonexistent_image_is_failed_with_the_pull_error(
     (only,) = listed.containers
     assert only.status.phase == pb.CONTAINER_PHASE_FAILED
     assert reasons(only) & {"ErrImagePull", "ImagePullBackOff"}
+
+
+def test_an_image_whose_registry_is_down_is_failed_naming_the_refused_connection(
+    status_env: StatusEnv, network: str
+) -> None:
+    """A registry on a loopback port where nothing listens (a port just found free, below the
+    ephemeral range so no outgoing connection takes it): containerd's pull is refused, on
+    loopback, and the user reads the pull error with the reason why."""
+    down = f"127.0.0.1:{free_port()}"
+    image = f"{down}/container-maker/testapp:1"
+    created = create(status_env, network, image, "unreachable")
+    got = poll(
+        status_env,
+        created,
+        lambda r: bool(reasons(r) & {"ErrImagePull", "ImagePullBackOff"}),
+    )
+    assert got.status.phase == pb.CONTAINER_PHASE_FAILED
+    assert got.status.ready is False
+    (pull,) = [c for c in got.status.conditions if c.reason in ("ErrImagePull", "ImagePullBackOff")]
+    print(f"  {pull.reason}: {pull.message}")
+    assert (pull.resource_type, pull.resource_name) == ("pod_container", "unreachable")
+    assert "cannot be pulled" in pull.message
+    # The kubelet's own words, carried through: which registry, and that it refused (containerd
+    # reaches a loopback registry without a hosts.toml over plain HTTP, as the message shows).
+    assert down in pull.message
+    assert "connection refused" in pull.message
+    # Still so once the kubelet backs off.
+    backoff = poll(status_env, created, lambda r: "ImagePullBackOff" in reasons(r))
+    assert backoff.status.phase == pb.CONTAINER_PHASE_FAILED
+    print(f"  ImagePullBackOff: {condition(backoff, 'ImagePullBackOff').message}")
+    assert down in condition(backoff, "ImagePullBackOff").message
+    assert "connection refused" in condition(backoff, "ImagePullBackOff").message
 
 
 def test_an_image_that_exits_1_is_a_crash_loop_with_restarts_and_exit_code(
