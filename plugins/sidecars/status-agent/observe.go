@@ -75,13 +75,22 @@ func (o *observation) connections() int {
 // activitySeen says whether anything happened on the declared ports between two polls. The
 // first poll has no predecessor: the agent's own start is not activity.
 //
-// TCP: a connection (by cookie, or inode without sock_diag) that the previous poll did not have,
-// or one whose bytes_received or bytes_acked changed; or Tcp PassiveOpens grew, which also
-// catches connections opened and closed between two polls. PassiveOpens is netns-wide, but in the
-// pod only the user's container accepts connections (the sidecars open outgoing ones only).
+// TCP: traffic, not mere connections. The kubelet's readiness probe opens and closes a
+// connection to the first TCP port every few seconds without sending anything, so neither a new
+// connection as such nor Tcp PassiveOpens can count. Activity is a connection (by cookie) whose
+// bytes_received or bytes_acked grew by more than one since the previous poll, or a new one that
+// already carried more than one byte either way (a FIN takes one sequence number, which the
+// kernel counts like a byte). A new TIME_WAIT socket counts too: it is a connection our side
+// closed, which a probe's never is (the kubelet closes first), and the kernel keeps no counters
+// for it. Sampling once per poll misses a connection that opens, carries data and closes (peer
+// first) within one poll interval. Without sock_diag (no counters, /proc/net/tcp) every new
+// connection counts, probes included.
 //
-// UDP: Udp InDatagrams (or Udp6InDatagrams) grew, which is netns-wide too (it also counts, say,
-// DNS replies to the user's own queries), or a socket on a declared port has unread datagrams.
+// UDP: Udp InDatagrams (or Udp6InDatagrams) grew, which is netns-wide (it also counts, say, DNS
+// replies to the user's own queries), or a socket on a declared port has unread datagrams.
+// finBytes is what a FIN adds to a connection's byte counters.
+const finBytes = 1
+
 func activitySeen(prev, cur *observation, hasTCP, hasUDP bool) bool {
 	if prev == nil || cur == nil {
 		return false
@@ -92,19 +101,26 @@ func activitySeen(prev, cur *observation, hasTCP, hasUDP bool) bool {
 		return ok1 && ok2 && after > before
 	}
 	if hasTCP {
-		if grew(counterPassiveOpens) {
-			return true
-		}
 		// Keys of different modes cannot be compared (the mode switched: a new baseline).
 		if prev.TCPMode == cur.TCPMode && prev.Conns != nil && cur.Conns != nil {
 			for key, s := range cur.Conns {
-				old, ok := prev.Conns[key]
-				if !ok {
+				old, seen := prev.Conns[key]
+				switch {
+				case !seen && cur.TCPMode == modeProc:
 					return true
-				}
-				if s.HasCounters && old.HasCounters &&
-					(s.BytesReceived != old.BytesReceived || s.BytesAcked != old.BytesAcked) {
-					return true
+				case !seen && !s.HasCounters:
+					if s.State == tcpTimeWait {
+						return true
+					}
+				case !seen:
+					if s.BytesReceived > finBytes || s.BytesAcked > finBytes {
+						return true
+					}
+				case s.HasCounters && old.HasCounters:
+					if s.BytesReceived > old.BytesReceived+finBytes ||
+						s.BytesAcked > old.BytesAcked+finBytes {
+						return true
+					}
 				}
 			}
 		}

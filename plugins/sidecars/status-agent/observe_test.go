@@ -151,10 +151,13 @@ func obs(mode string, counters map[string]int64, conns ...tcpSocket) *observatio
 
 func TestActivity(t *testing.T) {
 	a := tcpSocket{LocalPort: 80, State: 1, Key: "cookie:1", HasCounters: true, BytesAcked: 10, BytesReceived: 20}
-	b := tcpSocket{LocalPort: 80, State: 1, Key: "cookie:2", HasCounters: true}
-	moreIn, moreOut := a, a
-	moreIn.BytesReceived++
-	moreOut.BytesAcked++
+	probe := tcpSocket{LocalPort: 80, State: 8, Key: "cookie:2", HasCounters: true, BytesReceived: 1}
+	b := tcpSocket{LocalPort: 80, State: 1, Key: "cookie:3", HasCounters: true, BytesReceived: 40}
+	closed := tcpSocket{LocalPort: 80, State: tcpTimeWait, Key: "cookie:4"}
+	moreIn, moreOut, fin := a, a, a
+	moreIn.BytesReceived += 2
+	moreOut.BytesAcked += 2
+	fin.BytesReceived++
 	counters := func(po, udp, udp6 int64) map[string]int64 {
 		return map[string]int64{counterPassiveOpens: po, counterUDPIn: udp, counterUDP6In: udp6}
 	}
@@ -168,12 +171,13 @@ func TestActivity(t *testing.T) {
 		{"first poll", nil, obs(modeSockDiag, base, a, b), true, true, false},
 		{"nothing changed", obs(modeSockDiag, base, a), obs(modeSockDiag, base, a), true, true, false},
 		{"a connection closed", obs(modeSockDiag, base, a, b), obs(modeSockDiag, base, a), true, false, false},
-		{"new cookie", obs(modeSockDiag, base, a), obs(modeSockDiag, base, a, b), true, false, true},
+		{"new connection with data", obs(modeSockDiag, base, a), obs(modeSockDiag, base, a, b), true, false, true},
+		{"new connection without data (a probe)", obs(modeSockDiag, base, a), obs(modeSockDiag, base, a, probe), true, false, false},
+		{"new TIME_WAIT: we closed a connection", obs(modeSockDiag, base, a), obs(modeSockDiag, base, a, closed), true, false, true},
 		{"bytes received", obs(modeSockDiag, base, a), obs(modeSockDiag, base, moreIn), true, false, true},
 		{"bytes acked", obs(modeSockDiag, base, a), obs(modeSockDiag, base, moreOut), true, false, true},
-		{"passive opens", obs(modeSockDiag, base), obs(modeSockDiag, counters(101, 50, 5)), true, false, true},
-		{"passive opens, no TCP port", obs(modeSockDiag, base), obs(modeSockDiag, counters(101, 50, 5)), false, true, false},
-		{"passive opens unknown before", obs(modeSockDiag, nil), obs(modeSockDiag, counters(101, 50, 5)), true, false, false},
+		{"only a FIN", obs(modeSockDiag, base, a), obs(modeSockDiag, base, fin), true, false, false},
+		{"passive opens alone (probes)", obs(modeSockDiag, base), obs(modeSockDiag, counters(101, 50, 5)), true, false, false},
 		{"new cookie, no TCP port", obs(modeSockDiag, base, a), obs(modeSockDiag, base, a, b), false, true, false},
 		{"mode switched: new baseline", obs(modeProc, base), obs(modeSockDiag, base, a), true, false, false},
 		{"udp in", obs("", base), obs("", counters(100, 51, 5)), false, true, true},

@@ -336,7 +336,7 @@ func TestAgentStep(t *testing.T) {
 	}
 	// Traffic: a connection, then bytes, at every poll; written with the heartbeat only.
 	for i := 3; i < 12; i++ {
-		conns = []tcpSocket{{LocalPort: 8080, State: 1, Key: "cookie:9", HasCounters: true, BytesReceived: uint64(i)}}
+		conns = []tcpSocket{{LocalPort: 8080, State: 1, Key: "cookie:9", HasCounters: true, BytesReceived: uint64(10 * i)}}
 		a.step(ctx, at(i))
 	}
 	if len(w.reports) != 2 {
