@@ -109,6 +109,9 @@ class WatchHub:
         self.watch_requests: Counter[str] = Counter()
         # Watches the API server answered 410 Gone (resourceVersion too old), per kind.
         self.expired: Counter[str] = Counter()
+        # The last resourceVersion each kind's watch saw, kept when a watch breaks off (an
+        # exception loses _watch's return value): resuming from an earlier one replays events.
+        self._seen: dict[str, str] = {}
 
     # -- subscribers --------------------------------------------------------------------------
 
@@ -174,7 +177,7 @@ class WatchHub:
         while not self._stopping.is_set():
             try:
                 if resource_version is None:
-                    resource_version = self._relist(kind, source, list_all)
+                    resource_version = self._seen[kind] = self._relist(kind, source, list_all)
                 resource_version = self._watch(kind, source, list_all, resource_version)
                 backoff = FIRST_BACKOFF
             except ApiException as e:
@@ -191,6 +194,8 @@ class WatchHub:
                 # Connection refused or reset, a read timeout on a silent connection, ...
                 log.info("watch of %s interrupted (%s); retrying in %.1fs", kind, e, backoff)
                 backoff = self._pause(backoff)
+            if resource_version is not None:
+                resource_version = self._seen[kind]
 
     def _pause(self, backoff: float) -> float:
         self._stopping.wait(backoff)
@@ -238,7 +243,7 @@ class WatchHub:
                 stream.stop()  # type: ignore[no-untyped-call]
                 break
             raw = event["raw_object"]
-            resource_version = str(raw["metadata"]["resourceVersion"])
+            resource_version = self._seen[kind] = str(raw["metadata"]["resourceVersion"])
             if event["type"] == "BOOKMARK":
                 continue
             obj = source.observe(event["object"])
