@@ -443,3 +443,33 @@ def test_an_expired_watch_lists_again_and_reports_what_it_missed(
     proxy.close()
     behind_proxy.close()
     direct.close()
+
+
+def test_a_renewed_watch_resumes_where_it_was_and_repeats_nothing(
+    counted_server: tuple[Running, WatchCounter], namespace: str
+) -> None:
+    """A quiet watch is renewed after the read timeout (3 s here) from the last resourceVersion
+    it saw, not from where it began: nothing already reported comes again (a replay would bring
+    a deleted container back as ADDED, then delete it again)."""
+    running, _ = counted_server
+    hub = running.server.hub
+    watcher = Watcher(running.stub, namespace)
+    watcher.synced()
+    created = running.stub.createContainer(create_request(namespace, "settled"), timeout=60)
+    cid = created.container_id
+    watcher.until(is_(ADDED, cid))
+    running.stub.deleteContainer(
+        pb.DeleteContainerRequest(container_id=cid, network_name=namespace), timeout=60
+    )
+    watcher.until(is_(DELETED, cid))
+    renewed = hub.watch_requests["pod"] + 2
+    deadline = time.monotonic() + 60
+    while hub.watch_requests["pod"] < renewed:  # two renewals of the pods' watch
+        assert time.monotonic() < deadline, "the quiet watch was never renewed"
+        time.sleep(0.2)
+    marker = running.stub.createContainer(create_request(namespace, "marker"), timeout=60)
+    between: list[Any] = []
+    watcher.until(lambda e: between.append(e) or is_(ADDED, marker.container_id)(e))
+    repeated = [e for e in between if e.HasField("container") and e.container.container_id == cid]
+    assert repeated == [], [(e.type, e.container.status.phase) for e in repeated]
+    watcher.call.cancel()
