@@ -16,18 +16,18 @@ from container_maker.plugins import Hooks, create_plugin_manager
 
 
 def test_chain_order() -> None:
-    assert EXPOSURE_CHAIN == ("namespace", "pod", "service", "ingress")
-    assert delete_order(EXPOSURE_CHAIN) == ("ingress", "service", "pod", "namespace")
+    assert EXPOSURE_CHAIN == ("namespace", "status", "pod", "service", "ingress")
+    assert delete_order(EXPOSURE_CHAIN) == ("ingress", "service", "pod", "status", "namespace")
     assert delete_order(("pod", "service")) == ("service", "pod")
 
 
 @pytest.mark.parametrize(
     ("level", "kinds"),
     [
-        (ExposureLevel.INTERNAL, ("namespace", "pod")),
-        (ExposureLevel.CLUSTER_LOCAL, ("namespace", "pod", "service")),
-        (ExposureLevel.CLUSTER_EXTERNAL, ("namespace", "pod", "service")),
-        (ExposureLevel.EXPOSED, ("namespace", "pod", "service", "ingress")),
+        (ExposureLevel.INTERNAL, ("namespace", "status", "pod")),
+        (ExposureLevel.CLUSTER_LOCAL, ("namespace", "status", "pod", "service")),
+        (ExposureLevel.CLUSTER_EXTERNAL, ("namespace", "status", "pod", "service")),
+        (ExposureLevel.EXPOSED, ("namespace", "status", "pod", "service", "ingress")),
     ],
 )
 def test_kinds_per_level_with_the_installed_plugins(

@@ -50,7 +50,12 @@ def test_blocklist_removes_optional_plugins() -> None:
     assert "snapshot" not in names
     kinds = Hooks(pm).declared_kinds()
     assert "ingress" not in kinds
-    assert kinds_for_level(ExposureLevel.EXPOSED, kinds) == ("namespace", "pod", "service")
+    assert kinds_for_level(ExposureLevel.EXPOSED, kinds) == (
+        "namespace",
+        "status",
+        "pod",
+        "service",
+    )
 
 
 @pytest.mark.parametrize("essential", ["namespace", "pod"])

@@ -152,8 +152,11 @@ FORBIDDEN = [
     ("create", "", "pods", "portforward", "default"),
     ("update", "", "namespaces", "", ""),
     ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", ""),
-    ("create", "rbac.authorization.k8s.io", "rolebindings", "", "default"),
     ("escalate", "rbac.authorization.k8s.io", "clusterroles", "", ""),
+    ("escalate", "rbac.authorization.k8s.io", "roles", "", "default"),
+    ("bind", "rbac.authorization.k8s.io", "clusterroles", "", ""),
+    ("update", "coordination.k8s.io", "leases", "", "kube-system"),
+    ("update", "", "serviceaccounts", "", "default"),
     ("create", "apps", "deployments", "", "default"),
     ("create", "", "serviceaccounts", "token", "default"),
     ("delete", "", "nodes", "", ""),
@@ -168,6 +171,12 @@ ALLOWED = [
     ("delete", "networking.k8s.io", "ingresses", "", "any-namespace"),
     ("create", "", "pods", "exec", "any-namespace"),  # saveContainer runs the snapshot agent
     ("get", "", "pods", "exec", "any-namespace"),
+    # The status sidecar's ServiceAccount, its Role and RoleBinding, and its report Lease.
+    ("create", "", "serviceaccounts", "", "any-namespace"),
+    ("create", "rbac.authorization.k8s.io", "roles", "", "any-namespace"),
+    ("create", "rbac.authorization.k8s.io", "rolebindings", "", "any-namespace"),
+    ("watch", "coordination.k8s.io", "leases", "", ""),
+    ("patch", "coordination.k8s.io", "leases", "", "any-namespace"),  # only to grant it
 ]
 
 

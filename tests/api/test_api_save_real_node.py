@@ -32,6 +32,7 @@ from api_support import (
 from kubernetes import client
 from kubernetes.stream import stream
 from snapshot_support import SAVEAPP_PORT, AuthRegistry, Relay, agent_image, saveapp_image
+from status_agent_support import status_agent_image
 
 from container_maker._proto import types_pb2 as pb
 from container_maker.settings import Settings
@@ -78,8 +79,7 @@ def save_env(real_node_cluster: Any) -> Iterator[SaveEnv]:
         snapshot_image=agent_ref,
         registry=f"{registry}/saved",
         registry_endpoints={registry: relay.address},
-        # The status agent has no image yet; the pod would never become ready with it.
-        blocked_plugins=("status",),
+        status_image=images.push(status_agent_image(), registry),
     )
     api = token_client(admin, token)
     try:

@@ -321,7 +321,7 @@ def test_settings_from_environment_and_flags(
     serve = Serve("--threads=2", env=env)
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=60)
-    assert ready["plugins"] == ["namespace", "pod", "service"]
+    assert ready["plugins"] == ["namespace", "pod", "service", "status"]
     assert ready["port"] != 50052
 
 

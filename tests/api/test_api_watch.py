@@ -163,9 +163,11 @@ def test_fifty_watchers_share_one_watch_per_kind(
     for watcher in watchers:
         watcher.until(is_(ADDED, cid))
         watcher.until(is_(DELETED, cid))
-    assert counter.watches == Counter({"pods": 1, "services": 1, "ingresses": 1}), counter.watches
+    assert counter.watches == Counter({"leases": 1, "pods": 1, "services": 1, "ingresses": 1}), (
+        counter.watches
+    )
     hub = running.server.hub
-    assert hub.watch_requests == Counter({"pod": 1, "service": 1, "ingress": 1})
+    assert hub.watch_requests == Counter({"status": 1, "pod": 1, "service": 1, "ingress": 1})
     assert hub.subscriber_count == 50
     for watcher in watchers:
         watcher.call.cancel()

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from .errors import InvalidConfiguration
 from .models import ExposureLevel, ResourceKind
 
-EXPOSURE_CHAIN: tuple[str, ...] = ("namespace", "pod", "service", "ingress")
+EXPOSURE_CHAIN: tuple[str, ...] = ("namespace", "status", "pod", "service", "ingress")
 """Kinds in creation order. Each object may depend on the ones before it (the pod lives in the
-namespace, the Service selects the pod and is owned by it, the Ingress routes to the Service)."""
+namespace and runs as the ServiceAccount the status kind made, the Service selects the pod and
+is owned by it, the Ingress routes to the Service). "status" is the status sidecar's report
+object and its access to it; it belongs to every level and, unlike the pod, may be blocked."""
 
 ESSENTIAL_KINDS: tuple[str, ...] = ("namespace", "pod")
 """Kinds without which no container can exist; their plugins cannot be blocked."""

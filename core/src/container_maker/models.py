@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -158,6 +159,26 @@ class StatusCondition(Model):
     resource_name: str
 
 
+class PortState(StrEnum):
+    """Whether a declared port accepts connections inside the pod (the status sidecar's view).
+
+    UNKNOWN: nobody could tell (no fresh report yet, a stale one, or a protocol the sidecar
+    cannot check).
+    """
+
+    UNKNOWN = "UNKNOWN"
+    LISTENING = "LISTENING"
+    NOT_LISTENING = "NOT_LISTENING"
+
+
+class PortStatus(Model):
+    """One declared port of the user's container and its state."""
+
+    port: int
+    protocol: str
+    state: PortState
+
+
 class ObjectStatus(Model):
     """The status one plugin derived from one object (part of :class:`ObservedObject`).
 
@@ -165,6 +186,12 @@ class ObjectStatus(Model):
     ``ready`` is false while the object keeps the container from being ready (a pod not ready,
     a load balancer without an address). ``restart_count`` and ``last_exit_code`` are the user
     container's (pods only).
+
+    A report object (the status sidecar's) also carries ``ports`` (the state of each declared
+    port), ``last_activity`` (the last connection or traffic on them, None when none was seen),
+    ``reported_at`` (when it was observed) and ``valid_until``: past that time the report no
+    longer vouches for anything, so the container's status treats the object as not ready and
+    its ports as UNKNOWN (:func:`container_maker.status.container_status`). All times are UTC.
     """
 
     phase: ContainerPhase | None = None
@@ -172,16 +199,27 @@ class ObjectStatus(Model):
     conditions: tuple[StatusCondition, ...] = ()
     restart_count: int = 0
     last_exit_code: int | None = None
+    ports: tuple[PortStatus, ...] = ()
+    last_activity: datetime | None = None
+    reported_at: datetime | None = None
+    valid_until: datetime | None = None
 
 
 class ContainerStatus(Model):
-    """A container's status: its phase, whether it is ready, and why not (``conditions``)."""
+    """A container's status: its phase, whether it is ready, and why not (``conditions``).
+
+    ``ports``, ``last_activity`` and ``reported_at`` come from the status sidecar's report
+    (empty / None without one); see :class:`ObjectStatus`.
+    """
 
     phase: ContainerPhase
     ready: bool
     conditions: tuple[StatusCondition, ...] = ()
     restart_count: int = 0
     last_exit_code: int | None = None
+    ports: tuple[PortStatus, ...] = ()
+    last_activity: datetime | None = None
+    reported_at: datetime | None = None
 
 
 class Container(Model):
@@ -301,11 +339,18 @@ class PodExtras(Model):
     ``containers`` are Kubernetes container objects (JSON dicts) appended after the user's
     container; ``volumes`` are pod volumes to add. The pod's shared snapshot volume is always
     present (named by ``container_maker.identity.SNAPSHOT_VOLUME``): mount it, do not redeclare it.
+
+    ``service_account_name``: the ServiceAccount the pod runs as, for a sidecar that talks to
+    the API with a token of its own (mounted into that sidecar only, as a projected volume; the
+    pod never automounts one). The plugin creates the account, through a kind of its own that
+    comes before the pod in the chain. At most one plugin may ask; "" keeps the namespace's
+    default.
     """
 
     plugin: str
     containers: tuple[dict[str, Any], ...] = ()
     volumes: tuple[dict[str, Any], ...] = ()
+    service_account_name: str = ""
 
 
 class Query(Model):

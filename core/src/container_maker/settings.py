@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .models import ContainerResources, Model
 
@@ -67,6 +67,12 @@ class Settings(Model):
       frozen or restarted API server; in a quiet cluster it just renews the watch).
     - ``watch_server_timeout``: seconds after which the API server ends each watch request
       (``timeoutSeconds``); the hub then watches again from where it was.
+    - ``status_poll_interval``: seconds between two looks of the status sidecar at its ports.
+    - ``status_heartbeat_interval``: seconds after which the sidecar writes its report even if
+      no port changed state (a change is written at once); it carries the last activity.
+    - ``status_report_validity``: seconds a report vouches for the ports; past that without a
+      new one the container is not ready and its ports are UNKNOWN. It bounds how long a
+      frozen sidecar's last word can stand. It must exceed the heartbeat interval.
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -88,6 +94,19 @@ class Settings(Model):
     pod_grace_period_seconds: int = Field(default=5, ge=0)
     watch_read_timeout: float = Field(default=60.0, gt=0)
     watch_server_timeout: int = Field(default=300, gt=0)
+    status_poll_interval: float = Field(default=1.0, gt=0)
+    status_heartbeat_interval: float = Field(default=10.0, gt=0)
+    status_report_validity: int = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _report_outlives_heartbeat(self) -> Settings:
+        if self.status_report_validity <= self.status_heartbeat_interval:
+            raise ValueError(
+                f"status_report_validity ({self.status_report_validity}s) must exceed "
+                f"status_heartbeat_interval ({self.status_heartbeat_interval}s), or every "
+                "report would expire before the next one"
+            )
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -8,6 +8,10 @@ after each change the hub assembles the affected container from the cache (no AP
 code as get and list) and, if the container's description changed, queues a
 :class:`ContainerEvent` for every subscriber whose filter matches.
 
+Reports expire: the status sidecar's report is valid until a time it states, and no watch event
+comes when that time passes. A timer thread re-assembles each container whose report expired
+since its last look (once a second), so subscribers learn that it stopped being ready.
+
 Resuming: a watch that ends normally (the server's ``timeoutSeconds``) or whose connection goes
 quiet for ``settings.watch_read_timeout`` (a frozen or restarted API server) is started again
 from the last resourceVersion seen; a resourceVersion too old for the API server (410 Gone)
@@ -24,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +47,7 @@ Key = tuple[str, str]  # (namespace, container id)
 _MANAGED = label_selector()
 FIRST_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
+EXPIRY_CHECK = 1.0  # seconds between two looks for reports that expired
 
 
 class EventType(StrEnum):
@@ -155,6 +161,9 @@ class WatchHub:
                 )
                 self._threads.append(thread)
                 thread.start()
+            expiry = threading.Thread(target=self._expire, name="watch-expiry", daemon=True)
+            self._threads.append(expiry)
+            expiry.start()
 
     def stop(self) -> None:
         """Close every subscription and stop the watch threads (they end at their next read)."""
@@ -164,6 +173,21 @@ class WatchHub:
             self._subscribers.clear()
         for subscription in subscribers:
             subscription.close()
+
+    def _expire(self) -> None:
+        """Re-assemble the containers whose objects' validity ended since the last look."""
+        last = datetime.now(UTC)
+        while not self._stopping.wait(EXPIRY_CHECK):
+            now = datetime.now(UTC)
+            with self._lock:
+                for key, kinds in list(self._objects.items()):
+                    if any(
+                        obj.status.valid_until is not None and last < obj.status.valid_until <= now
+                        for found in kinds.values()
+                        for obj in found.values()
+                    ):
+                        self._changed(key)
+            last = now
 
     # -- the watch of one kind ----------------------------------------------------------------
 

@@ -61,7 +61,13 @@ def test_sidecars_are_unprivileged_with_their_own_small_requests() -> None:
     # gets (reading a root container's files needs all of them); the status agent has none.
     expected: dict[str, dict[str, Any]] = {
         "snapshot": {},
-        "status": {"capabilities": {"drop": ["ALL"]}},
+        "status": {
+            "capabilities": {"drop": ["ALL"]},
+            "runAsUser": 64011,
+            "runAsGroup": 64011,
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+        },
     }
     for extras in (snapshot.snapshot_extras(SPEC, ctx), status.status_extras(SPEC, ctx)):
         (container,) = extras.containers
@@ -104,7 +110,7 @@ def test_registry_secret_is_mounted_into_the_snapshot_sidecar_only() -> None:
     # Never as an environment variable, whatever its name.
     assert not any("push-creds" in v for v in env(container).values())
     status_container = status.status_extras(SPEC, ctx).containers[0]
-    assert "volumeMounts" not in status_container
+    assert [m["name"] for m in status_container["volumeMounts"]] == ["cm-status-token"]
 
 
 def test_snapshot_agent_command_carries_no_credentials() -> None:

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -32,6 +35,13 @@ class ContainerPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONTAINER_PHASE_READY: _ClassVar[ContainerPhase]
     CONTAINER_PHASE_FAILED: _ClassVar[ContainerPhase]
     CONTAINER_PHASE_TERMINATING: _ClassVar[ContainerPhase]
+
+class PortState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PORT_STATE_UNSPECIFIED: _ClassVar[PortState]
+    PORT_STATE_UNKNOWN: _ClassVar[PortState]
+    PORT_STATE_LISTENING: _ClassVar[PortState]
+    PORT_STATE_NOT_LISTENING: _ClassVar[PortState]
 EXPOSURE_LEVEL_UNSPECIFIED: ExposureLevel
 EXPOSURE_LEVEL_INTERNAL: ExposureLevel
 EXPOSURE_LEVEL_CLUSTER_LOCAL: ExposureLevel
@@ -49,6 +59,10 @@ CONTAINER_PHASE_RUNNING: ContainerPhase
 CONTAINER_PHASE_READY: ContainerPhase
 CONTAINER_PHASE_FAILED: ContainerPhase
 CONTAINER_PHASE_TERMINATING: ContainerPhase
+PORT_STATE_UNSPECIFIED: PortState
+PORT_STATE_UNKNOWN: PortState
+PORT_STATE_LISTENING: PortState
+PORT_STATE_NOT_LISTENING: PortState
 
 class PublishInformation(_message.Message):
     __slots__ = ("publish_port", "target_port", "protocol", "node_port")
@@ -228,18 +242,34 @@ class ContainerCondition(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_name: _Optional[str] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("phase", "ready", "conditions", "restart_count", "last_exit_code")
+    __slots__ = ("phase", "ready", "conditions", "restart_count", "last_exit_code", "ports", "last_activity_time", "report_time")
     PHASE_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     RESTART_COUNT_FIELD_NUMBER: _ClassVar[int]
     LAST_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTIVITY_TIME_FIELD_NUMBER: _ClassVar[int]
+    REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
     phase: ContainerPhase
     ready: bool
     conditions: _containers.RepeatedCompositeFieldContainer[ContainerCondition]
     restart_count: int
     last_exit_code: int
-    def __init__(self, phase: _Optional[_Union[ContainerPhase, str]] = ..., ready: _Optional[bool] = ..., conditions: _Optional[_Iterable[_Union[ContainerCondition, _Mapping]]] = ..., restart_count: _Optional[int] = ..., last_exit_code: _Optional[int] = ...) -> None: ...
+    ports: _containers.RepeatedCompositeFieldContainer[PortStatus]
+    last_activity_time: _timestamp_pb2.Timestamp
+    report_time: _timestamp_pb2.Timestamp
+    def __init__(self, phase: _Optional[_Union[ContainerPhase, str]] = ..., ready: _Optional[bool] = ..., conditions: _Optional[_Iterable[_Union[ContainerCondition, _Mapping]]] = ..., restart_count: _Optional[int] = ..., last_exit_code: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[PortStatus, _Mapping]]] = ..., last_activity_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PortStatus(_message.Message):
+    __slots__ = ("port", "protocol", "state")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    protocol: str
+    state: PortState
+    def __init__(self, port: _Optional[int] = ..., protocol: _Optional[str] = ..., state: _Optional[_Union[PortState, str]] = ...) -> None: ...
 
 class ListContainerResponse(_message.Message):
     __slots__ = ("containers",)

@@ -88,9 +88,17 @@ def status_message(status: ContainerStatus) -> pb.ContainerStatus:
             for c in status.conditions
         ],
         restart_count=status.restart_count,
+        ports=[
+            pb.PortStatus(port=p.port, protocol=p.protocol, state=f"PORT_STATE_{p.state.value}")
+            for p in status.ports
+        ],
     )
     if status.last_exit_code is not None:
         message.last_exit_code = status.last_exit_code
+    if status.last_activity is not None:
+        message.last_activity_time.FromDatetime(status.last_activity)
+    if status.reported_at is not None:
+        message.report_time.FromDatetime(status.reported_at)
     return message
 
 

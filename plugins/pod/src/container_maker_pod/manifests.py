@@ -81,6 +81,9 @@ def build_pod(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
                 "container_name", f"{spec.container_name!r} is reserved for a sidecar container"
             )
         raise InternalError(f"two sidecar containers share a name: {names}")
+    accounts = {e.service_account_name for e in context.pod_extras if e.service_account_name}
+    if len(accounts) > 1:
+        raise InternalError(f"sidecar plugins ask for two ServiceAccounts: {sorted(accounts)}")
     volume_names = [v.get("name") for v in volumes]
     if len(set(volume_names)) != len(volume_names):
         raise InternalError(f"sidecar plugins declare clashing volumes: {volume_names}")
@@ -91,8 +94,10 @@ def build_pod(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
         "spec": {
             "containers": containers,
             "volumes": volumes,
-            # The user's code must not get credentials for the cluster.
+            # The user's code must not get credentials for the cluster: no token is mounted
+            # automatically; a sidecar that needs one mounts a projected token itself.
             "automountServiceAccountToken": False,
+            **({"serviceAccountName": accounts.pop()} if accounts else {}),
             # Service environment variables would leak other containers' addresses.
             "enableServiceLinks": False,
             # One PID namespace for the pod: the snapshot sidecar reads the user container's

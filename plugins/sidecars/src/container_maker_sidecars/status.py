@@ -1,35 +1,275 @@
 """The status sidecar plugin: reports what the control plane cannot see (ports, activity).
 
-The reporting program comes with the status issue; now it adds the container, told which
-ports the user's container should listen on.
+It adds the ``cm-status`` container to every pod (``status-agent run`` from the configured
+image, see ``plugins/sidecars/status-agent``), told which ports the user's container should
+listen on, and owns the kind "status": the sidecar's report (a Lease) and its access to it, made
+before the pod (see :mod:`container_maker_sidecars.report` for the objects and why).
+
+The sidecar runs as a non-root user of its own with no capabilities and a read-only root; it
+makes itself non-dumpable, so the user's container, which shares the pod's PID namespace, cannot
+read its token through /proc.
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
+from kubernetes import client
+
 from container_maker import hookimpl
-from container_maker.context import BuildContext
-from container_maker.models import ContainerSpec, PodExtras
-from container_maker.validation import protocol_of
+from container_maker.context import BuildContext, KubeContext
+from container_maker.errors import NotFound
+from container_maker.identity import ID_KEY
+from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
+from container_maker.models import (
+    ContainerSpec,
+    DeleteResult,
+    ExposureLevel,
+    Manifest,
+    ObservedObject,
+    PodExtras,
+    Query,
+    ResourceKind,
+)
 
 from .common import sidecar_container
+from .report import (
+    AGENT_UID,
+    KIND,
+    TOKEN_DIR,
+    TOKEN_VOLUME,
+    report_name,
+    report_objects,
+    report_status,
+    service_account_owner,
+    token_volume,
+    watched_ports,
+)
 
 NAME = "status"
 CONTAINER_NAME = "cm-status"
 
 
 def status_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
-    """The status sidecar container, with the ports to watch ("8080/TCP,53/UDP")."""
-    ports = ",".join(f"{p.target_port}/{protocol_of(p.protocol)}" for p in spec.publish_information)
+    """The status sidecar container, with the ports to watch ("8080/TCP,53/UDP") and where to
+    report; the pod runs as the container's status ServiceAccount."""
+    settings = context.settings
+    ports = watched_ports(spec)
+    name = report_name(spec.container_name)
     container = sidecar_container(
         CONTAINER_NAME,
-        context.settings.status_image,
+        settings.status_image,
         spec,
         context,
-        env={"CONTAINER_MAKER_WATCH_PORTS": ports},
+        env={
+            "CONTAINER_MAKER_WATCH_PORTS": ports,
+            "CONTAINER_MAKER_REPORT_LEASE": name,
+            "CONTAINER_MAKER_TOKEN_DIR": TOKEN_DIR,
+            "CONTAINER_MAKER_POLL_INTERVAL": str(settings.status_poll_interval),
+            "CONTAINER_MAKER_HEARTBEAT_INTERVAL": str(settings.status_heartbeat_interval),
+            "CONTAINER_MAKER_REPORT_VALIDITY": str(settings.status_report_validity),
+        },
+        volume_mounts=[{"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True}],
     )
-    return PodExtras(plugin=NAME, containers=(container,))
+    container["securityContext"].update(
+        {
+            "runAsUser": AGENT_UID,
+            "runAsGroup": AGENT_UID,
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+        }
+    )
+    return PodExtras(
+        plugin=NAME,
+        containers=(container,),
+        volumes=(token_volume(),),
+        service_account_name=name,
+    )
+
+
+def _observe_plain(kind: str) -> Any:
+    def observe(obj: Any) -> ObservedObject:
+        meta = obj.metadata
+        return ObservedObject(
+            kind=kind,
+            namespace=meta.namespace,
+            name=meta.name,
+            uid=meta.uid,
+            labels=dict(meta.labels or {}),
+            annotations=dict(meta.annotations or {}),
+        )
+
+    return observe
+
+
+def observe(lease: Any) -> ObservedObject:
+    """Summarise a ``V1Lease``: the report it carries, as the container's status sees it."""
+    meta = lease.metadata
+    labels = dict(meta.labels or {})
+    annotations = dict(meta.annotations or {})
+    spec = lease.spec
+    return ObservedObject(
+        kind=KIND,
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        labels=labels,
+        annotations=annotations,
+        terminating=meta.deletion_timestamp is not None,
+        status=report_status(
+            meta.name,
+            labels,
+            annotations,
+            spec.renew_time if spec else None,
+            spec.lease_duration_seconds if spec else None,
+        ),
+    )
+
+
+LEASES = NamespacedKind(
+    name="status lease",
+    plural="status leases",
+    api=client.CoordinationV1Api,
+    create=client.CoordinationV1Api.create_namespaced_lease,
+    list=client.CoordinationV1Api.list_namespaced_lease,
+    read=client.CoordinationV1Api.read_namespaced_lease,
+    delete=client.CoordinationV1Api.delete_namespaced_lease,
+    observe=observe,
+    list_all=client.CoordinationV1Api.list_lease_for_all_namespaces,
+)
+SERVICE_ACCOUNTS = NamespacedKind(
+    name="status serviceaccount",
+    plural="status serviceaccounts",
+    api=client.CoreV1Api,
+    create=client.CoreV1Api.create_namespaced_service_account,
+    list=client.CoreV1Api.list_namespaced_service_account,
+    read=client.CoreV1Api.read_namespaced_service_account,
+    delete=client.CoreV1Api.delete_namespaced_service_account,
+    observe=_observe_plain("status serviceaccount"),
+)
+ROLES = NamespacedKind(
+    name="status role",
+    plural="status roles",
+    api=client.RbacAuthorizationV1Api,
+    create=client.RbacAuthorizationV1Api.create_namespaced_role,
+    list=client.RbacAuthorizationV1Api.list_namespaced_role,
+    read=client.RbacAuthorizationV1Api.read_namespaced_role,
+    delete=client.RbacAuthorizationV1Api.delete_namespaced_role,
+    observe=_observe_plain("status role"),
+)
+ROLE_BINDINGS = NamespacedKind(
+    name="status rolebinding",
+    plural="status rolebindings",
+    api=client.RbacAuthorizationV1Api,
+    create=client.RbacAuthorizationV1Api.create_namespaced_role_binding,
+    list=client.RbacAuthorizationV1Api.list_namespaced_role_binding,
+    read=client.RbacAuthorizationV1Api.read_namespaced_role_binding,
+    delete=client.RbacAuthorizationV1Api.delete_namespaced_role_binding,
+    observe=_observe_plain("status rolebinding"),
+)
+# Creation order; deletion goes the other way.
+_ACCESS_KINDS: tuple[NamespacedKind[Any], ...] = (SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS)
 
 
 @hookimpl
 def cm_pod_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     return status_extras(spec, context)
+
+
+@hookimpl
+def cm_declare_kind() -> ResourceKind:
+    return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
+
+
+@hookimpl
+def cm_watch_source(kind: str) -> NamespacedKind[client.CoordinationV1Api] | None:
+    """The report Leases are listed and watched in all namespaces by the watch hub."""
+    return LEASES if kind == KIND else None
+
+
+@hookimpl
+def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
+    if kind != KIND:
+        return None
+    items = report_objects(spec, context)
+    return Manifest(kind=KIND, body={"apiVersion": "v1", "kind": "List", "items": items})
+
+
+@hookimpl
+def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+    """Create the ServiceAccount, then the Role, RoleBinding and Lease owned by it; the Lease.
+
+    If a step fails, what this call made is deleted again before the error is raised.
+    """
+    if kind != KIND:
+        return None
+    account, role, binding, lease = manifest.to_body()["items"]
+    made: list[tuple[NamespacedKind[Any], ObservedObject]] = []
+    try:
+        owner_obj = create_object(SERVICE_ACCOUNTS, Manifest(kind=KIND, body=account), context)
+        made.append((SERVICE_ACCOUNTS, owner_obj))
+        owner = service_account_owner(owner_obj.name, owner_obj.uid)
+        owned: tuple[tuple[NamespacedKind[Any], dict[str, Any]], ...] = (
+            (ROLES, role),
+            (ROLE_BINDINGS, binding),
+            (LEASES, lease),
+        )
+        for which, body in owned:
+            body["metadata"]["ownerReferences"] = [owner]
+            made.append((which, create_object(which, Manifest(kind=KIND, body=body), context)))
+    except BaseException:
+        for which, obj in reversed(made):
+            # The error that matters is the one being raised; the manager's rollback looks
+            # for leftovers by label too.
+            with contextlib.suppress(Exception):
+                delete_objects(which, (obj,), context)
+        raise
+    return made[-1][1]
+
+
+@hookimpl
+def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
+    """The containers' report Leases matching the query: one list call."""
+    if kind != KIND:
+        return None
+    return list_objects(LEASES, query, context)
+
+
+@hookimpl
+def cm_delete(
+    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
+) -> DeleteResult | None:
+    """Delete the Leases, then each container's RoleBinding, Role and ServiceAccount (found by
+    its container's label), waiting until they are gone: a container made again under the same
+    name needs the names free."""
+    if kind != KIND:
+        return None
+    result = delete_objects(LEASES, objects, context)
+    deleted, skipped, gone = list(result.deleted), list(result.skipped), result.gone
+    details = [result.detail] if result.detail else []
+    containers = sorted({(o.namespace, o.labels.get(ID_KEY, "")) for o in objects})
+    for namespace, container_id in containers:
+        if not container_id:
+            continue
+        query = Query(namespace=namespace, container_id=container_id)
+        for which in reversed(_ACCESS_KINDS):
+            try:
+                found = list_objects(which, query, context)
+            except NotFound:
+                continue
+            if not found:
+                continue
+            done = delete_objects(which, found, context)
+            deleted.extend(done.deleted)
+            skipped.extend(done.skipped)
+            gone = gone and done.gone
+            if done.detail:
+                details.append(done.detail)
+    return DeleteResult(
+        kind=KIND,
+        deleted=tuple(deleted),
+        skipped=tuple(skipped),
+        gone=gone,
+        detail="; ".join(details),
+    )

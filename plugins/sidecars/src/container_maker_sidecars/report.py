@@ -1,0 +1,244 @@
+"""The status sidecar's report and its access to the API (pure).
+
+Each container gets four objects of kind "status", all named ``<container>-status`` and labelled
+like its other objects, made before the pod (the pod runs as the ServiceAccount):
+
+- a **ServiceAccount**, the pod's identity. The pod never automounts its token; only the status
+  sidecar mounts one, as a projected volume, so the user's container holds no credentials.
+- a **Role** allowing exactly ``patch`` on exactly this container's Lease, and a **RoleBinding**
+  of it to the ServiceAccount: the least the sidecar needs (no get, list or create).
+- a **Lease** (coordination.k8s.io/v1): the report. The sidecar patches ``spec.renewTime``,
+  ``spec.leaseDurationSeconds`` (the report's validity) and the annotation
+  :data:`REPORT_ANNOTATION`, a JSON document::
+
+      {"version": 1, "observedAt": "<RFC 3339>", "ports": [{"port": 8080, "protocol": "TCP",
+       "listening": true}, ...], "lastActivity": "<RFC 3339>" | null, "connections": 2}
+
+The server lists the Leases of a namespace in one call (and watches them with one watch), so
+reports cost nothing per container on list. The Role, RoleBinding and Lease are owned by the
+ServiceAccount, so the garbage collector removes them with it.
+
+A sidecar can change its own Lease's labels, so a report is attributed to a container only if
+the Lease's name (which it cannot change) is that container's: a Lease claiming another
+container's labels is refused ("StatusReportInvalid") and can only make that container look
+worse, never better.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from container_maker.context import BuildContext
+from container_maker.identity import NAME_KEY, object_name
+from container_maker.manifests import object_metadata
+from container_maker.models import (
+    ContainerSpec,
+    ObjectStatus,
+    PortState,
+    PortStatus,
+    StatusCondition,
+)
+from container_maker.validation import protocol_of
+
+KIND = "status"
+REPORT_ANNOTATION = "container-maker.io/status-report"
+# The ports the sidecar watches, on the Lease for whoever reads it ("8080/TCP,53/UDP").
+PORTS_ANNOTATION = "container-maker.io/watched-ports"
+REPORT_VERSION = 1
+# The sidecar's own user and group: non-root, and unlike any image's usual users.
+AGENT_UID = 64011
+TOKEN_DIR = "/var/run/secrets/container-maker/status"
+TOKEN_VOLUME = "cm-status-token"
+TOKEN_SECONDS = 3600  # the kubelet renews a projected token well before it expires
+
+
+def report_name(container_name: str) -> str:
+    """The name of a container's four status objects."""
+    return object_name(KIND, container_name)
+
+
+def report_objects(spec: ContainerSpec, context: BuildContext) -> list[dict[str, Any]]:
+    """The ServiceAccount, Role, RoleBinding and Lease of a container, in creation order.
+
+    The ownerReferences to the ServiceAccount are added once it exists (its uid is needed).
+    """
+    name = report_name(spec.container_name)
+
+    def metadata() -> dict[str, Any]:
+        return object_metadata(name, spec, context)
+
+    lease_metadata = metadata()
+    lease_metadata["annotations"][PORTS_ANNOTATION] = watched_ports(spec)
+
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": metadata(),
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": metadata(),
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "resourceNames": [name],
+                    "verbs": ["patch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": metadata(),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": spec.network_name}],
+        },
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": lease_metadata,
+            "spec": {},
+        },
+    ]
+
+
+def watched_ports(spec: ContainerSpec) -> str:
+    """The declared ports as the sidecar is told them: "8080/TCP,53/UDP"."""
+    return ",".join(f"{p.target_port}/{protocol_of(p.protocol)}" for p in spec.publish_information)
+
+
+def service_account_owner(name: str, uid: str) -> dict[str, Any]:
+    """An ownerReference to the container's status ServiceAccount."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "name": name, "uid": uid}
+
+
+def token_volume() -> dict[str, Any]:
+    """The sidecar's projected volume: a short-lived token of the pod's ServiceAccount and the
+    cluster's CA (published in every namespace by the controller manager)."""
+    return {
+        "name": TOKEN_VOLUME,
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": TOKEN_SECONDS}},
+                {
+                    "configMap": {
+                        "name": "kube-root-ca.crt",
+                        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                    }
+                },
+            ]
+        },
+    }
+
+
+# -- reading a report ---------------------------------------------------------------------------
+
+
+def _time(value: Any) -> datetime | None:
+    """A UTC datetime from a client datetime or an RFC 3339 string; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _condition(reason: str, message: str, name: str) -> StatusCondition:
+    return StatusCondition(reason=reason, message=message, resource_type=KIND, resource_name=name)
+
+
+def report_status(
+    name: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    renew_time: Any,
+    duration_seconds: int | None,
+) -> ObjectStatus:
+    """What a Lease's report says, valid until its renew time plus its duration.
+
+    Not ready while there is no report yet, while a declared port is not listening, and when
+    the report is unreadable or not this container's; a port the sidecar cannot check (SCTP)
+    is UNKNOWN and holds nothing back.
+    """
+    container = labels.get(NAME_KEY, "")
+    if name != report_name(container):
+        return ObjectStatus(
+            ready=False,
+            conditions=(
+                _condition(
+                    "StatusReportInvalid",
+                    f"Lease {name} claims container {container!r}, whose report it cannot be; "
+                    "its report is ignored",
+                    name,
+                ),
+            ),
+        )
+    raw = annotations.get(REPORT_ANNOTATION)
+    renewed = _time(renew_time)
+    if raw is None or renewed is None or not duration_seconds:
+        return ObjectStatus(
+            ready=False,
+            conditions=(
+                _condition(
+                    "StatusReportPending",
+                    f"no report from the status sidecar of {container} yet (it reports once "
+                    "it runs; see the pod's containers if this lasts)",
+                    name,
+                ),
+            ),
+        )
+    try:
+        report = json.loads(raw)
+        if report.get("version") != REPORT_VERSION:
+            raise ValueError(f"version {report.get('version')!r}, expected {REPORT_VERSION}")
+        ports = tuple(
+            PortStatus(
+                port=int(p["port"]),
+                protocol=str(p["protocol"]),
+                state=PortState.UNKNOWN
+                if p.get("listening") is None
+                else PortState.LISTENING
+                if p["listening"] is True
+                else PortState.NOT_LISTENING,
+            )
+            for p in report.get("ports") or []
+        )
+        last_activity = _time(report.get("lastActivity"))
+        observed = _time(report.get("observedAt")) or renewed
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        return ObjectStatus(
+            ready=False,
+            conditions=(
+                _condition(
+                    "StatusReportInvalid",
+                    f"the status sidecar's report in Lease {name} cannot be read: {error}",
+                    name,
+                ),
+            ),
+        )
+    conditions = tuple(
+        _condition(
+            "PortNotListening",
+            f"port {p.port}/{p.protocol} of container {container} is not accepting connections "
+            "inside the pod",
+            name,
+        )
+        for p in ports
+        if p.state is PortState.NOT_LISTENING
+    )
+    return ObjectStatus(
+        ready=not conditions,
+        conditions=conditions,
+        ports=ports,
+        last_activity=last_activity,
+        reported_at=observed,
+        valid_until=renewed + timedelta(seconds=duration_seconds),
+    )

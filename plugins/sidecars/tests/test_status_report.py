@@ -1,0 +1,189 @@
+"""The status kind's objects and the reading of a report (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from container_maker.context import BuildContext
+from container_maker.identity import ID_KEY, NAME_KEY
+from container_maker.models import (
+    ContainerPhase,
+    ContainerSpec,
+    ObjectStatus,
+    ObservedObject,
+    PortState,
+    PublishInformation,
+)
+from container_maker.settings import Settings
+from container_maker.status import container_status
+from container_maker.validation import validate_spec
+from container_maker_sidecars import status
+from container_maker_sidecars.report import (
+    REPORT_ANNOTATION,
+    report_objects,
+    report_status,
+)
+
+SPEC = ContainerSpec(
+    image_name="nginx",
+    container_name="web",
+    network_name="net",
+    exposure_level=1,
+    publish_information=(
+        PublishInformation(publish_port=80, target_port=8080),
+        PublishInformation(publish_port=53, target_port=53, protocol="UDP"),
+    ),
+)
+NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+LABELS = {NAME_KEY: "web", ID_KEY: "id-1"}
+
+
+def context() -> BuildContext:
+    settings = Settings()
+    return BuildContext(
+        container_id="id-1", resources=validate_spec(SPEC, settings), settings=settings
+    )
+
+
+def report(**changes: Any) -> dict[str, str]:
+    body: dict[str, Any] = {
+        "version": 1,
+        "observedAt": "2026-11-29T12:00:00.123456Z",
+        "ports": [
+            {"port": 8080, "protocol": "TCP", "listening": True},
+            {"port": 53, "protocol": "UDP", "listening": True},
+        ],
+        "lastActivity": "2026-11-29T11:59:58Z",
+        "connections": 1,
+    }
+    body.update(changes)
+    return {REPORT_ANNOTATION: json.dumps(body)}
+
+
+def test_four_objects_named_after_the_container_with_the_least_access() -> None:
+    account, role, binding, lease = report_objects(SPEC, context())
+    assert [o["kind"] for o in (account, role, binding, lease)] == [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Lease",
+    ]
+    assert {o["metadata"]["name"] for o in (account, role, binding, lease)} == {"web-status"}
+    assert all(o["metadata"]["labels"][ID_KEY] == "id-1" for o in (account, role, lease))
+    assert account["automountServiceAccountToken"] is False
+    # Exactly patch, exactly this container's Lease.
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["web-status"],
+            "verbs": ["patch"],
+        }
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "web-status",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "web-status", "namespace": "net"}
+    ]
+
+
+def test_only_the_status_sidecar_mounts_the_token() -> None:
+    extras = status.status_extras(SPEC, context())
+    assert extras.service_account_name == "web-status"
+    (volume,) = extras.volumes
+    sources = volume["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["expirationSeconds"] == 3600
+    assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+    (container,) = extras.containers
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["CONTAINER_MAKER_REPORT_LEASE"] == "web-status"
+    assert env["CONTAINER_MAKER_REPORT_VALIDITY"] == "30"
+    assert env["CONTAINER_MAKER_HEARTBEAT_INTERVAL"] == "10.0"
+    assert not any("token" in v.lower() and "/" not in v for v in env.values())
+
+
+def test_a_fresh_report_with_every_port_listening_is_ready() -> None:
+    found = report_status("web-status", LABELS, report(), NOW, 30)
+    assert found.ready and found.conditions == ()
+    assert [(p.port, p.protocol, p.state) for p in found.ports] == [
+        (8080, "TCP", PortState.LISTENING),
+        (53, "UDP", PortState.LISTENING),
+    ]
+    assert found.last_activity == datetime(2026, 11, 29, 11, 59, 58, tzinfo=UTC)
+    assert found.valid_until == NOW + timedelta(seconds=30)
+
+
+def test_a_port_not_listening_holds_the_container_back() -> None:
+    ports = [
+        {"port": 8080, "protocol": "TCP", "listening": False},
+        {"port": 9000, "protocol": "SCTP", "listening": None},
+    ]
+    found = report_status("web-status", LABELS, report(ports=ports), NOW, 30)
+    assert not found.ready
+    assert [c.reason for c in found.conditions] == ["PortNotListening"]
+    assert "8080/TCP" in found.conditions[0].message
+    assert [p.state for p in found.ports] == [PortState.NOT_LISTENING, PortState.UNKNOWN]
+
+
+@pytest.mark.parametrize(
+    ("name", "annotations", "renewed", "reason"),
+    [
+        ("web-status", {}, None, "StatusReportPending"),
+        ("web-status", report(), None, "StatusReportPending"),
+        ("web-status", {REPORT_ANNOTATION: "{not json"}, NOW, "StatusReportInvalid"),
+        ("web-status", report(version=2), NOW, "StatusReportInvalid"),
+        ("web-status", report(ports=[{"port": "x"}]), NOW, "StatusReportInvalid"),
+        # Another container's Lease relabelled to claim this one.
+        ("other-status", report(), NOW, "StatusReportInvalid"),
+    ],
+)
+def test_no_usable_report_is_never_ready(
+    name: str, annotations: dict[str, str], renewed: datetime | None, reason: str
+) -> None:
+    found = report_status(name, LABELS, annotations, renewed, 30)
+    assert not found.ready
+    assert [c.reason for c in found.conditions] == [reason]
+    assert found.ports == ()
+
+
+def pod_ready() -> ObservedObject:
+    return ObservedObject(
+        kind="pod",
+        namespace="net",
+        name="web",
+        uid="p",
+        status=ObjectStatus(phase=ContainerPhase.READY, ready=True),
+    )
+
+
+def lease(found: ObjectStatus) -> ObservedObject:
+    return ObservedObject(kind="status", namespace="net", name="web-status", uid="l", status=found)
+
+
+def test_a_report_vouches_until_its_validity_then_for_nothing() -> None:
+    found = report_status("web-status", LABELS, report(), NOW, 30)
+    objects = {"pod": (pod_ready(),), "status": (lease(found),)}
+    fresh = container_status(objects, ("pod", "status"), now=NOW + timedelta(seconds=29))
+    assert (fresh.phase, fresh.ready) == (ContainerPhase.READY, True)
+    assert fresh.reported_at == datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
+    assert {p.state for p in fresh.ports} == {PortState.LISTENING}
+
+    stale = container_status(objects, ("pod", "status"), now=NOW + timedelta(seconds=31))
+    assert (stale.phase, stale.ready) == (ContainerPhase.RUNNING, False)
+    assert [c.reason for c in stale.conditions] == ["StatusReportStale"]
+    assert {p.state for p in stale.ports} == {PortState.UNKNOWN}
+    # What was seen stays known: activity is history, not a claim about now.
+    assert stale.last_activity == fresh.last_activity
+
+
+def test_a_missing_report_object_keeps_the_container_from_ready() -> None:
+    found = container_status({"pod": (pod_ready(),)}, ("pod", "status"), now=NOW)
+    assert (found.phase, found.ready) == (ContainerPhase.RUNNING, False)
+    assert [c.reason for c in found.conditions] == ["ObjectMissing"]

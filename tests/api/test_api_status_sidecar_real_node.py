@@ -1,0 +1,305 @@
+"""The status sidecar end to end on the real node, through gRPC.
+
+The real ``status-agent`` runs in every pod (the image built from ``plugins/sidecars/
+status-agent``), looks at the pod's own network namespace, and patches its Lease with a
+ServiceAccount token that may patch only that Lease; the server is the deployed one (its token
+from ``deploy/rbac.yaml``). Short intervals (poll 0.2 s, heartbeat 1 s, validity 3 s) keep the
+tests quick; the logic is the one of the defaults.
+
+Traffic goes only to pods on our own node (their IPs on the node's pod bridge).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_support import (
+    Running,
+    delete_namespace,
+    new_network_name,
+    running_server,
+    service_account_token,
+    token_client,
+)
+from kubernetes import client
+from kubernetes.stream import stream
+from snapshot_support import agent_image, saveapp_image
+from status_agent_support import status_agent_image
+
+from container_maker._proto import types_pb2 as pb
+from container_maker.settings import Settings
+from container_maker_testcluster import images
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = 8080  # both workloads serve HTTP here
+SILENT_PORT = 9090  # declared, but nothing listens on it
+LISTENING = pb.PORT_STATE_LISTENING
+NOT_LISTENING = pb.PORT_STATE_NOT_LISTENING
+UNKNOWN = pb.PORT_STATE_UNKNOWN
+TOKEN_PATH = "/var/run/secrets/container-maker/status/token"
+
+
+@dataclass
+class SidecarEnv:
+    running: Running
+    admin: client.ApiClient
+    testapp: str
+    root_app: str
+
+    @property
+    def stub(self) -> Any:
+        return self.running.stub
+
+
+@pytest.fixture(scope="module")
+def sidecar_env(real_node_cluster: Any) -> Iterator[SidecarEnv]:
+    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "namespace.yaml"))
+    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
+    admin = real_node_cluster.api_client()
+    token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
+    registry = real_node_cluster.local.real_node.registry
+    settings = Settings(
+        status_image=images.push(status_agent_image(), registry),
+        snapshot_image=images.push(agent_image(), registry),
+        status_poll_interval=0.2,
+        status_heartbeat_interval=1.0,
+        status_report_validity=3,
+    )
+    testapp = images.push(images.build_testapp(), registry)
+    root_app = images.push(saveapp_image(user="0:0"), registry)
+    api = token_client(admin, token)
+    try:
+        with running_server(api, settings=settings) as running:
+            yield SidecarEnv(running, admin, testapp, root_app)
+    finally:
+        api.close()
+        admin.close()
+
+
+@pytest.fixture
+def network(sidecar_env: SidecarEnv) -> Iterator[str]:
+    name = new_network_name("sidecar")
+    yield name
+    delete_namespace(sidecar_env.admin, name)
+
+
+def create(
+    env: SidecarEnv, network: str, name: str, ports: tuple[int, ...] = (PORT,), **changes: Any
+) -> Any:
+    request = pb.CreateContainerRequest(
+        image_name=changes.pop("image", env.testapp),
+        container_name=name,
+        network_name=network,
+        exposure_level=pb.EXPOSURE_LEVEL_INTERNAL,
+        publish_information=[pb.PublishInformation(publish_port=p, target_port=p) for p in ports],
+        **changes,
+    )
+    return env.stub.createContainer(request, timeout=120)
+
+
+def get(env: SidecarEnv, created: Any) -> Any:
+    return env.stub.getContainer(
+        pb.GetContainerRequest(
+            container_id=created.container_id, network_name=created.container_network
+        ),
+        timeout=30,
+    )
+
+
+def until(fetch: Callable[[], Any], accept: Callable[[Any], bool], timeout: float = 90) -> Any:
+    """The first value of ``fetch()`` that ``accept`` takes (polled; a bound, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if accept(value):
+            return value
+        assert time.monotonic() < deadline, f"never accepted; last: {value}"
+        time.sleep(0.2)
+
+
+def port_states(response: Any) -> dict[int, int]:
+    return {p.port: p.state for p in response.status.ports}
+
+
+def reasons(response: Any) -> list[str]:
+    return [c.reason for c in response.status.conditions]
+
+
+def http_get(ip: str) -> None:
+    """One request to the workload in a pod on our node (any HTTP answer will do)."""
+    try:
+        with urllib.request.urlopen(f"http://{ip}:{PORT}/", timeout=10) as response:
+            response.read()
+    except urllib.error.HTTPError:
+        pass
+
+
+def agent_pid(lease: str, namespace: str) -> int:
+    """The host pid of the status agent reporting to ``lease`` in ``namespace`` (we are root)."""
+    wanted = {
+        f"CONTAINER_MAKER_REPORT_LEASE={lease}".encode(),
+        f"CONTAINER_MAKER_NAMESPACE={namespace}".encode(),
+    }
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            if not cmdline.startswith(b"/status-agent\0"):
+                continue
+            environ = set(Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if wanted <= environ:
+            return int(entry)
+    raise AssertionError(f"no status agent for {namespace}/{lease} on this machine")
+
+
+class Events:
+    """A watchContainers stream read by a thread into a queue."""
+
+    def __init__(self, stub: Any, namespace: str, container_id: str) -> None:
+        self.call = stub.watchContainers(
+            pb.WatchContainersRequest(network_name=namespace, container_id=container_id)
+        )
+        self.queue: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.call:
+                self.queue.put(event)
+        except Exception as error:  # the stream ends with CANCELLED when we cancel it
+            self.queue.put(error)
+
+    def until(self, accept: Callable[[Any], bool], timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "the expected event never came"
+            try:
+                event = self.queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            assert not isinstance(event, Exception), event
+            if event.type != pb.CONTAINER_EVENT_TYPE_SYNCED and accept(event.container):
+                return event.container
+
+
+def test_a_declared_port_nothing_listens_on_is_reported_and_holds_the_container_back(
+    sidecar_env: SidecarEnv, network: str
+) -> None:
+    created = create(sidecar_env, network, "half", ports=(PORT, SILENT_PORT))
+    got = until(
+        lambda: get(sidecar_env, created),
+        lambda r: port_states(r) == {PORT: LISTENING, SILENT_PORT: NOT_LISTENING},
+    )
+    assert got.status.HasField("report_time")
+    # The pod itself is ready (its probe is on the first port); the report holds it back.
+    assert got.status.phase == pb.CONTAINER_PHASE_RUNNING
+    assert got.status.ready is False
+    (condition,) = [c for c in got.status.conditions if c.reason == "PortNotListening"]
+    assert f"{SILENT_PORT}/TCP" in condition.message
+    assert (condition.resource_type, condition.resource_name) == ("status", "half-status")
+    # list reads the same report (one Lease list for the namespace).
+    listed = sidecar_env.stub.listContainer(
+        pb.ListContainerRequest(network_name=network), timeout=30
+    )
+    assert [port_states(c) for c in listed.containers] == [port_states(got)]
+
+
+def test_listening_ports_make_it_ready_and_traffic_is_its_last_activity(
+    sidecar_env: SidecarEnv, network: str
+) -> None:
+    created = create(sidecar_env, network, "web", wait_until_ready=True)
+    assert created.status.phase == pb.CONTAINER_PHASE_READY
+    assert port_states(created) == {PORT: LISTENING}
+    # The kubelet's readiness probe connects every 2 s but carries nothing: no activity.
+    time.sleep(3)
+    quiet = get(sidecar_env, created)
+    assert not quiet.status.HasField("last_activity_time"), quiet.status
+
+    events = Events(sidecar_env.stub, network, created.container_id)
+    before = time.time()
+    http_get(created.container_ip)
+    active = events.until(lambda c: c.status.HasField("last_activity_time"))
+    first = active.status.last_activity_time.ToDatetime().timestamp()
+    # Seen by a poll after the request (same clock: the node is this machine); a bound only.
+    assert before - 1 <= first <= time.time() + 1
+    time.sleep(1.5)
+    http_get(created.container_ip)
+    later = events.until(lambda c: c.status.last_activity_time.ToDatetime().timestamp() > first)
+    assert later.status.phase == pb.CONTAINER_PHASE_READY
+    events.call.cancel()
+
+
+def test_a_frozen_sidecar_stops_vouching_for_the_container_then_recovers(
+    sidecar_env: SidecarEnv, network: str
+) -> None:
+    """A sidecar that lags (here: stopped with SIGSTOP) leaves its last report in place; once
+    its validity (3 s) passes, watchers and readers see the container not ready, its ports
+    UNKNOWN and why; when it goes on, it is READY again."""
+    created = create(sidecar_env, network, "frozen", wait_until_ready=True)
+    events = Events(sidecar_env.stub, network, created.container_id)
+    pid = agent_pid("frozen-status", network)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        stale = events.until(lambda c: "StatusReportStale" in reasons(c), timeout=30)
+        assert stale.status.ready is False
+        assert stale.status.phase == pb.CONTAINER_PHASE_RUNNING
+        assert port_states(stale) == {PORT: UNKNOWN}
+        assert "StatusReportStale" in reasons(get(sidecar_env, created))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    again = events.until(lambda c: c.status.ready, timeout=30)
+    assert port_states(again) == {PORT: LISTENING}
+    events.call.cancel()
+
+
+def test_the_users_container_cannot_read_the_sidecars_token(
+    sidecar_env: SidecarEnv, network: str
+) -> None:
+    """Even as root in a pod sharing one PID namespace: the agent is not dumpable and runs as
+    another user, so its files stay closed to /proc/<pid>/root; no token is mounted for the
+    user's container."""
+    created = create(
+        sidecar_env, network, "root", image=sidecar_env.root_app, wait_until_ready=True
+    )
+    core = client.CoreV1Api(sidecar_env.admin)
+    pod = core.read_namespaced_pod("root", network)
+    user = next(c for c in pod.spec.containers if c.name == "root")
+    assert not any("token" in m.name for m in user.volume_mounts or [])
+    assert pod.spec.automount_service_account_token is False
+    script = (
+        "id -u; for d in /proc/[0-9]*; do "
+        "if grep -q status-agent $d/cmdline 2>/dev/null; then "
+        f"echo agent $d; cat $d/root{TOKEN_PATH} && echo READ-IT; fi; done; "
+        "ls /var/run/secrets 2>&1; true"
+    )
+    output = stream(
+        core.connect_get_namespaced_pod_exec,
+        "root",
+        network,
+        container="root",
+        command=["/bin/sh", "-c", script],
+        stderr=True,
+        stdout=True,
+        stdin=False,
+        tty=False,
+        _preload_content=True,
+    )
+    assert output.splitlines()[0] == "0", output  # root in the user's container
+    assert "agent /proc/" in output, output  # it sees the agent's process...
+    assert "READ-IT" not in output and "Permission denied" in output, output  # ...not its token
+    assert created.status.ready
