@@ -36,6 +36,7 @@ from snapshot_support import (  # noqa: E402
     agent_image,
     saveapp_image,
 )
+from status_agent_support import status_agent_image  # noqa: E402
 
 from container_maker._proto import types_pb2 as pb  # noqa: E402
 from container_maker.settings import Settings  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> None:
             snapshot_image=agent_ref,
             registry=f"{registry}/saved",
             registry_endpoints={registry: relay.address},
-            blocked_plugins=("status",),
+            status_image=images.push(status_agent_image(), registry),
         )
         api = cluster.api_client()
         try:

@@ -90,12 +90,15 @@ def test_lifecycle_at_every_level(
     assert created.container_type == expected_type
     assert created.exposure_level == level
     assert created.container_network == namespace
-    expected_objects = {
-        ExposureLevel.INTERNAL: ["pod/web"],
-        ExposureLevel.CLUSTER_LOCAL: ["pod/web", "service/web-svc"],
-        ExposureLevel.CLUSTER_EXTERNAL: ["pod/web", "service/web-svc"],
-        ExposureLevel.EXPOSED: ["ingress/web-ing", "pod/web", "service/web-svc"],
-    }[level]
+    expected_objects = sorted(
+        {
+            ExposureLevel.INTERNAL: ["pod/web"],
+            ExposureLevel.CLUSTER_LOCAL: ["pod/web", "service/web-svc"],
+            ExposureLevel.CLUSTER_EXTERNAL: ["pod/web", "service/web-svc"],
+            ExposureLevel.EXPOSED: ["ingress/web-ing", "pod/web", "service/web-svc"],
+        }[level]
+        + STATUS_OBJECTS
+    )
     by_id = f"{MANAGED},container-maker.io/id={created.container_id}"
     assert managed_objects(kube_api_client, namespace, by_id) == expected_objects
 
@@ -228,7 +231,7 @@ class FailAfter:
         return result
 
 
-@pytest.mark.parametrize("kind", ["namespace", "pod", "service", "ingress"])
+@pytest.mark.parametrize("kind", ["namespace", "status", "pod", "service", "ingress"])
 @pytest.mark.parametrize("fault", [FailBefore, FailAfter], ids=["before", "after"])
 def test_failure_at_each_step_leaves_nothing_behind(
     kind: str,
@@ -247,7 +250,7 @@ def test_failure_at_each_step_leaves_nothing_behind(
     assert managed_objects(kube_api_client, fresh_namespace_name) == []
 
 
-@pytest.mark.parametrize("kind", ["pod", "service", "ingress"])
+@pytest.mark.parametrize("kind", ["status", "pod", "service", "ingress"])
 def test_failure_in_a_shared_namespace_keeps_the_namespace_and_the_neighbours(
     kind: str,
     container_manager: ContainerManager,
@@ -259,7 +262,9 @@ def test_failure_in_a_shared_namespace_keeps_the_namespace_and_the_neighbours(
     cm_register(FailAfter(kind), name="fault")
     with pytest.raises(Unavailable, match="injected"):
         container_manager.create(make_spec(namespace, level=ExposureLevel.EXPOSED))
-    assert managed_objects(kube_api_client, namespace) == ["pod/neighbour"]
+    assert managed_objects(kube_api_client, namespace) == sorted(
+        ["pod/neighbour", *status_objects("neighbour")]
+    )
     assert namespace_state(kube_api_client, namespace) == "Active"
     assert container_manager.get(neighbour.container_id, namespace).container_name == "neighbour"
 
@@ -341,7 +346,9 @@ def test_same_spec_is_idempotent_different_spec_already_exists(
     assert again.container_id == first.container_id
     with pytest.raises(AlreadyExists):
         container_manager.create(make_spec(namespace, environment_variables={"MODE": "other"}))
-    assert managed_objects(kube_api_client, namespace) == ["pod/web", "service/web-svc"]
+    assert managed_objects(kube_api_client, namespace) == sorted(
+        ["pod/web", "service/web-svc", *STATUS_OBJECTS]
+    )
 
 
 def test_name_taken_by_a_foreign_pod_is_already_exists(
@@ -483,6 +490,15 @@ def test_concurrent_creates_and_deletes_lose_nothing(
 
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
+def status_objects(name: str) -> list[str]:
+    """The status kind's objects of container ``name``: its report and the access to it."""
+    return [f"{kind}/{name}-status" for kind in ("lease", "role", "rolebinding", "serviceaccount")]
+
+
+STATUS_OBJECTS = status_objects("web")
+
 RESOURCES = {
     "namespaces",
     "pods",

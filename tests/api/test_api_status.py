@@ -138,4 +138,6 @@ def test_not_ready_before_the_deadline_keeps_the_container_and_names_it(
     )
     assert got.container_name == "slow"
     assert got.status.phase == pb.CONTAINER_PHASE_PENDING
-    assert managed_objects(admin_api, namespace) == ["pod/slow"]
+    assert [o for o in managed_objects(admin_api, namespace) if o.startswith("pod/")] == [
+        "pod/slow"
+    ]

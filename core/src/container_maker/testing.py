@@ -93,23 +93,28 @@ def _name(obj: client.V1Pod | client.V1Service | client.V1Ingress) -> str:
 def managed_objects(
     api_client: client.ApiClient, namespace: str, selector: str = _MANAGED
 ) -> list[str]:
-    """The pods, Services and Ingresses in ``namespace`` matching ``selector`` (by default:
-    every object Container Maker made), as sorted "kind/name" strings, read with raw API calls."""
+    """The objects in ``namespace`` matching ``selector`` (by default: every object Container
+    Maker made) of the kinds a container is made of: pods, Services, Ingresses and the status
+    kind's ServiceAccounts, Roles, RoleBindings and Leases, as sorted "kind/name" strings, read
+    with raw API calls."""
     core = client.CoreV1Api(api_client)
     networking = client.NetworkingV1Api(api_client)
-    found = [
-        f"pod/{_name(p)}"
-        for p in core.list_namespaced_pod(namespace, label_selector=selector).items
-    ]
-    found += [
-        f"service/{_name(s)}"
-        for s in core.list_namespaced_service(namespace, label_selector=selector).items
-    ]
-    found += [
-        f"ingress/{_name(i)}"
-        for i in networking.list_namespaced_ingress(namespace, label_selector=selector).items
-    ]
-    return sorted(found)
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    coordination = client.CoordinationV1Api(api_client)
+    listings: dict[str, Callable[..., Any]] = {
+        "pod": core.list_namespaced_pod,
+        "service": core.list_namespaced_service,
+        "ingress": networking.list_namespaced_ingress,
+        "serviceaccount": core.list_namespaced_service_account,
+        "role": rbac.list_namespaced_role,
+        "rolebinding": rbac.list_namespaced_role_binding,
+        "lease": coordination.list_namespaced_lease,
+    }
+    return sorted(
+        f"{kind}/{_name(obj)}"
+        for kind, list_kind in listings.items()
+        for obj in list_kind(namespace, label_selector=selector).items
+    )
 
 
 def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: float = 60.0) -> T:

@@ -70,3 +70,6 @@ def test_blocked_sidecar_is_absent(kube_api_client: client.ApiClient, namespace:
     )
     pod = client.CoreV1Api(kube_api_client).read_namespaced_pod("app", namespace)
     assert [c.name for c in pod.spec.containers] == ["app", "cm-snapshot"]
+    # Without the status kind the pod runs as the namespace's default account (no token).
+    assert pod.spec.service_account_name == "default"
+    assert pod.spec.automount_service_account_token is False
