@@ -56,24 +56,26 @@ def go_env() -> dict[str, str]:
     return {**os.environ, "GOWORK": "off", "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
 
 
-def agent_binary() -> Path:
-    """The static agent binary, built once per source hash (cached outside the clone)."""
+def static_go_binary(directory: Path, name: str) -> Path:
+    """The static binary of the Go program in ``directory``, built once per hash of its sources
+    (tests excluded) and the Go version, and cached outside the clone."""
     digest = hashlib.sha256()
     go_version = subprocess.run(
         ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True
     ).stdout.strip()
     digest.update(go_version.encode())
-    for path in sorted(AGENT_DIR.glob("*")):
-        if path.suffix == ".go" or path.name in ("go.mod", "go.sum"):
+    for path in sorted(directory.glob("*")):
+        built = path.suffix == ".go" and not path.name.endswith("_test.go")
+        if built or path.name in ("go.mod", "go.sum"):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    target = cache_dir() / f"snapshot-agent-{digest.hexdigest()[:16]}" / "snapshot-agent"
+    target = cache_dir() / f"{name}-{digest.hexdigest()[:16]}" / name
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     subprocess.run(
         ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp), "."],
-        cwd=AGENT_DIR,
+        cwd=directory,
         env=go_env(),
         check=True,
         capture_output=True,
@@ -81,6 +83,11 @@ def agent_binary() -> Path:
     )
     tmp.rename(target)
     return target
+
+
+def agent_binary() -> Path:
+    """The static snapshot agent."""
+    return static_go_binary(AGENT_DIR, "snapshot-agent")
 
 
 def _image(name: str, layer: images.Layer, config: dict[str, object]) -> images.Image:
@@ -152,7 +159,8 @@ def saveapp_image(extra_bytes: int = 0, user: str | None = None) -> images.Image
     if extra_bytes:
         layer.directory("data")
         # Deterministic but incompressible: a hash chain.
-        chunks, block = [], hashlib.sha256(b"saveapp").digest()
+        chunks: list[bytes] = []
+        block = hashlib.sha256(b"saveapp").digest()
         while len(chunks) * 32 < extra_bytes:
             block = hashlib.sha256(block).digest()
             chunks.append(block)

@@ -42,6 +42,11 @@ def build(
         settings=kube_context.settings,
     )
     extras = hooks.pod_extras(spec=spec, context=context)
+    if any(e.service_account_name for e in extras):
+        # The pod runs as the status sidecar's ServiceAccount: make it first, as the chain does.
+        made = hooks.build(kind="status", spec=spec, context=context)
+        assert made is not None
+        assert hooks.create(kind="status", manifest=made, context=kube_context) is not None
     return spec, context.model_copy(update={"pod_extras": extras})
 
 
