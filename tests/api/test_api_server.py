@@ -348,6 +348,27 @@ def test_no_kubernetes_configuration_is_a_clear_error(tmp_path: Path) -> None:
     assert "--kubeconfig" in line["event"] and "--local" in line["event"]
 
 
+def test_inconsistent_status_settings_are_a_clear_error(tmp_path: Path) -> None:
+    """A report that would expire before the next heartbeat is refused before anything starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
+    env["CONTAINER_MAKER_STATUS_HEARTBEAT_INTERVAL"] = "20"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "container-maker"), "serve", "--port=0"]
+        + ["--status-report-validity=15", f"--kubeconfig={tmp_path / 'none'}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    assert (
+        "status_report_validity (15s) must exceed status_heartbeat_interval (20.0s)"
+        in (line["event"])
+    )
+
+
 def test_in_cluster_configuration(
     kube_cluster: Any, admin_api: client.ApiClient, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from .api.kubeconfig import KubeTarget, load_api_client
 from .api.logs import configure_logging
@@ -94,6 +95,29 @@ def serve(
     status_image: Annotated[
         str | None, typer.Option(envvar=_env("STATUS_IMAGE"), help="Status sidecar image.")
     ] = None,
+    status_poll_interval: Annotated[
+        float | None,
+        typer.Option(
+            envvar=_env("STATUS_POLL_INTERVAL"),
+            help="Seconds between two looks of the status sidecar at its ports [default: 1].",
+        ),
+    ] = None,
+    status_heartbeat_interval: Annotated[
+        float | None,
+        typer.Option(
+            envvar=_env("STATUS_HEARTBEAT_INTERVAL"),
+            help="Seconds after which the status sidecar reports even if nothing changed "
+            "(it carries the last activity) [default: 10].",
+        ),
+    ] = None,
+    status_report_validity: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("STATUS_REPORT_VALIDITY"),
+            help="Seconds a status report vouches for the ports; past that the container is "
+            "not ready and its ports UNKNOWN. Must exceed the heartbeat [default: 30].",
+        ),
+    ] = None,
     registry: Annotated[
         str | None,
         typer.Option(envvar=_env("REGISTRY"), help="OCI registry that saved images go to."),
@@ -154,6 +178,9 @@ def serve(
         "ingress_class": ingress_class,
         "snapshot_image": snapshot_image,
         "status_image": status_image,
+        "status_poll_interval": status_poll_interval,
+        "status_heartbeat_interval": status_heartbeat_interval,
+        "status_report_validity": status_report_validity,
         "registry": registry,
         "registry_secret": registry_secret,
     }
@@ -198,12 +225,19 @@ def serve(
 
 def _settings(overrides: dict[str, Any]) -> Settings:
     """The settings from the environment, with the options given on the command line on top."""
-    base = Settings.from_env()
     given = {key: value for key, value in overrides.items() if value is not None}
     for key in ("ingress_host", "ingress_class", "registry", "registry_secret"):
         if given.get(key) == "":
             given[key] = None  # an empty value means "none", as in the environment
-    return Settings.model_validate({**base.model_dump(), **given})
+    try:
+        base = Settings.from_env()
+        return Settings.model_validate({**base.model_dump(), **given})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise InvalidConfiguration(f"bad settings: {problems}") from error
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConfig | None:
