@@ -9,7 +9,8 @@ node, a server with the real status agent (default poll 1 s and heartbeat 10 s),
 run it creates a container (busybox httpd on port 8080) and records, from the create call,
 when the raw watch first shows the pod Ready and when the stream first shows it READY. It prints
 both medians, their ratio and the median of the per-run differences: the machine is shared and
-noisy, so only figures taken in the same run are compared.
+noisy, so only figures taken in the same run are compared. After the last run it prints the
+resident memory of the status agent.
 """
 
 from __future__ import annotations
@@ -61,6 +62,21 @@ def pod_ready(event: Any, name: str) -> bool:
     if pod.metadata.name != name or pod.status is None:
         return False
     return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def agent_rss_kib() -> list[int]:
+    """The resident memory of every status agent process on this machine (we are root)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if not (entry / "cmdline").read_bytes().startswith(b"/status-agent\0"):
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    found.append(int(line.split()[1]))
+        except OSError:
+            continue
+    return found
 
 
 def main() -> None:
@@ -119,6 +135,10 @@ def main() -> None:
                     - started
                 )
                 print(f"run {run}: pod Ready {kubelet[-1]:.2f} s, READY {measured[-1]:.2f} s")
+                if run == args.runs - 1:
+                    time.sleep(5)  # a few polls and a heartbeat
+                    rss = agent_rss_kib()
+                    print(f"status agents running: {len(rss)}, RSS {max(rss, default=0)} KiB")
                 running.stub.deleteContainer(
                     pb.DeleteContainerRequest(
                         container_id=made.container_id, network_name=NAMESPACE
