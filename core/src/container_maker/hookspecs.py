@@ -58,14 +58,16 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
     chain order, right before ``cm_create`` for the same kind.
 
     Parameters:
-        kind: the kind to build ("namespace", "pod", "service", "ingress").
+        kind: the kind to build ("namespace", "status", "pod", "service", "ingress").
         spec: the validated container spec.
         context: a :class:`~container_maker.context.BuildContext`: the container id, the
             resolved resources, the settings, the owner Pod (for service and ingress) and, for
             the pod, the sidecars' contributions from ``cm_pod_extras``.
 
     Returns: the :class:`~container_maker.models.Manifest` to create, carrying the
-    managed-by and container-id labels; None when ``kind`` is not this plugin's.
+    managed-by and container-id labels; None when ``kind`` is not this plugin's. A kind made
+    of several objects returns them as a ``v1`` ``List`` (the status kind: a ServiceAccount,
+    a Role, a RoleBinding and a Lease), which its own ``cm_create`` understands.
 
     The first non-None result wins (firstresult).
     """
@@ -83,7 +85,9 @@ def cm_pod_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras | Non
         context: a :class:`~container_maker.context.BuildContext` (without owner or extras).
 
     Returns: a :class:`~container_maker.models.PodExtras` (containers and volumes to add, as
-    Kubernetes JSON dicts; containers must not be privileged), or None to add nothing.
+    Kubernetes JSON dicts; containers must not be privileged; optionally the ServiceAccount the
+    pod runs as, which the plugin's own kind made earlier in the chain), or None to add
+    nothing.
 
     Results from all plugins are collected (in pluggy's call order; the pod plugin sorts them by
     plugin name so that the pod does not depend on registration order).
