@@ -353,8 +353,13 @@ def test_inconsistent_status_settings_are_a_clear_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
     env["CONTAINER_MAKER_STATUS_HEARTBEAT_INTERVAL"] = "20"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "container-maker"), "serve", "--port=0"]
-        + ["--status-report-validity=15", f"--kubeconfig={tmp_path / 'none'}"],
+        [
+            str(Path(sys.executable).parent / "container-maker"),
+            "serve",
+            "--port=0",
+            "--status-report-validity=15",
+            f"--kubeconfig={tmp_path / 'none'}",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -76,6 +76,9 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 LOCK_FILE = Path("/run/container-maker-real-node.lock")
 CTR_NAMESPACE = "k8s.io"
 SOCKET_PATH_MAX = 104 - len(".ttrpc")
+# The kubelet's sockets under its root directory: the longest is pod-resources/<10 digits> or
+# device-plugins/kubelet.sock; a unix socket path has at most 107 bytes.
+KUBELET_ROOT_MAX = 107 - len("/device-plugins/kubelet.sock")
 # Paths containerd 1.6 and libcni use whatever the config says (shim sockets; CNI result cache).
 # Their contents go away with the pods; the directories are removed on stop if we created them.
 HARDCODED_DIRS = (
@@ -254,10 +257,13 @@ class RealNode:
         self.socket = self.containerd_dir / "containerd.sock"
         # A unix socket path has at most 107 bytes (containerd allows 104, and adds ".ttrpc"):
         # under a deep run directory, the sockets go to a short directory of ours instead.
+        # The kubelet's root holds sockets too: under a deep run directory it moves the same way.
+        self.kubelet_root = self.dir / "kubelet"
         self._socket_dir: Path | None = None
         if len(str(self.socket)) > SOCKET_PATH_MAX:
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="cm-node-"))
-            self.socket = self._socket_dir / "containerd.sock"
+            self.socket = self._short_dir() / "containerd.sock"
+        if len(str(self.kubelet_root)) > KUBELET_ROOT_MAX:
+            self.kubelet_root = self._short_dir() / "kubelet"
         self.registry = ""
         self.image_refs: dict[str, str] = {}
         self._undo: list[tuple[str, Callable[[], object]]] = []
@@ -620,7 +626,7 @@ disabled_plugins = [
         }
         path = self.dir / "kubelet.yaml"
         path.write_text(yaml.safe_dump(config))
-        kubelet_root = self.dir / "kubelet"
+        kubelet_root = self.kubelet_root
         kubelet_root.mkdir(exist_ok=True)
         self.cluster._start(
             "kubelet",
@@ -688,6 +694,12 @@ disabled_plugins = [
                 return
             time.sleep(0.5)
 
+    def _short_dir(self) -> Path:
+        """A short directory of ours for sockets (made once, removed on cleanup)."""
+        if self._socket_dir is None:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="cm-node-"))
+        return self._socket_dir
+
     def stop_runtime_leftovers(self) -> None:
         """After the kubelet stopped: kill what containerd still runs, via ctr and runc."""
         if self.socket.exists():
@@ -711,8 +723,9 @@ disabled_plugins = [
         for pid in runtime_processes(self.socket):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        for point in mounts_under(self.cluster.run_dir):
-            _run("umount", "-l", point, check=False)
+        for top in (self.cluster.run_dir, self._socket_dir):
+            for point in mounts_under(top) if top is not None else ():
+                _run("umount", "-l", point, check=False)
         proxy_config = getattr(self, "_proxy_config", None)
         if proxy_config is not None and self.cluster.binaries is not None:
             # kube-proxy's own cleanup of its iptables (and nftables/ipvs) rules.
