@@ -3,8 +3,8 @@
 // "run" is the sidecar's main process. The sidecar shares the pod's network namespace with the
 // user's container, so it can see what the control plane cannot: whether each declared port is
 // accepting connections inside the pod, and when those ports last had activity. Every poll
-// interval it looks (netlink sock_diag for TCP, /proc/net for UDP and SCTP, /proc/net/snmp for
-// counters); it reports to the Kubernetes API by patching one Lease: the report as the
+// interval it looks (netlink sock_diag for TCP, /proc/net for UDP and SCTP, /proc/net/snmp{,6}
+// for the UDP counters); it reports to the Kubernetes API by patching one Lease: the report as the
 // annotation container-maker.io/status-report, the Lease renewed for the report's validity.
 // It writes at once at start and when a port's state changes, otherwise once per heartbeat.
 //

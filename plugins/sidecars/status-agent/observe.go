@@ -22,9 +22,8 @@ const (
 
 // Counter names in observation.Counters.
 const (
-	counterPassiveOpens = "Tcp.PassiveOpens"
-	counterUDPIn        = "Udp.InDatagrams"
-	counterUDP6In       = "Udp6InDatagrams"
+	counterUDPIn  = "Udp.InDatagrams"
+	counterUDP6In = "Udp6InDatagrams"
 )
 
 // observation is what one poll saw. A nil map means "could not be read": unknown, not empty.
@@ -249,7 +248,7 @@ func (ob *observer) observe(ports []watchedPort) *observation {
 		}
 	}
 
-	if len(tcpPorts) > 0 || len(udpPorts) > 0 {
+	if len(udpPorts) > 0 {
 		text, err := ob.read("net/snmp")
 		var counters map[string]int64
 		if err == nil {
@@ -258,18 +257,14 @@ func (ob *observer) observe(ports []watchedPort) *observation {
 		if err != nil {
 			ob.once("snmp", "cannot read /proc/net/snmp (%v): activity from its counters not seen", err)
 		}
-		for _, name := range []string{counterPassiveOpens, counterUDPIn} {
-			if v, ok := counters[name]; ok {
-				o.Counters[name] = v
-			}
+		if v, ok := counters[counterUDPIn]; ok {
+			o.Counters[counterUDPIn] = v
 		}
-		if len(udpPorts) > 0 {
-			// IPv6 UDP is counted apart; absent without IPv6, which is fine.
-			if text, err := ob.read("net/snmp6"); err == nil {
-				if c6, err := parseSNMP6(text); err == nil {
-					if v, ok := c6[counterUDP6In]; ok {
-						o.Counters[counterUDP6In] = v
-					}
+		// IPv6 UDP is counted apart; absent without IPv6, which is fine.
+		if text, err := ob.read("net/snmp6"); err == nil {
+			if c6, err := parseSNMP6(text); err == nil {
+				if v, ok := c6[counterUDP6In]; ok {
+					o.Counters[counterUDP6In] = v
 				}
 			}
 		}

@@ -207,7 +207,7 @@ func TestParseSNMP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c[counterPassiveOpens] != 69172 || c[counterUDPIn] != 461 || c["Tcp.MaxConn"] != -1 ||
+	if c["Tcp.PassiveOpens"] != 69172 || c[counterUDPIn] != 461 || c["Tcp.MaxConn"] != -1 ||
 		c["UdpLite.InDatagrams"] != 0 {
 		t.Fatalf("got %v", c)
 	}
