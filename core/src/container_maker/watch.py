@@ -9,8 +9,9 @@ code as get and list) and, if the container's description changed, queues a
 :class:`ContainerEvent` for every subscriber whose filter matches.
 
 Reports expire: the status sidecar's report is valid until a time it states, and no watch event
-comes when that time passes. A timer thread re-assembles each container whose report expired
-since its last look (once a second), so subscribers learn that it stopped being ready.
+comes when that time passes. Each validity seen goes into a heap, and a timer thread (once a
+second) re-assembles the containers whose time has come, so subscribers learn that one stopped
+being ready; nothing is scanned.
 
 Resuming: a watch that ends normally (the server's ``timeoutSeconds``) or whose connection goes
 quiet for ``settings.watch_read_timeout`` (a frozen or restarted API server) is started again
@@ -21,6 +22,7 @@ a growing delay (up to 5 s), so a watch survives an API server restart.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -28,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +50,7 @@ _MANAGED = label_selector()
 FIRST_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
 EXPIRY_CHECK = 1.0  # seconds between two looks for reports that expired
+_TICK = timedelta(microseconds=1)
 
 
 class EventType(StrEnum):
@@ -106,6 +109,9 @@ class WatchHub:
         self._lock = threading.Lock()
         self._objects: dict[Key, dict[str, dict[str, ObservedObject]]] = {}
         self._containers: dict[Key, Container] = {}
+        # When reports expire: a heap of (time, key), and the latest time pushed per key.
+        self._expiries: list[tuple[datetime, Key]] = []
+        self._latest_expiry: dict[Key, datetime] = {}
         self._subscribers: set[Subscription] = set()
         self._synced = {kind: threading.Event() for kind in self.sources}
         self._threads: list[threading.Thread] = []
@@ -175,19 +181,17 @@ class WatchHub:
             subscription.close()
 
     def _expire(self) -> None:
-        """Re-assemble the containers whose objects' validity ended since the last look."""
-        last = datetime.now(UTC)
+        """Re-assemble each container when a validity among its objects ends (the heap of
+        :meth:`_changed`); entries made stale by a newer report just find nothing changed."""
         while not self._stopping.wait(EXPIRY_CHECK):
             now = datetime.now(UTC)
             with self._lock:
-                for key, kinds in list(self._objects.items()):
-                    if any(
-                        obj.status.valid_until is not None and last < obj.status.valid_until <= now
-                        for found in kinds.values()
-                        for obj in found.values()
-                    ):
+                due: set[Key] = set()
+                while self._expiries and self._expiries[0][0] <= now:
+                    due.add(heapq.heappop(self._expiries)[1])
+                for key in due:
+                    if key in self._objects:
                         self._changed(key)
-            last = now
 
     # -- the watch of one kind ----------------------------------------------------------------
 
@@ -294,6 +298,12 @@ class WatchHub:
         Called with the lock held.
         """
         kinds = self._objects.get(key, {})
+        for found in kinds.values():
+            for obj in found.values():
+                until = obj.status.valid_until
+                if until is not None and until > self._latest_expiry.get(key, until - _TICK):
+                    heapq.heappush(self._expiries, (until, key))
+                    self._latest_expiry[key] = until
         objects = {
             kind: tuple(sorted(found.values(), key=lambda o: o.name))
             for kind, found in kinds.items()
@@ -303,6 +313,7 @@ class WatchHub:
         if not objects.get("pod"):
             if not objects:
                 self._objects.pop(key, None)
+                self._latest_expiry.pop(key, None)
             if before is None:
                 return
             del self._containers[key]
