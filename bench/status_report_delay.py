@@ -16,6 +16,7 @@ resident memory of the status agent.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import statistics
 import sys
@@ -27,11 +28,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 
-import grpc  # noqa: E402
 from api_support import running_server  # noqa: E402 -- the tests' helpers, from their directory
 from kubernetes import client, watch  # noqa: E402
 from snapshot_support import agent_image  # noqa: E402
-from status_agent_support import status_agent_image  # noqa: E402
+from status_agent_support import status_agent_image, status_agent_processes  # noqa: E402
+from watch_delay import reader, wait_for  # noqa: E402 -- this directory's sibling benchmark
 
 from container_maker._proto import types_pb2 as pb  # noqa: E402
 from container_maker.settings import Settings  # noqa: E402
@@ -39,22 +40,6 @@ from container_maker_testcluster import images  # noqa: E402
 from container_maker_testcluster.cluster import LocalCluster  # noqa: E402
 
 NAMESPACE = "bench-status"
-
-
-def reader(stream: Any, into: queue.Queue[tuple[float, Any]]) -> None:
-    try:
-        for item in stream:
-            into.put((time.monotonic(), item))
-    except (grpc.RpcError, Exception):
-        pass
-
-
-def first(events: queue.Queue[tuple[float, Any]], match: Any, timeout: float = 120) -> float:
-    deadline = time.monotonic() + timeout
-    while True:
-        arrived, item = events.get(timeout=max(0.01, deadline - time.monotonic()))
-        if match(item):
-            return arrived
 
 
 def pod_ready(event: Any, name: str) -> bool:
@@ -67,15 +52,11 @@ def pod_ready(event: Any, name: str) -> bool:
 def agent_rss_kib() -> list[int]:
     """The resident memory of every status agent process on this machine (we are root)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if not (entry / "cmdline").read_bytes().startswith(b"/status-agent\0"):
-                continue
-            for line in (entry / "status").read_text().splitlines():
+    for pid in status_agent_processes():
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     found.append(int(line.split()[1]))
-        except OSError:
-            continue
     return found
 
 
@@ -99,7 +80,7 @@ def main() -> None:
             ours: queue.Queue[tuple[float, Any]] = queue.Queue()
             call = running.stub.watchContainers(pb.WatchContainersRequest(network_name=NAMESPACE))
             threading.Thread(target=reader, args=(call, ours), daemon=True).start()
-            first(ours, lambda e: e.type == pb.CONTAINER_EVENT_TYPE_SYNCED)
+            wait_for(ours, lambda e: e.type == pb.CONTAINER_EVENT_TYPE_SYNCED)
             raw: queue.Queue[tuple[float, Any]] = queue.Queue()
             raw_watch = watch.Watch()
             raw_stream = raw_watch.stream(core.list_namespaced_pod, NAMESPACE)
@@ -122,9 +103,9 @@ def main() -> None:
                     ),
                     timeout=60,
                 )
-                kubelet.append(first(raw, lambda e, n=name: pod_ready(e, n)) - started)
+                kubelet.append(wait_for(raw, lambda e, n=name: pod_ready(e, n)) - started)
                 measured.append(
-                    first(
+                    wait_for(
                         ours,
                         lambda e, c=made.container_id: (
                             e.type != pb.CONTAINER_EVENT_TYPE_SYNCED

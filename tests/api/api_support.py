@@ -6,6 +6,9 @@ servicer directly.
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,3 +144,48 @@ def service_account_token(
         name, namespace, request
     )
     return str(response.status.token)
+
+
+class Watcher:
+    """A watchContainers call read by a thread into a queue of (arrival time, event)."""
+
+    def __init__(self, stub: Any, namespace: str, container_id: str = "") -> None:
+        self.call = stub.watchContainers(
+            pb.WatchContainersRequest(network_name=namespace, container_id=container_id)
+        )
+        self.events: queue.Queue[tuple[float, Any]] = queue.Queue()
+        self.ended = threading.Event()
+        self.error: grpc.RpcError | None = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.call:
+                self.events.put((time.monotonic(), event))
+        except grpc.RpcError as error:
+            self.error = error
+        finally:
+            self.ended.set()
+
+    def until(self, predicate: Any, timeout: float = 60) -> tuple[float, Any]:
+        """The first event accepted by ``predicate`` (earlier ones are dropped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "the expected event never arrived"
+            try:
+                arrived, event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if predicate(event):
+                return arrived, event
+
+    def synced(self) -> None:
+        self.until(lambda e: e.type == pb.CONTAINER_EVENT_TYPE_SYNCED, timeout=30)
+
+    def container(self, accept: Any, timeout: float = 60) -> Any:
+        """The container of the first change (not SYNCED) whose container ``accept`` takes."""
+        _, event = self.until(
+            lambda e: e.type != pb.CONTAINER_EVENT_TYPE_SYNCED and accept(e.container), timeout
+        )
+        return event.container

@@ -35,3 +35,19 @@ def status_agent_image() -> images.Image:
         "User": STATUS_AGENT_USER,
     }
     return _image("status-agent", layer, config)
+
+
+def status_agent_processes() -> dict[int, set[bytes]]:
+    """Every status agent process on this machine: pid -> its environment entries (we are
+    root, so even a non-dumpable agent's environment can be read)."""
+    found: dict[int, set[bytes]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "cmdline").read_bytes().startswith(b"/status-agent\0"):
+                continue
+            found[int(entry.name)] = set((entry / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+    return found

@@ -12,13 +12,11 @@ Traffic goes only to pods on our own node (their IPs on the node's pod bridge).
 from __future__ import annotations
 
 import os
-import queue
 import signal
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 from api_support import (
     Running,
+    Watcher,
     delete_namespace,
     new_network_name,
     running_server,
@@ -35,10 +34,11 @@ from api_support import (
 from kubernetes import client
 from kubernetes.stream import stream
 from snapshot_support import agent_image, saveapp_image
-from status_agent_support import status_agent_image
+from status_agent_support import status_agent_image, status_agent_processes
 
 from container_maker._proto import types_pb2 as pb
 from container_maker.settings import Settings
+from container_maker.testing import eventually
 from container_maker_testcluster import images
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,17 +117,6 @@ def get(env: SidecarEnv, created: Any) -> Any:
     )
 
 
-def until(fetch: Callable[[], Any], accept: Callable[[Any], bool], timeout: float = 90) -> Any:
-    """The first value of ``fetch()`` that ``accept`` takes (polled; a bound, not a timing)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if accept(value):
-            return value
-        assert time.monotonic() < deadline, f"never accepted; last: {value}"
-        time.sleep(0.2)
-
-
 def port_states(response: Any) -> dict[int, int]:
     return {p.port: p.state for p in response.status.ports}
 
@@ -146,64 +135,25 @@ def http_get(ip: str) -> None:
 
 
 def agent_pid(lease: str, namespace: str) -> int:
-    """The host pid of the status agent reporting to ``lease`` in ``namespace`` (we are root)."""
+    """The host pid of the status agent reporting to ``lease`` in ``namespace``."""
     wanted = {
         f"CONTAINER_MAKER_REPORT_LEASE={lease}".encode(),
         f"CONTAINER_MAKER_NAMESPACE={namespace}".encode(),
     }
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            if not cmdline.startswith(b"/status-agent\0"):
-                continue
-            environ = set(Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"))
-        except OSError:
-            continue
+    for pid, environ in status_agent_processes().items():
         if wanted <= environ:
-            return int(entry)
+            return pid
     raise AssertionError(f"no status agent for {namespace}/{lease} on this machine")
-
-
-class Events:
-    """A watchContainers stream read by a thread into a queue."""
-
-    def __init__(self, stub: Any, namespace: str, container_id: str) -> None:
-        self.call = stub.watchContainers(
-            pb.WatchContainersRequest(network_name=namespace, container_id=container_id)
-        )
-        self.queue: queue.Queue[Any] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for event in self.call:
-                self.queue.put(event)
-        except Exception as error:  # the stream ends with CANCELLED when we cancel it
-            self.queue.put(error)
-
-    def until(self, accept: Callable[[Any], bool], timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "the expected event never came"
-            try:
-                event = self.queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            assert not isinstance(event, Exception), event
-            if event.type != pb.CONTAINER_EVENT_TYPE_SYNCED and accept(event.container):
-                return event.container
 
 
 def test_a_declared_port_nothing_listens_on_is_reported_and_holds_the_container_back(
     sidecar_env: SidecarEnv, network: str
 ) -> None:
     created = create(sidecar_env, network, "half", ports=(PORT, SILENT_PORT))
-    got = until(
+    got = eventually(
         lambda: get(sidecar_env, created),
         lambda r: port_states(r) == {PORT: LISTENING, SILENT_PORT: NOT_LISTENING},
+        timeout=90,
     )
     assert got.status.HasField("report_time")
     # The pod itself is ready (its probe is on the first port); the report holds it back.
@@ -230,16 +180,16 @@ def test_listening_ports_make_it_ready_and_traffic_is_its_last_activity(
     quiet = get(sidecar_env, created)
     assert not quiet.status.HasField("last_activity_time"), quiet.status
 
-    events = Events(sidecar_env.stub, network, created.container_id)
+    events = Watcher(sidecar_env.stub, network, created.container_id)
     before = time.time()
     http_get(created.container_ip)
-    active = events.until(lambda c: c.status.HasField("last_activity_time"))
+    active = events.container(lambda c: c.status.HasField("last_activity_time"))
     first = active.status.last_activity_time.ToDatetime().timestamp()
     # Seen by a poll after the request (same clock: the node is this machine); a bound only.
     assert before - 1 <= first <= time.time() + 1
     time.sleep(1.5)
     http_get(created.container_ip)
-    later = events.until(lambda c: c.status.last_activity_time.ToDatetime().timestamp() > first)
+    later = events.container(lambda c: c.status.last_activity_time.ToDatetime().timestamp() > first)
     assert later.status.phase == pb.CONTAINER_PHASE_READY
     events.call.cancel()
 
@@ -251,18 +201,18 @@ def test_a_frozen_sidecar_stops_vouching_for_the_container_then_recovers(
     its validity (3 s) passes, watchers and readers see the container not ready, its ports
     UNKNOWN and why; when it goes on, it is READY again."""
     created = create(sidecar_env, network, "frozen", wait_until_ready=True)
-    events = Events(sidecar_env.stub, network, created.container_id)
+    events = Watcher(sidecar_env.stub, network, created.container_id)
     pid = agent_pid("frozen-status", network)
     os.kill(pid, signal.SIGSTOP)
     try:
-        stale = events.until(lambda c: "StatusReportStale" in reasons(c), timeout=30)
+        stale = events.container(lambda c: "StatusReportStale" in reasons(c), timeout=30)
         assert stale.status.ready is False
         assert stale.status.phase == pb.CONTAINER_PHASE_RUNNING
         assert port_states(stale) == {PORT: UNKNOWN}
         assert "StatusReportStale" in reasons(get(sidecar_env, created))
     finally:
         os.kill(pid, signal.SIGCONT)
-    again = events.until(lambda c: c.status.ready, timeout=30)
+    again = events.container(lambda c: c.status.ready, timeout=30)
     assert port_states(again) == {PORT: LISTENING}
     events.call.cancel()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
@@ -23,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import pytest
-from api_support import Running, create_request, new_network_name, running_server
+from api_support import Running, Watcher, create_request, new_network_name, running_server
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
@@ -39,44 +38,6 @@ SYNCED = pb.CONTAINER_EVENT_TYPE_SYNCED
 ADDED = pb.CONTAINER_EVENT_TYPE_ADDED
 MODIFIED = pb.CONTAINER_EVENT_TYPE_MODIFIED
 DELETED = pb.CONTAINER_EVENT_TYPE_DELETED
-
-
-class Watcher:
-    """A watchContainers call read by a thread into a queue of (arrival time, event)."""
-
-    def __init__(self, stub: Any, namespace: str, container_id: str = "") -> None:
-        self.call = stub.watchContainers(
-            pb.WatchContainersRequest(network_name=namespace, container_id=container_id)
-        )
-        self.events: queue.Queue[tuple[float, Any]] = queue.Queue()
-        self.ended = threading.Event()
-        self.error: grpc.RpcError | None = None
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for event in self.call:
-                self.events.put((time.monotonic(), event))
-        except grpc.RpcError as error:
-            self.error = error
-        finally:
-            self.ended.set()
-
-    def until(self, predicate: Any, timeout: float = 60) -> tuple[float, Any]:
-        """The first event accepted by ``predicate`` (earlier ones are dropped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "the expected event never arrived"
-            try:
-                arrived, event = self.events.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if predicate(event):
-                return arrived, event
-
-    def synced(self) -> None:
-        self.until(lambda e: e.type == SYNCED, timeout=30)
 
 
 def is_(kind: int, container_id: str, phase: int | None = None) -> Any:
