@@ -190,23 +190,29 @@ def kernel_log() -> list[str]:
     return result.stdout.splitlines()
 
 
+PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
+
+
+def pull_failure(env: StatusEnv, created: Any, name: str) -> tuple[Any, Any]:
+    """Once the container ``name`` reports a pull error: the response and that condition,
+    checked for what every pull failure says (FAILED, not ready, naming the user's container)."""
+    got = poll(env, created, lambda r: bool(reasons(r) & set(PULL_REASONS)))
+    assert got.status.phase == pb.CONTAINER_PHASE_FAILED
+    assert got.status.ready is False
+    (pull,) = [c for c in got.status.conditions if c.reason in PULL_REASONS]
+    assert (pull.resource_type, pull.resource_name) == ("pod_container", name)
+    assert "cannot be pulled" in pull.message
+    return got, pull
+
+
 def test_a_nonexistent_image_is_failed_with_the_pull_error(
     status_env: StatusEnv, network: str
 ) -> None:
     image = f"{status_env.registry}/container-maker/does-not-exist:1"
     created = create(status_env, network, image, "missing")
-    got = poll(
-        status_env,
-        created,
-        lambda r: bool(reasons(r) & {"ErrImagePull", "ImagePullBackOff"}),
-    )
-    assert got.status.phase == pb.CONTAINER_PHASE_FAILED
-    assert got.status.ready is False
+    got, _ = pull_failure(status_env, created, "missing")
     assert got.status.restart_count == 0
     assert not got.status.HasField("last_exit_code")
-    (pull,) = [c for c in got.status.conditions if c.reason in ("ErrImagePull", "ImagePullBackOff")]
-    assert (pull.resource_type, pull.resource_name) == ("pod_container", "missing")
-    assert "cannot be pulled" in pull.message
     # The kubelet's back-off follows the first failure: ImagePullBackOff, still FAILED.
     backoff = poll(status_env, created, lambda r: "ImagePullBackOff" in reasons(r))
     assert backoff.status.phase == pb.CONTAINER_PHASE_FAILED
@@ -228,17 +234,8 @@ def test_an_image_whose_registry_is_down_is_failed_naming_the_refused_connection
     down = f"127.0.0.1:{free_port()}"
     image = f"{down}/container-maker/testapp:1"
     created = create(status_env, network, image, "unreachable")
-    got = poll(
-        status_env,
-        created,
-        lambda r: bool(reasons(r) & {"ErrImagePull", "ImagePullBackOff"}),
-    )
-    assert got.status.phase == pb.CONTAINER_PHASE_FAILED
-    assert got.status.ready is False
-    (pull,) = [c for c in got.status.conditions if c.reason in ("ErrImagePull", "ImagePullBackOff")]
+    _, pull = pull_failure(status_env, created, "unreachable")
     print(f"  {pull.reason}: {pull.message}")
-    assert (pull.resource_type, pull.resource_name) == ("pod_container", "unreachable")
-    assert "cannot be pulled" in pull.message
     # The kubelet's own words, carried through: which registry, and that it refused (containerd
     # reaches a loopback registry without a hosts.toml over plain HTTP, as the message shows).
     assert down in pull.message
