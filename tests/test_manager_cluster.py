@@ -170,6 +170,8 @@ def test_objects_are_labelled_owned_and_unprivileged(
     for container in pod.spec.containers:
         assert container.security_context.privileged is False
         assert container.security_context.allow_privilege_escalation is False
+    user = pod.spec.containers[0]
+    assert user.security_context.capabilities.drop == ["NET_RAW", "MKNOD"]
 
 
 # -- the exact hook sequence, with the real plugins -----------------------------------------

@@ -65,13 +65,27 @@ def resources_from_kubernetes(
     return ContainerResources(snapshot_size_limit=snapshot_size_limit, **values)
 
 
+USER_DROPPED_CAPABILITIES = ("NET_RAW", "MKNOD")
+"""Capabilities the user's container never has, whatever its image.
+
+With them gone the user's container is strictly weaker than the snapshot sidecar (which keeps
+the runtime's default set): the kernel's ptrace access check (``cap_issubset``) then refuses the
+user every ``/proc/<pid>/*`` file of the sidecar's processes, dumpable or not, while the sidecar
+can still read a root user container. NET_RAW would also let tenant code sniff and spoof on the
+node's pod network (ARP, router advertisements); MKNOD is of no use to a sandboxed program.
+"""
+
+
 def unprivileged(drop_all_capabilities: bool = False) -> dict[str, Any]:
     """A container securityContext that never grants privileges.
 
-    The user's container keeps the runtime's default capabilities (images such as web servers
-    need e.g. NET_BIND_SERVICE); sidecars drop them all.
+    The user's container keeps the rest of the runtime's default capabilities (images such as
+    web servers need e.g. NET_BIND_SERVICE) but never those of
+    :data:`USER_DROPPED_CAPABILITIES`; sidecars drop them all.
     """
     context: dict[str, Any] = {"privileged": False, "allowPrivilegeEscalation": False}
     if drop_all_capabilities:
         context["capabilities"] = {"drop": ["ALL"]}
+    else:
+        context["capabilities"] = {"drop": list(USER_DROPPED_CAPABILITIES)}
     return context

@@ -109,6 +109,8 @@ def test_no_privileges_no_token() -> None:
     security = pod_spec["containers"][0]["securityContext"]
     assert security["privileged"] is False
     assert security["allowPrivilegeEscalation"] is False
+    # Strictly weaker than the snapshot sidecar, which keeps the runtime's default set.
+    assert security["capabilities"] == {"drop": ["NET_RAW", "MKNOD"]}
 
 
 def test_sidecars_are_added_in_plugin_name_order() -> None:

@@ -6,10 +6,12 @@ and groups of the user container's main process and reads that process's filesys
 /proc/<pid>/root. The kernel allows that (without CAP_SYS_PTRACE) to a process with the same
 ids whose capabilities include all of the target's: for a non-root target, switching to its uid
 drops all of ours and it has none; for a root target, which has the runtime's default
-capabilities, the sidecar must hold at least those. So the sidecar keeps the runtime's default
-set, exactly what the user's own container gets (naming them under ``capabilities.add`` is not
-possible: Pod Security "baseline" refuses an added NET_RAW, a containerd default): no
-privileged container, no CAP_SYS_ADMIN, no CAP_SYS_PTRACE. Registry credentials, when
+capabilities less NET_RAW and MKNOD, the sidecar must hold at least those. So the sidecar keeps
+the runtime's default set (naming them under ``capabilities.add`` is not possible: Pod Security
+"baseline" refuses an added NET_RAW, a containerd default): no privileged container, no
+CAP_SYS_ADMIN, no CAP_SYS_PTRACE. The user's container drops NET_RAW and MKNOD
+(``container_maker.manifests.USER_DROPPED_CAPABILITIES``), so it is strictly weaker than the
+sidecar and the same kernel check refuses it the sidecar's files. Registry credentials, when
 configured, are a Secret mounted into this container only.
 """
 
@@ -61,8 +63,9 @@ def snapshot_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
         env={"CONTAINER_MAKER_SNAPSHOT_DIR": mount_path},
         volume_mounts=mounts,
     )
-    # The runtime's defaults, like the user's container: reading a root container's files needs
-    # all of them (see the module doc); the agent loses them when it takes a non-root user's ids.
+    # The runtime's defaults, a strict superset of the user's container's: reading a root
+    # container's files needs all of its capabilities (see the module doc); the agent loses
+    # them when it takes a non-root user's ids.
     del container["securityContext"]["capabilities"]
     return PodExtras(plugin=NAME, containers=(container,), volumes=volumes)
 
