@@ -122,6 +122,23 @@ def test_lifecycle_at_every_level(
     else:
         assert got.container_ip == "203.0.113.254"
 
+    # Each published port's URL at the container's level (load balancer and Ingress addresses
+    # are simulated; the EXPOSED host is the Ingress rule's own).
+    urls = [(p.publish_port, p.target_port, p.protocol, p.url) for p in got.published_ports]
+    if level == ExposureLevel.INTERNAL:
+        assert urls == []
+    elif level == ExposureLevel.CLUSTER_LOCAL:
+        assert urls == [(80, 8080, "TCP", f"tcp://web-svc.{namespace}.svc:80")]
+    elif level == ExposureLevel.CLUSTER_EXTERNAL:
+        assert urls == [(80, 8080, "TCP", f"tcp://{got.container_ip}:80")]
+    else:
+        ingress = client.NetworkingV1Api(kube_api_client).read_namespaced_ingress(
+            "web-ing", namespace
+        )
+        (rule,) = ingress.spec.rules
+        assert rule.host.endswith(".containers.localhost")
+        assert urls == [(80, 8080, "TCP", f"http://{rule.host}/")]
+
     # The nested tree: top object, then down to the pod's containers.
     node = got.associated_resources[0]
     path = [node.resource_type]
@@ -188,7 +205,7 @@ def test_hook_sequence_with_real_plugins(
     chain = ["namespace", "status", "pod", "service", "ingress"][
         : {1: 3, 2: 4, 3: 4, 4: 5}[int(level)]
     ]
-    expected_create = [HookCall("cm_get", "pod")]
+    expected_create = [HookCall("cm_preflight"), HookCall("cm_get", "pod")]
     for kind in chain:
         if kind == "pod":
             expected_create.append(HookCall("cm_pod_extras"))
@@ -543,12 +560,12 @@ class CallCounter:
 
 @pytest.fixture
 def counted(
-    kube_cluster: Any, cm_plugin_manager: pluggy.PluginManager
+    kube_cluster: Any, cm_plugin_manager: pluggy.PluginManager, cm_settings: Settings
 ) -> Iterator[tuple[ContainerManager, CallCounter]]:
     api_client = kube_cluster.api_client()
     counter = CallCounter(api_client)
     yield (
-        ContainerManager(api_client, settings=Settings(), plugin_manager=cm_plugin_manager),
+        ContainerManager(api_client, settings=cm_settings, plugin_manager=cm_plugin_manager),
         counter,
     )
     api_client.close()

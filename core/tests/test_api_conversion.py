@@ -11,6 +11,7 @@ from container_maker.models import (
     DeleteOutcome,
     ExposureLevel,
     PortInformation,
+    PublishedPort,
 )
 
 
@@ -71,12 +72,19 @@ def test_container_response() -> None:
             AssociatedResource(resource_name="web-svc", resource_type="service",
                                associated_resources=(pod,)),
         ),
+        published_ports=(
+            PublishedPort(publish_port=80, target_port=8080, url="tcp://web-svc.demo.svc:80"),
+            PublishedPort(publish_port=53, target_port=53, protocol="UDP"),
+        ),
     )  # fmt: skip
     response = conversion.container_response(container)
     assert response.container_type == "service"
     assert response.exposure_level == pb.EXPOSURE_LEVEL_CLUSTER_LOCAL
     (port,) = response.ports
     assert not port.HasField("name") and port.protocol == "TCP"
+    assert [
+        (p.publish_port, p.target_port, p.protocol, p.url) for p in response.published_ports
+    ] == [(80, 8080, "TCP", "tcp://web-svc.demo.svc:80"), (53, 53, "UDP", "")]
     (service,) = response.associated_resources
     assert not service.HasField("container_resources")
     (pod_node,) = service.associated_resources

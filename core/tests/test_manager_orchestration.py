@@ -48,6 +48,7 @@ from container_maker.models import (
     ObjectStatus,
     ObservedObject,
     PodExtras,
+    PublishedPort,
     PublishInformation,
     Query,
     ResourceKind,
@@ -223,27 +224,27 @@ def seq(calls: list[HookCall]) -> list[str]:
 
 CREATE_SEQUENCES = {
     ExposureLevel.INTERNAL: [
-        "cm_get(pod)",
+        "cm_preflight", "cm_get(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_describe_associations",
     ],
     ExposureLevel.CLUSTER_LOCAL: [
-        "cm_get(pod)",
+        "cm_preflight", "cm_get(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_build(service)", "cm_create(service)",
         "cm_describe_associations",
     ],
     ExposureLevel.CLUSTER_EXTERNAL: [
-        "cm_get(pod)",
+        "cm_preflight", "cm_get(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_build(service)", "cm_create(service)",
         "cm_describe_associations",
     ],
     ExposureLevel.EXPOSED: [
-        "cm_get(pod)",
+        "cm_preflight", "cm_get(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_build(service)", "cm_create(service)",
@@ -501,3 +502,71 @@ def test_a_failed_container_ends_the_wait_at_once(manager: ContainerManager, sto
     (pod,) = [o for k, o in store.items() if k[0] == "pod"]
     assert pod.labels[ID_KEY] in raised.value.message
     timer.join()
+
+
+# -- preflight and published ports ----------------------------------------------------------
+
+
+class Refuses:
+    """Refuses every create that makes a service, and records what it was shown."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, ...]] = []
+
+    @hookimpl
+    def cm_preflight(self, spec: ContainerSpec, kinds: tuple[str, ...], settings: Any) -> None:
+        self.seen.append(kinds)
+        if "service" in kinds:
+            raise FailedPrecondition("the service cannot be made here")
+
+
+def test_a_preflight_refusal_comes_before_any_cluster_call(
+    pm: pluggy.PluginManager, calls: list[HookCall], store: Store
+) -> None:
+    refuses = Refuses()
+    pm.register(refuses, name="refuses")
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
+    calls.clear()
+    with pytest.raises(FailedPrecondition, match="cannot be made here"):
+        manager.create(spec(ExposureLevel.EXPOSED))
+    assert seq(calls) == ["cm_preflight"]
+    assert store == {}
+    assert refuses.seen == [("namespace", "pod", "service", "ingress")]
+    manager.create(spec(ExposureLevel.INTERNAL))
+    assert refuses.seen[-1] == ("namespace", "pod")
+
+
+def test_published_ports_take_the_highest_kind_that_gives_a_url(
+    manager: ContainerManager,
+) -> None:
+    def obj(kind: str, *ports: PublishedPort, **values: Any) -> ObservedObject:
+        return ObservedObject(
+            kind=kind, namespace="net", name=f"web-{kind}", uid=kind, published_ports=ports,
+            **values,
+        )  # fmt: skip
+
+    objects = {
+        "pod": (obj("pod", labels={"container-maker.io/exposure-level": "exposed"}),),
+        "service": (
+            obj(
+                "service",
+                PublishedPort(publish_port=80, target_port=8080, url="tcp://192.0.2.1:80"),
+                PublishedPort(publish_port=53, target_port=5353, protocol="UDP", url="udp://x:53"),
+                PublishedPort(publish_port=81, target_port=8081, url="tcp://192.0.2.1:81"),
+            ),
+        ),
+        "ingress": (
+            obj(
+                "ingress",
+                PublishedPort(publish_port=80, url="https://80-web.example/"),
+                PublishedPort(publish_port=81),  # a rule without a host: no URL of its own
+            ),
+        ),
+    }
+    container = manager.assemble("id", "net", objects)
+    ports = container.published_ports
+    assert [(p.publish_port, p.target_port, p.protocol, p.url) for p in ports] == [
+        (80, 8080, "TCP", "https://80-web.example/"),
+        (53, 5353, "UDP", "udp://x:53"),
+        (81, 8081, "TCP", "tcp://192.0.2.1:81"),
+    ]  # fmt: skip

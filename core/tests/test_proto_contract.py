@@ -116,8 +116,19 @@ EXTENSIONS: dict[str, list[tuple[str, int, int, str, str | None]]] = {
         ("container_type", 7, STRING, PLAIN, None),
         ("exposure_level", 8, ENUM, PLAIN, "containermaker.ExposureLevel"),
         ("status", 9, MESSAGE, OPT, "containermaker.ContainerStatus"),
+        ("published_ports", 10, MESSAGE, REP, "containermaker.PublishedPort"),
     ],
     "CreateContainerRequest": [("wait_until_ready", 8, T.TYPE_BOOL, PLAIN, None)],
+}
+
+# Messages that are ours alone (extensions); their numbers are fixed once published too.
+OWN_MESSAGES: dict[str, list[tuple[str, int, int, str, str | None]]] = {
+    "PublishedPort": [
+        ("publish_port", 1, INT32, PLAIN, None),
+        ("target_port", 2, INT32, PLAIN, None),
+        ("protocol", 3, STRING, PLAIN, None),
+        ("url", 4, STRING, PLAIN, None),
+    ],
 }
 
 RPCS = {
@@ -164,6 +175,12 @@ def test_message_matches_the_published_spec(name: str) -> None:
     message = types_pb2.DESCRIPTOR.message_types_by_name[name]
     expected = sorted(SPEC[name] + EXTENSIONS.get(name, []), key=lambda row: row[1])
     assert describe(message) == expected
+
+
+@pytest.mark.parametrize("name", sorted(OWN_MESSAGES))
+def test_own_message_keeps_its_numbers(name: str) -> None:
+    message = types_pb2.DESCRIPTOR.message_types_by_name[name]
+    assert describe(message) == OWN_MESSAGES[name]
 
 
 def test_plain_spec_fields_have_no_presence() -> None:

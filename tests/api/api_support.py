@@ -23,7 +23,7 @@ from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
 from container_maker.api import ApiServer, TlsConfig, create_server
 from container_maker.manager import ContainerManager
-from container_maker.settings import Settings
+from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 
 # Re-exported for the API tests, which import their helpers from this module.
 from container_maker.testing import managed_objects as managed_objects
@@ -54,6 +54,11 @@ class Running:
         return service_pb2_grpc.ContainerMakerAPIStub(self.channel)
 
 
+def served_settings(**values: Any) -> Settings:
+    """Settings as ``serve --local`` makes them (the local sandbox domain), with ``values``."""
+    return Settings(**{"ingress_domain": LOCAL_INGRESS_DOMAIN, **values})
+
+
 @contextmanager
 def running_server(
     api_client: client.ApiClient,
@@ -64,7 +69,11 @@ def running_server(
     channel: grpc.Channel | None = None,
     **options: Any,
 ) -> Iterator[Running]:
-    """Serve a manager on ``api_client`` on a free loopback port for the block's duration."""
+    """Serve a manager on ``api_client`` on a free loopback port for the block's duration.
+
+    Without ``settings``: the defaults with the sandbox domain of ``serve --local``.
+    """
+    settings = settings or served_settings()
     manager = ContainerManager(api_client, settings=settings, plugin_manager=plugin_manager)
     server, port = create_server("127.0.0.1:0", manager, tls=tls, **options)
     server.start()

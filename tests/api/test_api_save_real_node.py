@@ -26,6 +26,7 @@ from api_support import (
     new_network_name,
     rpc_error,
     running_server,
+    served_settings,
     service_account_token,
     token_client,
 )
@@ -75,7 +76,7 @@ def save_env(real_node_cluster: Any) -> Iterator[SaveEnv]:
     saveapp_ref = images.push(saveapp_image(), registry)
     large_ref = images.push(saveapp_image(LARGE_BYTES), registry)
     relay = Relay(int(registry.rsplit(":", 1)[1]))
-    settings = Settings(
+    settings = served_settings(
         snapshot_image=agent_ref,
         registry=f"{registry}/saved",
         registry_endpoints={registry: relay.address},

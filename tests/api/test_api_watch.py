@@ -22,13 +22,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import pytest
-from api_support import Running, Watcher, create_request, new_network_name, running_server
+from api_support import (
+    Running,
+    Watcher,
+    create_request,
+    new_network_name,
+    running_server,
+    served_settings,
+)
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
 from container_maker.api.server import max_watches
 from container_maker.plugins import Hooks, create_plugin_manager
-from container_maker.settings import Settings
 from container_maker_testcluster.cluster import LocalCluster
 from container_maker_testcluster.pytest_plugin import KUBECONFIG_ENV
 
@@ -73,7 +79,7 @@ def counted_server(kube_cluster: Any) -> Iterator[tuple[Running, WatchCounter]]:
     api = kube_cluster.api_client()
     counter = WatchCounter(api)
     # Each open stream holds a server thread: room for 50 watchers and the other calls.
-    with running_server(api, threads=64, settings=Settings(watch_read_timeout=3)) as running:
+    with running_server(api, threads=64, settings=served_settings(watch_read_timeout=3)) as running:
         yield running, counter
     api.close()
 
@@ -315,7 +321,7 @@ def test_a_watch_survives_an_api_server_restart(own_cluster: LocalCluster, hard:
     one made after it, reach the watcher that subscribed before."""
     api: Any = own_cluster.api_client()
     network = new_network_name("restart")
-    with running_server(api, settings=Settings(watch_read_timeout=3)) as running:
+    with running_server(api, settings=served_settings(watch_read_timeout=3)) as running:
         hub = running.server.hub
         before = running.stub.createContainer(create_request(network, "before"), timeout=60)
         watcher = Watcher(running.stub, network)
@@ -361,7 +367,7 @@ def test_an_expired_watch_lists_again_and_reports_what_it_missed(
     behind_proxy.configuration.host = f"https://127.0.0.1:{proxy.port}"
     direct: Any = own_cluster.api_client()
     network = new_network_name("expired")
-    settings = Settings(watch_read_timeout=3)
+    settings = served_settings(watch_read_timeout=3)
     with (
         running_server(behind_proxy, settings=settings) as watched,
         running_server(direct, settings=settings) as other,

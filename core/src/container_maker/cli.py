@@ -28,7 +28,7 @@ from .api.server import (
 )
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
-from .settings import ENV_PREFIX, Settings
+from .settings import ENV_PREFIX, LOCAL_INGRESS_DOMAIN, Settings
 
 log = logging.getLogger("container_maker.cli")
 
@@ -75,10 +75,30 @@ def serve(
             "else $KUBECONFIG, else ~/.kube/config).",
         ),
     ] = None,
+    ingress_domain: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("INGRESS_DOMAIN"),
+            help="Sandbox domain of EXPOSED containers: each published TCP port gets its own "
+            "host <port>-<name>-<namespace>-<hash>.<domain> (a wildcard DNS record *.<domain> "
+            "must point at the ingress controller). Unset: EXPOSED is refused "
+            f"(FAILED_PRECONDITION) [default with --local: {LOCAL_INGRESS_DOMAIN}].",
+        ),
+    ] = None,
+    ingress_tls_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("INGRESS_TLS_SECRET"),
+            help="TLS Secret (a wildcard certificate for *.<domain>, in each container's "
+            "namespace) named by every EXPOSED Ingress for its hosts; URLs are then https.",
+        ),
+    ] = None,
     ingress_host: Annotated[
         str | None,
         typer.Option(
-            envvar=_env("INGRESS_HOST"), help="Host rule of EXPOSED containers' Ingresses."
+            envvar=_env("INGRESS_HOST"),
+            help="Retired (one host shared by every container): refused at startup; use "
+            "--ingress-domain.",
         ),
     ] = None,
     ingress_class: Annotated[
@@ -175,6 +195,8 @@ def serve(
     configure_logging(log_level)
     overrides: dict[str, Any] = {
         "ingress_host": ingress_host,
+        "ingress_domain": ingress_domain,
+        "ingress_tls_secret": ingress_tls_secret,
         "ingress_class": ingress_class,
         "snapshot_image": snapshot_image,
         "status_image": status_image,
@@ -189,6 +211,7 @@ def serve(
         settings = _settings(overrides)
         tls = _tls(tls_cert, tls_key, tls_client_ca)
         if local:
+            settings = local_settings(settings)
             cluster, target = _start_local_cluster()
             host = host or "127.0.0.1"
         else:
@@ -211,6 +234,7 @@ def serve(
                 "kubernetes": target.server,
                 "kube_config_source": target.source,
                 "plugins": sorted(manager.kinds),
+                "ingress_domain": settings.ingress_domain or "",
             },
         )
         server.serve_until_signalled(grace=grace_period)
@@ -226,7 +250,14 @@ def serve(
 def _settings(overrides: dict[str, Any]) -> Settings:
     """The settings from the environment, with the options given on the command line on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    for key in ("ingress_host", "ingress_class", "registry", "registry_secret"):
+    for key in (
+        "ingress_host",
+        "ingress_domain",
+        "ingress_tls_secret",
+        "ingress_class",
+        "registry",
+        "registry_secret",
+    ):
         if given.get(key) == "":
             given[key] = None  # an empty value means "none", as in the environment
     try:
@@ -238,6 +269,14 @@ def _settings(overrides: dict[str, Any]) -> Settings:
             for e in error.errors()
         )
         raise InvalidConfiguration(f"bad settings: {problems}") from error
+
+
+def local_settings(settings: Settings) -> Settings:
+    """The settings of ``--local``: a sandbox domain under ``.localhost`` unless one is given,
+    so that EXPOSED works on the local cluster (whose Ingress addresses are simulated)."""
+    if settings.ingress_domain:
+        return settings
+    return settings.model_copy(update={"ingress_domain": LOCAL_INGRESS_DOMAIN})
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConfig | None:

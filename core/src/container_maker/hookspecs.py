@@ -27,6 +27,7 @@ from .models import (
     ResourceKind,
     SavedImage,
 )
+from .settings import Settings
 
 # The specs have no bodies on purpose (pluggy never runs them); mypy's empty-body check is
 # disabled for this module in the workspace's mypy configuration.
@@ -47,6 +48,28 @@ def cm_declare_kind() -> ResourceKind | None:
 
     Results from all plugins are collected; two plugins declaring one kind is a configuration
     error.
+    """
+
+
+@hookspec
+def cm_preflight(spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings) -> None:
+    """Refuse a create that a plugin cannot carry out, before anything touches the cluster.
+
+    Called: during create, once, after the core validated the request and found every kind of
+    its exposure level installed, and before any cluster call (even the lookup of an existing
+    container of that name), so a refusal leaves nothing behind.
+
+    Parameters:
+        spec: the validated container spec.
+        kinds: the kinds the create will make, in chain order ("namespace", "status", "pod",
+            ...); a plugin checks only when its own kind is among them.
+        settings: the service configuration.
+
+    Returns: None. A plugin refuses by raising the error hierarchy: FailedPrecondition when the
+    service is not configured for the request (the ingress plugin without
+    ``settings.ingress_domain``), InvalidArgument naming the request field otherwise.
+
+    Results from all plugins are collected (and ignored; only a raise counts).
     """
 
 

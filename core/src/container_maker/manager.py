@@ -54,6 +54,7 @@ from .models import (
     ExposureLevel,
     ObjectRef,
     ObservedObject,
+    PublishedPort,
     Query,
     SavedImage,
 )
@@ -140,6 +141,7 @@ class ContainerManager:
             ports=pod.ports,
             associated_resources=_nest(nodes),
             status=container_status(objects, kinds_for_level(level, self.kinds)),
+            published_ports=_published_ports(objects),
         )
 
     # -- create -----------------------------------------------------------------------------
@@ -206,6 +208,8 @@ class ContainerManager:
                 f"exposure {level.name} needs the plugins for {list(missing)}, which are not "
                 "installed or are blocked"
             )
+        kinds = kinds_for_level(level, self.kinds)
+        self.hooks.preflight(spec=spec, kinds=kinds, settings=self.settings)
         ctx = self._context(timeout)
         existing = self._existing(spec, ctx)
         if existing is not None:
@@ -223,7 +227,7 @@ class ContainerManager:
         attempted: list[str] = []
         try:
             owner: ObjectRef | None = None
-            for kind in kinds_for_level(level, self.kinds):
+            for kind in kinds:
                 attempted.append(kind)
                 ctx.check_deadline(f"creating the {kind} of {spec.container_name}")
                 build_context = BuildContext(
@@ -456,6 +460,30 @@ class ContainerManager:
                 return False
         result = self.hooks.delete(kind="namespace", objects=found, context=ctx)
         return result is not None and bool(result.deleted)
+
+
+def _published_ports(objects: Objects) -> tuple[PublishedPort, ...]:
+    """Each published port once, with the URL of the highest kind of the chain that gives one.
+
+    The Service lists every port (in request order); the Ingress gives the TCP ports of an
+    EXPOSED container their own hosts. A kind that names a port without a URL (an Ingress rule
+    without a host) or without its target port keeps what the kind below said.
+    """
+    ports: dict[tuple[int, str], PublishedPort] = {}
+    for kind in EXPOSURE_CHAIN:
+        for obj in objects.get(kind, ()):
+            for port in obj.published_ports:
+                key = (port.publish_port, port.protocol)
+                below = ports.get(key)
+                if below is not None:
+                    port = port.model_copy(
+                        update={
+                            "target_port": port.target_port or below.target_port,
+                            "url": port.url or below.url,
+                        }
+                    )
+                ports[key] = port
+    return tuple(ports.values())
 
 
 def _nest(nodes: tuple[AssociatedResource, ...]) -> tuple[AssociatedResource, ...]:

@@ -113,6 +113,23 @@ class PortInformation(Model):
     protocol: str | None = None
 
 
+class PublishedPort(Model):
+    """One published port of a container and the URL a client reaches it at.
+
+    ``url`` is the address at the container's exposure level: for EXPOSED the port's own host,
+    ``http://<host>/`` (``https`` when the Ingress has a ``tls`` entry for the host) for TCP
+    ports, the load balancer's ``udp://``/``sctp://`` address for the others; for
+    CLUSTER_EXTERNAL ``<protocol>://<load-balancer address>:<port>``; for CLUSTER_LOCAL the
+    Service's in-cluster DNS name, ``<protocol>://<service>.<namespace>.svc:<port>``. "" while
+    not known (a load balancer without an address). ``protocol`` is TCP, UDP or SCTP.
+    """
+
+    publish_port: int
+    target_port: int = 0
+    protocol: str = "TCP"
+    url: str = ""
+
+
 class AssociatedResource(Model):
     """A node of the associated-resources tree (ingress -> services -> pods -> pod containers).
 
@@ -227,6 +244,8 @@ class Container(Model):
 
     ``container_type`` is the kind of the top-level object (pod, service or ingress);
     ``container_ip`` is the address at the container's exposure level ("" until assigned).
+    ``published_ports`` are the ports its Service publishes, each with its URL (empty for
+    INTERNAL, which publishes nothing: the pod is reached at ``container_ip``).
     """
 
     container_id: str
@@ -238,6 +257,7 @@ class Container(Model):
     ports: tuple[PortInformation, ...] = ()
     associated_resources: tuple[AssociatedResource, ...] = ()
     status: ContainerStatus = ContainerStatus(phase=ContainerPhase.PENDING, ready=False)
+    published_ports: tuple[PublishedPort, ...] = ()
 
 
 class DeleteOutcome(Model):
@@ -312,7 +332,10 @@ class ObservedObject(Model):
 
     ``address`` is the object's address at its own level: the pod IP, the Service's ClusterIP
     (ClusterIP type) or load-balancer address (LoadBalancer type), the Ingress's address; ""
-    while not assigned. ``terminating`` is true once deletion has begun.
+    while not assigned. ``terminating`` is true once deletion has begun. ``published_ports``:
+    the ports this object publishes and their URLs at its level (a Service: every port; an
+    Ingress: the TCP ports it routes); per port and protocol, the core keeps the URL of the
+    highest kind of the chain that gives one.
     """
 
     kind: str
@@ -327,6 +350,7 @@ class ObservedObject(Model):
     ports: tuple[PortInformation, ...] = ()
     containers: tuple[ContainerDetail, ...] = ()
     status: ObjectStatus = ObjectStatus()
+    published_ports: tuple[PublishedPort, ...] = ()
 
     def ref(self) -> ObjectRef:
         """The precise reference to this object."""

@@ -32,6 +32,7 @@ from .models import (
     ResourceKind,
     SavedImage,
 )
+from .settings import Settings
 
 T = TypeVar("T")
 
@@ -109,6 +110,10 @@ class Hooks:
                 raise InvalidConfiguration(f"two plugins declare kind {declaration.kind!r}")
             declared[declaration.kind] = declaration
         return declared
+
+    def preflight(self, *, spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings) -> None:
+        """``cm_preflight``: every plugin may refuse the create (by raising)."""
+        self._hook.cm_preflight(spec=spec, kinds=kinds, settings=settings)
 
     def build(self, *, kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
         """``cm_build``: the manifest of ``kind`` (None: no plugin owns it)."""

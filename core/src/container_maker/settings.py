@@ -7,9 +7,11 @@ core's back. :meth:`Settings.from_env` is the one place environment variables ar
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .models import ContainerResources, Model
 
@@ -36,13 +38,40 @@ DEFAULT_SIDECAR_RESOURCES = ContainerResources(
 )
 """Each sidecar's own small requests (a pod must not cost three times what was asked)."""
 
+LOCAL_INGRESS_DOMAIN = "containers.localhost"
+"""The sandbox domain of ``serve --local`` and of the test kit: under ``.localhost`` (RFC 6761),
+which resolvers answer with the loopback address or not at all, never an outside address."""
+
+MAX_INGRESS_DOMAIN_LENGTH = 253 - 63 - 1
+"""A host is one label of up to 63 characters, a dot, then the domain; a DNS name is at most
+253 characters, so the domain may have 189."""
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+RETIRED_INGRESS_HOST = (
+    "ingress_host (--ingress-host, CONTAINER_MAKER_INGRESS_HOST) is no longer supported: it put "
+    "every EXPOSED container on one host, one browser origin shared by all tenants. EXPOSED "
+    "containers now get a host per container and port under --ingress-domain "
+    "(CONTAINER_MAKER_INGRESS_DOMAIN), such as 80-web-demo-<hash>.<domain>; point a wildcard DNS "
+    "record *.<domain> at the ingress controller, set the domain and unset ingress_host"
+)
+"""Why a configured ``ingress_host`` stops the server instead of being used (see the README)."""
+
 
 class Settings(Model):
     """Configuration of the container manager and its plugins.
 
     - ``blocked_plugins``: plugin names not to load (never "namespace" or "pod").
-    - ``ingress_host`` / ``ingress_class``: host rule and class of EXPOSED containers' Ingresses
-      (None: no host rule, the cluster's default class).
+    - ``ingress_domain``: the sandbox domain under which every EXPOSED container gets one host
+      per published TCP port (``<port>-<name>-<namespace>-<hash>.<domain>``; see
+      :mod:`container_maker_ingress.hosts`). None: EXPOSED is refused (FAILED_PRECONDITION). A
+      lowercase DNS name of at most 189 characters.
+    - ``ingress_tls_secret``: name of a TLS Secret (a wildcard certificate for ``*.<domain>``)
+      that every EXPOSED Ingress names in its ``tls`` entry for its hosts; the ingress
+      controller reads it from the container's namespace. None: no ``tls`` entry (plain HTTP).
+    - ``ingress_class``: the IngressClass of EXPOSED containers' Ingresses (None: the cluster's
+      default class).
+    - ``ingress_host`` is retired: giving it is an error (:data:`RETIRED_INGRESS_HOST`).
     - ``snapshot_image`` / ``status_image``: the sidecar images.
     - ``registry``: the OCI registry (``host[:port][/path]``) that ``saveContainer`` pushes
       saved images to (None: saving is not configured). A registry on the loopback
@@ -76,7 +105,8 @@ class Settings(Model):
     """
 
     blocked_plugins: tuple[str, ...] = ()
-    ingress_host: str | None = None
+    ingress_domain: str | None = None
+    ingress_tls_secret: str | None = None
     ingress_class: str | None = None
     snapshot_image: str = "container-maker/snapshot-agent:0.1.0"
     status_image: str = "container-maker/status-agent:0.1.0"
@@ -97,6 +127,45 @@ class Settings(Model):
     status_poll_interval: float = Field(default=1.0, gt=0)
     status_heartbeat_interval: float = Field(default=10.0, gt=0)
     status_report_validity: int = Field(default=30, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_ingress_host(cls, data: Any) -> Any:
+        # An operator upgrading with the old one-host setting must hear about it at startup:
+        # using it as before would keep the shared origin, and using it as the domain would
+        # move every container to hosts that its DNS record and certificate do not cover.
+        if isinstance(data, Mapping) and "ingress_host" in data:
+            if data["ingress_host"] not in (None, ""):
+                raise ValueError(RETIRED_INGRESS_HOST)
+            data = {k: v for k, v in data.items() if k != "ingress_host"}
+        return data
+
+    @field_validator("ingress_domain")
+    @classmethod
+    def _domain_is_a_dns_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) > MAX_INGRESS_DOMAIN_LENGTH:
+            raise ValueError(
+                f"{value!r} is {len(value)} characters; at most {MAX_INGRESS_DOMAIN_LENGTH} "
+                "leave room for the 63-character label of each host within DNS's 253"
+            )
+        bad = [label for label in value.split(".") if not _DNS_LABEL.match(label)]
+        if bad:
+            raise ValueError(
+                f"{value!r} is not a lowercase DNS name (labels of letters, digits and '-', "
+                f"1-63 characters, no leading or trailing '-' or dot; bad label {bad[0]!r})"
+            )
+        return value
+
+    @field_validator("ingress_tls_secret")
+    @classmethod
+    def _secret_is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and (
+            len(value) > 253 or not all(_DNS_LABEL.match(part) for part in value.split("."))
+        ):
+            raise ValueError(f"{value!r} is not a Secret name (a lowercase DNS subdomain)")
+        return value
 
     @model_validator(mode="after")
     def _report_outlives_heartbeat(self) -> Settings:
@@ -121,6 +190,8 @@ class Settings(Model):
             values["blocked_plugins"] = tuple(p.strip() for p in blocked.split(",") if p.strip())
         for name in (
             "ingress_host",
+            "ingress_domain",
+            "ingress_tls_secret",
             "ingress_class",
             "snapshot_image",
             "status_image",
@@ -129,7 +200,7 @@ class Settings(Model):
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:
-                # An empty ingress host or class (or registry) means "none", not "".
+                # An empty ingress setting (or registry) means "none", not "".
                 optional = name.startswith(("ingress", "registry"))
                 values[name] = (value or None) if optional else value
         endpoints = env.get(ENV_PREFIX + "REGISTRY_ENDPOINTS")

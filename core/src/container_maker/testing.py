@@ -2,8 +2,10 @@
 
 Fixtures (all function-scoped):
 
-- ``cm_settings``: the :class:`~container_maker.settings.Settings` used by the fixtures below;
-  override it in your conftest to test other configurations.
+- ``cm_settings``: the :class:`~container_maker.settings.Settings` used by the fixtures below:
+  the defaults, with the sandbox domain of ``serve --local``
+  (:data:`~container_maker.settings.LOCAL_INGRESS_DOMAIN`) so that EXPOSED works; override it
+  in your conftest to test other configurations.
 - ``cm_plugin_manager``: a fresh plugin manager with every installed plugin loaded from entry
   points (as production does), honouring ``cm_settings.blocked_plugins``.
 - ``cm_register``: ``cm_register(plugin, name=None)`` registers a plugin (a module or object of
@@ -45,7 +47,7 @@ from .context import KubeContext
 from .identity import label_selector
 from .manager import ContainerManager
 from .plugins import create_plugin_manager
-from .settings import Settings
+from .settings import LOCAL_INGRESS_DOMAIN, Settings
 
 T = TypeVar("T")
 
@@ -141,8 +143,9 @@ class HookCall:
 
 @pytest.fixture
 def cm_settings() -> Settings:
-    """Settings for the kit's fixtures (defaults; override in a conftest)."""
-    return Settings()
+    """Settings for the kit's fixtures (defaults and the local sandbox domain, as
+    ``serve --local``; override in a conftest)."""
+    return Settings(ingress_domain=LOCAL_INGRESS_DOMAIN)
 
 
 @pytest.fixture

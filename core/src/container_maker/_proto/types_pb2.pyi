@@ -192,7 +192,7 @@ class AssociatedResource(_message.Message):
     def __init__(self, resource_name: _Optional[str] = ..., resource_type: _Optional[str] = ..., container_resources: _Optional[_Union[ContainerResources, _Mapping]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ...) -> None: ...
 
 class ContainerResponse(_message.Message):
-    __slots__ = ("container_id", "container_name", "container_ip", "container_network", "ports", "associated_resources", "container_type", "exposure_level", "status")
+    __slots__ = ("container_id", "container_name", "container_ip", "container_network", "ports", "associated_resources", "container_type", "exposure_level", "status", "published_ports")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_IP_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +202,7 @@ class ContainerResponse(_message.Message):
     CONTAINER_TYPE_FIELD_NUMBER: _ClassVar[int]
     EXPOSURE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_PORTS_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     container_name: str
     container_ip: str
@@ -211,7 +212,20 @@ class ContainerResponse(_message.Message):
     container_type: str
     exposure_level: ExposureLevel
     status: ContainerStatus
-    def __init__(self, container_id: _Optional[str] = ..., container_name: _Optional[str] = ..., container_ip: _Optional[str] = ..., container_network: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortInformation, _Mapping]]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ..., container_type: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ...) -> None: ...
+    published_ports: _containers.RepeatedCompositeFieldContainer[PublishedPort]
+    def __init__(self, container_id: _Optional[str] = ..., container_name: _Optional[str] = ..., container_ip: _Optional[str] = ..., container_network: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[PortInformation, _Mapping]]] = ..., associated_resources: _Optional[_Iterable[_Union[AssociatedResource, _Mapping]]] = ..., container_type: _Optional[str] = ..., exposure_level: _Optional[_Union[ExposureLevel, str]] = ..., status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., published_ports: _Optional[_Iterable[_Union[PublishedPort, _Mapping]]] = ...) -> None: ...
+
+class PublishedPort(_message.Message):
+    __slots__ = ("publish_port", "target_port", "protocol", "url")
+    PUBLISH_PORT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    publish_port: int
+    target_port: int
+    protocol: str
+    url: str
+    def __init__(self, publish_port: _Optional[int] = ..., target_port: _Optional[int] = ..., protocol: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
 
 class WatchContainersRequest(_message.Message):
     __slots__ = ("network_name", "container_id")

@@ -119,6 +119,15 @@ def container_response(container: Container) -> pb.ContainerResponse:
         container_type=container.container_type,
         exposure_level=f"EXPOSURE_LEVEL_{container.exposure_level.name}",
         status=status_message(container.status),
+        published_ports=[
+            pb.PublishedPort(
+                publish_port=port.publish_port,
+                target_port=port.target_port,
+                protocol=port.protocol,
+                url=port.url,
+            )
+            for port in container.published_ports
+        ],
     )
 
 

@@ -5,36 +5,59 @@ from __future__ import annotations
 from typing import Any
 
 from container_maker.context import BuildContext
+from container_maker.errors import InvalidConfiguration
 from container_maker.identity import object_name
 from container_maker.manifests import object_metadata
 from container_maker.models import ContainerSpec
 from container_maker.validation import protocol_of
 
+from .hosts import ingress_host
 
-def ingress_path(namespace: str, container_name: str, port: int) -> str:
-    """The path of one published port: unique per container and port on a shared host."""
-    return f"/{namespace}/{container_name}/{port}"
+NO_DOMAIN = (
+    "exposure EXPOSED needs a sandbox domain for the containers' hosts, and none is configured: "
+    "start the server with --ingress-domain (CONTAINER_MAKER_INGRESS_DOMAIN), a domain whose "
+    "wildcard DNS record points at the ingress controller"
+)
 
 
 def build_ingress(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
-    """The Ingress of a container: a Prefix path per published TCP port to its Service."""
+    """The Ingress of a container: a rule per published TCP port, on that port's own host,
+    routing every path (``/`` Prefix) to the port on the container's Service.
+
+    No two containers or ports share a host, so none shares a browser origin with another
+    (see :mod:`container_maker_ingress.hosts`). With ``settings.ingress_tls_secret`` the
+    Ingress has one ``tls`` entry covering all its hosts.
+    """
+    settings = context.settings
+    if not settings.ingress_domain:
+        raise InvalidConfiguration(NO_DOMAIN)
     service = object_name("service", spec.container_name)
-    paths = [
-        {
-            "path": ingress_path(spec.network_name, spec.container_name, info.publish_port),
-            "pathType": "Prefix",
-            "backend": {"service": {"name": service, "port": {"number": info.publish_port}}},
-        }
-        for info in spec.publish_information
+    rules: list[dict[str, Any]] = []
+    for info in spec.publish_information:
         # Ingress routes HTTP, which runs over TCP; UDP and SCTP ports stay on the Service.
-        if protocol_of(info.protocol) == "TCP"
-    ]
-    rule: dict[str, Any] = {"http": {"paths": paths}}
-    if context.settings.ingress_host:
-        rule["host"] = context.settings.ingress_host
-    body_spec: dict[str, Any] = {"rules": [rule]}
-    if context.settings.ingress_class:
-        body_spec["ingressClassName"] = context.settings.ingress_class
+        if protocol_of(info.protocol) != "TCP":
+            continue
+        host = ingress_host(
+            settings.ingress_domain,
+            context.container_id,
+            spec.network_name,
+            spec.container_name,
+            info.publish_port,
+        )
+        backend = {"service": {"name": service, "port": {"number": info.publish_port}}}
+        rules.append(
+            {
+                "host": host,
+                "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+            }
+        )
+    body_spec: dict[str, Any] = {"rules": rules}
+    if settings.ingress_tls_secret:
+        body_spec["tls"] = [
+            {"hosts": [rule["host"] for rule in rules], "secretName": settings.ingress_tls_secret}
+        ]
+    if settings.ingress_class:
+        body_spec["ingressClassName"] = settings.ingress_class
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",

@@ -8,6 +8,7 @@ from kubernetes import client
 
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
+from container_maker.errors import FailedPrecondition
 from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
 from container_maker.models import (
     AssociatedResource,
@@ -17,12 +18,14 @@ from container_maker.models import (
     Manifest,
     ObjectStatus,
     ObservedObject,
+    PublishedPort,
     Query,
     ResourceKind,
     StatusCondition,
 )
+from container_maker.settings import Settings
 
-from .manifests import build_ingress
+from .manifests import NO_DOMAIN, build_ingress
 
 KIND = "ingress"
 
@@ -55,6 +58,30 @@ def ingress_status(ing: Any) -> ObjectStatus:
     )
 
 
+def published_ports(ing: Any) -> tuple[PublishedPort, ...]:
+    """The URL of each Service port the Ingress routes, read from its rules (pure).
+
+    ``https`` when a ``tls`` entry names the rule's host. A rule without a host (an Ingress
+    made before hosts per port) gives no URL: its host is whatever the controller serves.
+    """
+    spec = ing.spec
+    if spec is None:
+        return ()
+    secured = {host for tls in spec.tls or [] for host in tls.hosts or []}
+    found: list[PublishedPort] = []
+    for rule in spec.rules or []:
+        for path in (rule.http.paths if rule.http else None) or []:
+            service = path.backend.service if path.backend else None
+            if service is None or service.port is None or service.port.number is None:
+                continue
+            url = ""
+            if rule.host:
+                scheme = "https" if rule.host in secured else "http"
+                url = f"{scheme}://{rule.host}{path.path or '/'}"
+            found.append(PublishedPort(publish_port=service.port.number, url=url))
+    return tuple(found)
+
+
 def observe(ing: Any) -> ObservedObject:
     """Summarise a ``V1Ingress``."""
     meta = ing.metadata
@@ -68,6 +95,7 @@ def observe(ing: Any) -> ObservedObject:
         address=address(ing),
         terminating=meta.deletion_timestamp is not None,
         status=ingress_status(ing),
+        published_ports=published_ports(ing),
     )
 
 
@@ -93,6 +121,13 @@ def cm_watch_source(kind: str) -> NamespacedKind[client.NetworkingV1Api] | None:
 @hookimpl
 def cm_declare_kind() -> ResourceKind:
     return ResourceKind(kind=KIND, min_level=ExposureLevel.EXPOSED)
+
+
+@hookimpl
+def cm_preflight(spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings) -> None:
+    """EXPOSED needs the sandbox domain its hosts are made under."""
+    if KIND in kinds and not settings.ingress_domain:
+        raise FailedPrecondition(NO_DOMAIN)
 
 
 @hookimpl

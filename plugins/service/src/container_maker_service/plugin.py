@@ -18,6 +18,7 @@ from container_maker.models import (
     ObjectStatus,
     ObservedObject,
     PortInformation,
+    PublishedPort,
     Query,
     ResourceKind,
     StatusCondition,
@@ -58,6 +59,30 @@ def service_status(svc: Any) -> ObjectStatus:
     )
 
 
+def published_ports(svc: Any) -> tuple[PublishedPort, ...]:
+    """Each Service port and its URL (pure): ``<protocol>://<where>:<port>``.
+
+    A ClusterIP Service is reached in the cluster by its DNS name ``<name>.<namespace>.svc``
+    (known at once, and stable, unlike the ClusterIP); a LoadBalancer Service at its
+    load-balancer address, "" until the cluster assigned one.
+    """
+    if svc.spec.type == "LoadBalancer":
+        where = address(svc)
+        if ":" in where:
+            where = f"[{where}]"  # an IPv6 address in a URL
+    else:
+        where = f"{svc.metadata.name}.{svc.metadata.namespace}.svc"
+    found = []
+    for p in svc.spec.ports or []:
+        protocol = p.protocol or "TCP"
+        target = p.target_port if isinstance(p.target_port, int) else 0
+        url = f"{protocol.lower()}://{where}:{p.port}" if where else ""
+        found.append(
+            PublishedPort(publish_port=p.port, target_port=target, protocol=protocol, url=url)
+        )
+    return tuple(found)
+
+
 def observe(svc: Any) -> ObservedObject:
     """Summarise a ``V1Service``."""
     meta = svc.metadata
@@ -76,6 +101,7 @@ def observe(svc: Any) -> ObservedObject:
             for p in svc.spec.ports or []
         ),
         status=service_status(svc),
+        published_ports=published_ports(svc),
     )
 
 
