@@ -374,6 +374,53 @@ def test_inconsistent_status_settings_are_a_clear_error(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_the_retired_ingress_host_stops_the_server_with_what_to_do(
+    tmp_path: Path, given: str
+) -> None:
+    """An operator who had the one-host setting learns at startup what replaces it; the server
+    never serves EXPOSED containers on the shared host."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
+    args = ["serve", "--port=0", f"--kubeconfig={tmp_path / 'none'}"]
+    if given == "flag":
+        args.append("--ingress-host=apps.example.com")
+    else:
+        env["CONTAINER_MAKER_INGRESS_HOST"] = "apps.example.com"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "container-maker"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    assert "ingress_host" in line["event"] and "no longer supported" in line["event"]
+    assert "--ingress-domain" in line["event"]
+
+
+def test_a_bad_ingress_domain_is_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "container-maker"),
+            "serve",
+            "--port=0",
+            "--ingress-domain=Sandbox.Example.com.",
+            f"--kubeconfig={tmp_path / 'none'}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    assert "ingress_domain" in line["event"] and "not a lowercase DNS name" in line["event"]
+
+
 def test_in_cluster_configuration(
     kube_cluster: Any, admin_api: client.ApiClient, tmp_path: Path
 ) -> None:
@@ -423,6 +470,7 @@ def test_serve_local_starts_a_cluster_and_serves_on_it(
     assert ready["address"] == "127.0.0.1"
     assert ready["kube_config_source"] == "local test cluster"
     assert ready["kubernetes"] != kube_cluster.api_client().configuration.host
+    assert ready["ingress_domain"] == "containers.localhost"  # EXPOSED works out of the box
     channel = grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
     assert health_status(channel) == SERVING
     from container_maker._proto import service_pb2_grpc
@@ -431,6 +479,19 @@ def test_serve_local_starts_a_cluster_and_serves_on_it(
     stub = service_pb2_grpc.ContainerMakerAPIStub(channel)
     listed = stub.listContainer(pb.ListContainerRequest(network_name="default"), timeout=30)
     assert list(listed.containers) == []
+    exposed = stub.createContainer(
+        pb.CreateContainerRequest(
+            image_name="nginx:1.27",
+            container_name="site",
+            network_name="default",
+            exposure_level=pb.EXPOSURE_LEVEL_EXPOSED,
+            publish_information=[pb.PublishInformation(publish_port=80, target_port=8080)],
+        ),
+        timeout=90,
+    )
+    (port,) = exposed.published_ports
+    assert port.url.startswith("http://80-site-default-")
+    assert port.url.endswith(".containers.localhost/")
     serve.process.send_signal(signal.SIGTERM)
     assert serve.process.wait(60) == 0
     serve.wait_for("stopping the local cluster", timeout=5)

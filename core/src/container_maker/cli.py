@@ -265,7 +265,9 @@ def _settings(overrides: dict[str, Any]) -> Settings:
         return Settings.model_validate({**base.model_dump(), **given})
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: "
+            # pydantic prefixes our own validators' messages; they read better without.
+            + e["msg"].removeprefix("Value error, ")
             for e in error.errors()
         )
         raise InvalidConfiguration(f"bad settings: {problems}") from error
