@@ -97,6 +97,8 @@ def test_readme_session_works_as_printed(
         assert "containermaker.ContainerMakerAPI" in out  # list, through reflection
         assert '"container_type": "service"' in out  # create, list and get
         assert out.count('"container_name": "web"') == 3
+        # create, list and get tell the published port's URL (the Service's DNS name).
+        assert out.count('"url": "tcp://web-svc.demo.svc:80"') == 3
         assert '"status": "Deleted"' in out or '"status": "Deleting"' in out
         # The last delete removed the namespace that create made.
         end = time.monotonic() + 30
