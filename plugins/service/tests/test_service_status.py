@@ -8,11 +8,12 @@ from kubernetes.client import (
     V1LoadBalancerStatus,
     V1ObjectMeta,
     V1Service,
+    V1ServicePort,
     V1ServiceSpec,
     V1ServiceStatus,
 )
 
-from container_maker_service.plugin import service_status
+from container_maker_service.plugin import published_ports, service_status
 
 
 def service(kind: str, ip: str | None = None, hostname: str | None = None) -> V1Service:
@@ -42,3 +43,31 @@ def test_service_status(svc: V1Service, ready: bool, reasons: list[str]) -> None
     for condition in status.conditions:
         assert (condition.resource_type, condition.resource_name) == ("service", "web-svc")
         assert "load-balancer address" in condition.message
+
+
+def with_ports(svc: V1Service) -> V1Service:
+    svc.spec.ports = [
+        V1ServicePort(name="tcp-80", port=80, target_port=8080, protocol="TCP"),
+        V1ServicePort(name="udp-53", port=53, target_port=5353, protocol="UDP"),
+    ]
+    return svc
+
+
+@pytest.mark.parametrize(
+    ("svc", "urls"),
+    [
+        (service("ClusterIP"), ["tcp://web-svc.ns.svc:80", "udp://web-svc.ns.svc:53"]),
+        (service("LoadBalancer"), ["", ""]),  # no address yet: no URL
+        (service("LoadBalancer", ip="203.0.113.9"), ["tcp://203.0.113.9:80", "udp://203.0.113.9:53"]),
+        (service("LoadBalancer", ip="2001:db8::9"), ["tcp://[2001:db8::9]:80", "udp://[2001:db8::9]:53"]),
+        (service("LoadBalancer", hostname="lb.example"), ["tcp://lb.example:80", "udp://lb.example:53"]),
+    ],
+    ids=["cluster-ip", "lb-waiting", "lb-ip", "lb-ipv6", "lb-hostname"],
+)  # fmt: skip
+def test_published_port_urls(svc: V1Service, urls: list[str]) -> None:
+    ports = published_ports(with_ports(svc))
+    assert [(p.publish_port, p.target_port, p.protocol) for p in ports] == [
+        (80, 8080, "TCP"),
+        (53, 5353, "UDP"),
+    ]
+    assert [p.url for p in ports] == urls
