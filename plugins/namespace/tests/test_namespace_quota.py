@@ -3,14 +3,20 @@ against the real cluster (its quota controller and admission plugins)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from container_maker.context import KubeContext
 from container_maker.identity import managed_labels
 from container_maker.models import ContainerResources, Manifest
 from container_maker.settings import DEFAULT_NAMESPACE_QUOTA, QUOTA_NAME, Settings
+from container_maker.testing import eventually, foreign_pod
 from container_maker.validation import parse_quantity
 from container_maker_namespace import plugin
 from container_maker_namespace.manifests import build_namespace
@@ -159,3 +165,47 @@ def test_an_existing_quota_is_left_as_it_is(
     create(fresh_namespace_name, kube_context)
     quota = core.read_namespaced_resource_quota(QUOTA_NAME, fresh_namespace_name)
     assert quota.spec.hard["count/pods"] == "50"
+
+
+def test_create_returns_only_once_the_quota_is_counted(
+    kube_cluster: Any, fresh_namespace_name: str, kube_api_client: client.ApiClient
+) -> None:
+    """Until the quota controller has counted a new quota the API server admits everything
+    uncounted: provoked here with the controller manager held still (SIGSTOP), a pod is
+    admitted past a quota of 0 pods. The plugin's create waits that out and returns only
+    once the quota holds; then the same pod is refused."""
+    local = kube_cluster.local
+    if local is None:
+        pytest.skip("needs to pause the controller manager of a cluster the tests started")
+    settings = Settings(namespace_quota={"count/pods": "0"})
+    context = KubeContext(
+        api_client=kube_api_client, settings=settings, deadline=time.monotonic() + 120
+    )
+    core = client.CoreV1Api(kube_api_client)
+    controller_manager = local.pids["kube-controller-manager"]
+    pool = ThreadPoolExecutor(1)
+    os.kill(controller_manager, signal.SIGSTOP)
+    try:
+        future = pool.submit(create, fresh_namespace_name, context)
+        eventually(
+            lambda: core.list_namespaced_resource_quota(fresh_namespace_name).items,
+            lambda quotas: bool(quotas),
+            timeout=30,
+        )
+        # The held controller manager makes no default ServiceAccount either: stand in for it.
+        account: Any = {"metadata": {"name": "default"}}
+        core.create_namespaced_service_account(fresh_namespace_name, account)
+        slipped = foreign_pod(kube_api_client, fresh_namespace_name, "slipped-past", timeout=5)
+        assert slipped.metadata.name == "slipped-past"  # the uncounted quota did not stop it
+        time.sleep(2)
+        assert not future.done(), future.exception() if future.done() else None
+    finally:
+        os.kill(controller_manager, signal.SIGCONT)
+    future.result(timeout=60)
+    pool.shutdown()
+    quota = core.read_namespaced_resource_quota(QUOTA_NAME, fresh_namespace_name)
+    assert quota.status.hard == {"count/pods": "0", "services.nodeports": "0"}
+    with pytest.raises(client.ApiException) as refused:
+        foreign_pod(kube_api_client, fresh_namespace_name, "refused", timeout=5)
+    assert refused.value.status == 403
+    assert "exceeded quota: container-maker" in str(refused.value.body)
