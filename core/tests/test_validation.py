@@ -363,7 +363,7 @@ CEILINGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("cpu_request below a millicore", resources(cpu_request="0.0001"),
      "resource_requirements.cpu_request", "10m"),
     ("memory_request 1", resources(memory_request="1"),
-     "resource_requirements.memory_request", "32Mi"),
+     "resource_requirements.memory_request", "16Mi"),
     ("ephemeral_request 1Ki", resources(ephemeral_request="1Ki"),
      "resource_requirements.ephemeral_request", "16Mi"),
     # A request alone raises its limit; the request is named, at the request's maximum.
@@ -399,7 +399,7 @@ def test_at_the_ceilings_passes() -> None:
         resource_requirements=ResourceRequirements(
             cpu_request="10m",
             cpu_limit="4",
-            memory_request="32Mi",
+            memory_request="16Mi",
             memory_limit="8Gi",
             ephemeral_request="16Mi",
             ephemeral_limit="10Gi",

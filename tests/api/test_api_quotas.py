@@ -131,7 +131,7 @@ def test_created_namespace_has_a_resource_quota_and_a_limit_range(
     (item,) = limit_range.spec.limits
     assert item.type == "Container"
     assert item.max == {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "10Gi"}
-    assert item.min == {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"}
+    assert item.min == {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "16Mi"}
 
 
 def container_objects(admin_api: client.ApiClient, network: str, name: str) -> list[str]:

@@ -173,7 +173,7 @@ def serve(
             envvar=_env("MIN_RESOURCES"),
             rich_help_panel="Limits and quotas",
             help="Least a container may request, over the defaults "
-            "cpu_request=10m,memory_request=32Mi,ephemeral_request=16Mi.",
+            "cpu_request=10m,memory_request=16Mi,ephemeral_request=16Mi.",
         ),
     ] = None,
     allow_node_ports: Annotated[

@@ -50,7 +50,7 @@ DEFAULT_MAX_RESOURCES = ContainerResources(
 
 DEFAULT_MIN_RESOURCES = ContainerResources(
     cpu_request="10m",
-    memory_request="32Mi",
+    memory_request="16Mi",
     ephemeral_request="16Mi",
 )
 """The least a user container may request: a request of "0" would let the scheduler pack

@@ -42,7 +42,7 @@ def test_limit_range_defaults_and_bounds() -> None:
         "default": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"},
         "defaultRequest": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "512Mi"},
         "max": {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "10Gi"},
-        "min": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
+        "min": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "16Mi"},
     }
     (item,) = build_limit_range("team-a", Settings())["spec"]["limits"]
     assert item["type"] == "Container"
