@@ -154,6 +154,22 @@ class Settings(Model):
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
     - ``node_port_min`` / ``node_port_max``: the cluster's NodePort range.
+    - ``operation_timeout``: seconds an operation may take (create, delete) unless the caller
+      gives its own deadline.
+    - ``delete_wait_timeout``: seconds delete waits for objects to disappear before leaving the
+      rest to Kubernetes (the garbage collector and the kubelet).
+    - ``pod_grace_period_seconds``: grace period given to pods on delete.
+    - ``watch_read_timeout``: seconds the watch hub waits for a byte from a watch before it
+      takes the connection for dead and watches again from the last resourceVersion (a
+      frozen or restarted API server; in a quiet cluster it just renews the watch).
+    - ``watch_server_timeout``: seconds after which the API server ends each watch request
+      (``timeoutSeconds``); the hub then watches again from where it was.
+    - ``status_poll_interval``: seconds between two looks of the status sidecar at its ports.
+    - ``status_heartbeat_interval``: seconds after which the sidecar writes its report even if
+      no port changed state (a change is written at once); it carries the last activity.
+    - ``status_report_validity``: seconds a report vouches for the ports; past that without a
+      new one the container is not ready and its ports are UNKNOWN. It bounds how long a
+      frozen sidecar's last word can stand. It must exceed the heartbeat interval.
 
     Limits and quotas (what one request, and one namespace, may cost):
 
@@ -173,22 +189,6 @@ class Settings(Model):
     - ``namespace_quota``: the ResourceQuota's ``hard`` of every namespace Container Maker
       creates (named ``container-maker``, like its LimitRange, which is derived from the
       resource settings and the sidecars' resources so that our own pods always fit).
-    - ``operation_timeout``: seconds an operation may take (create, delete) unless the caller
-      gives its own deadline.
-    - ``delete_wait_timeout``: seconds delete waits for objects to disappear before leaving the
-      rest to Kubernetes (the garbage collector and the kubelet).
-    - ``pod_grace_period_seconds``: grace period given to pods on delete.
-    - ``watch_read_timeout``: seconds the watch hub waits for a byte from a watch before it
-      takes the connection for dead and watches again from the last resourceVersion (a
-      frozen or restarted API server; in a quiet cluster it just renews the watch).
-    - ``watch_server_timeout``: seconds after which the API server ends each watch request
-      (``timeoutSeconds``); the hub then watches again from where it was.
-    - ``status_poll_interval``: seconds between two looks of the status sidecar at its ports.
-    - ``status_heartbeat_interval``: seconds after which the sidecar writes its report even if
-      no port changed state (a change is written at once); it carries the last activity.
-    - ``status_report_validity``: seconds a report vouches for the ports; past that without a
-      new one the container is not ready and its ports are UNKNOWN. It bounds how long a
-      frozen sidecar's last word can stand. It must exceed the heartbeat interval.
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -205,14 +205,6 @@ class Settings(Model):
     pod_security_level: str = "baseline"
     node_port_min: int = 30000
     node_port_max: int = 32767
-    max_ports: int = Field(default=16, ge=1)
-    max_environment_bytes: int = Field(default=32 * 1024, ge=0)
-    max_environment_value_bytes: int = Field(default=8 * 1024, ge=0)
-    max_resources: ContainerResources = DEFAULT_MAX_RESOURCES
-    min_resources: ContainerResources = DEFAULT_MIN_RESOURCES
-    allow_node_ports: bool = False
-    load_balancer_node_ports: bool = False
-    namespace_quota: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_NAMESPACE_QUOTA))
     operation_timeout: float = Field(default=120.0, gt=0)
     delete_wait_timeout: float = Field(default=60.0, ge=0)
     pod_grace_period_seconds: int = Field(default=5, ge=0)
@@ -221,6 +213,15 @@ class Settings(Model):
     status_poll_interval: float = Field(default=1.0, gt=0)
     status_heartbeat_interval: float = Field(default=10.0, gt=0)
     status_report_validity: int = Field(default=30, gt=0)
+    # Limits and quotas
+    max_ports: int = Field(default=16, ge=1)
+    max_environment_bytes: int = Field(default=32 * 1024, ge=0)
+    max_environment_value_bytes: int = Field(default=8 * 1024, ge=0)
+    max_resources: ContainerResources = DEFAULT_MAX_RESOURCES
+    min_resources: ContainerResources = DEFAULT_MIN_RESOURCES
+    allow_node_ports: bool = False
+    load_balancer_node_ports: bool = False
+    namespace_quota: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_NAMESPACE_QUOTA))
 
     @model_validator(mode="after")
     def _report_outlives_heartbeat(self) -> Settings:
