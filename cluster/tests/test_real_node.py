@@ -174,6 +174,33 @@ def test_port_answers_over_pod_ip_and_cluster_ip(
     assert body == "hello from web\n"
 
 
+def test_load_balancer_without_node_ports_answers_on_its_cluster_ip(
+    real_node_cluster: TestCluster, real_node_namespace: str
+) -> None:
+    """Container Maker's LoadBalancer Services have allocateLoadBalancerNodePorts false (no
+    NodePort per port); kube-proxy still programs them. Nothing here assigns a load balancer
+    address on the real node, so the ClusterIP is what is reached."""
+    image = real_node_cluster.image("testapp")
+    create_pod(real_node_cluster, real_node_namespace, "lb", [web_container("lb", image)])
+    core = client.CoreV1Api(real_node_cluster.api_client())
+    service = core.create_namespaced_service(
+        real_node_namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="lb"),
+            spec=client.V1ServiceSpec(
+                type="LoadBalancer",
+                allocate_load_balancer_node_ports=False,
+                selector={"app": "lb"},
+                ports=[client.V1ServicePort(port=80, target_port=8080)],
+            ),
+        ),
+    )
+    assert [p.node_port for p in service.spec.ports] == [None]
+    wait_running(real_node_cluster, real_node_namespace, "lb")
+    body = eventually(lambda: http_get(service.spec.cluster_ip, 80), 60, "the ClusterIP to answer")
+    assert body == "hello from lb\n"
+
+
 def test_two_containers_share_an_empty_dir(
     real_node_cluster: TestCluster, real_node_namespace: str
 ) -> None:

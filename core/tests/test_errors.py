@@ -88,7 +88,48 @@ CASES = [
     ("server error", api_exception(500, "InternalError", "etcd"), errors.Unavailable),
     ("unavailable", api_exception(503, "ServiceUnavailable", "starting"), errors.Unavailable),
     ("teapot", api_exception(418, "Teapot", "?"), errors.InternalError),
+    (
+        "quota exceeded",
+        api_exception(403, "Forbidden", 'pods "c" is forbidden: ' + "exceeded quota: q1, "),
+        errors.PermissionDenied,  # not the admission plugin's full sentence: not a quota refusal
+    ),
+    (
+        "quota not counted yet",
+        api_exception(
+            403, "Forbidden", 'pods "c" is forbidden: status unknown for quota: q1, resources: pods'
+        ),
+        errors.Unavailable,
+    ),
+    (
+        "limit range",
+        api_exception(
+            403,
+            "Forbidden",
+            'pods "c" is forbidden: maximum cpu usage per Container is 4, but limit is 8',
+        ),
+        errors.InvalidArgument,
+    ),
 ]
+
+QUOTA_REFUSAL = (
+    'pods "c" is forbidden: exceeded quota: container-maker, requested: '
+    "count/pods=1,limits.cpu=1400m, used: count/pods=2,limits.cpu=2800m, "
+    "limited: count/pods=2,limits.cpu=32"
+)
+
+
+def test_exceeded_quota_is_resource_exhausted_naming_the_quota() -> None:
+    translated = translate_api_exception(
+        api_exception(403, "Forbidden", QUOTA_REFUSAL), "creating pod c in ns1"
+    )
+    assert type(translated) is errors.ResourceExhausted
+    assert translated.code is StatusCode.RESOURCE_EXHAUSTED
+    assert translated.message == (
+        "creating pod c in ns1: the namespace's ResourceQuota container-maker is used up: "
+        "requested count/pods=1,limits.cpu=1400m, used count/pods=2,limits.cpu=2800m, limited "
+        "to count/pods=2,limits.cpu=32; delete a container in that namespace or ask the "
+        "operator to raise the quota"
+    )
 
 
 @pytest.mark.parametrize(("exc", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

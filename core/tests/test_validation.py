@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,8 @@ from container_maker.validation import (
 )
 
 SETTINGS = Settings()
+# The rules on node_port values apply only where the operator allows node ports at all.
+NODE_PORTS_ALLOWED = Settings(allow_node_ports=True)
 
 
 def make_spec(**changes: Any) -> ContainerSpec:
@@ -201,7 +204,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
 )
 def test_invalid_spec_names_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        validate_spec(make_spec(**changes), SETTINGS)
+        validate_spec(make_spec(**changes), NODE_PORTS_ALLOWED)
     assert info.value.field == field
     assert info.value.code is StatusCode.INVALID_ARGUMENT
     assert field in str(info.value)
@@ -237,7 +240,7 @@ VALID: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize("changes", [c[1] for c in VALID], ids=[c[0] for c in VALID])
 def test_valid_spec_passes(changes: dict[str, Any]) -> None:
-    resources = validate_spec(make_spec(**changes), SETTINGS)
+    resources = validate_spec(make_spec(**changes), NODE_PORTS_ALLOWED)
     assert isinstance(resources, ContainerResources)
 
 
@@ -317,3 +320,148 @@ def test_container_ids_rejected(value: str) -> None:
 
 def test_container_id_accepted() -> None:
     validate_container_id("7d444840-9dc0-11d1-b245-5ffdce74fad2")
+
+
+# -- Ceilings ("Limits and quotas" settings) -----------------------------------------------
+
+
+def many_ports(count: int) -> tuple[PublishInformation, ...]:
+    return tuple(PublishInformation(publish_port=p, target_port=p) for p in range(1, count + 1))
+
+
+def refusal(spec: ContainerSpec, settings: Settings = SETTINGS) -> InvalidArgument:
+    with pytest.raises(InvalidArgument) as info:
+        validate_spec(spec, settings)
+    assert info.value.code is StatusCode.INVALID_ARGUMENT
+    return info.value
+
+
+def resources(**given: str) -> dict[str, Any]:
+    return {"resource_requirements": ResourceRequirements(**given)}
+
+
+CEILINGS: list[tuple[str, dict[str, Any], str, str]] = [
+    # (case, changes to a valid spec, field named, text naming the limit)
+    ("17 ports", {"publish_information": many_ports(17)}, "publish_information", "16"),
+    ("2,800 ports", {"publish_information": many_ports(2800)}, "publish_information", "16"),
+    ("40 KiB of environment", {"environment_variables": {f"V{i}": "x" * 4094 for i in range(10)}},
+     "environment_variables", "32768 bytes (32 KiB)"),
+    ("one 9000-byte value", {"environment_variables": {"BIG": "x" * 9000}},
+     "environment_variables['BIG']", "8192 bytes (8 KiB)"),
+    ("multi-byte characters count as bytes", {"environment_variables": {"U": "é" * 4097}},
+     "environment_variables['U']", "8192"),
+    ("cpu_limit 1000", resources(cpu_limit="1000"), "resource_requirements.cpu_limit", "4"),
+    ("memory_limit 1e100", resources(memory_limit="1e100"),
+     "resource_requirements.memory_limit", "8Gi"),
+    ("memory_limit 1Ei", resources(memory_limit="1Ei"),
+     "resource_requirements.memory_limit", "8Gi"),
+    ("ephemeral_limit 100Ti", resources(ephemeral_limit="100Ti"),
+     "resource_requirements.ephemeral_limit", "10Gi"),
+    ("snapshot_size_limit 1Ti", resources(snapshot_size_limit="1Ti"),
+     "resource_requirements.snapshot_size_limit", "10Gi"),
+    ("cpu_request 0", resources(cpu_request="0"), "resource_requirements.cpu_request", "10m"),
+    ("cpu_request below a millicore", resources(cpu_request="0.0001"),
+     "resource_requirements.cpu_request", "10m"),
+    ("memory_request 1", resources(memory_request="1"),
+     "resource_requirements.memory_request", "16Mi"),
+    ("ephemeral_request 1Ki", resources(ephemeral_request="1Ki"),
+     "resource_requirements.ephemeral_request", "16Mi"),
+    # A request alone raises its limit; the request is named, at the request's maximum.
+    ("cpu_request 10000 alone", resources(cpu_request="10000"),
+     "resource_requirements.cpu_request", "4"),
+    # A limit alone lowers the default request below the minimum: the limit is named.
+    ("cpu_limit 5m alone", resources(cpu_limit="5m"), "resource_requirements.cpu_limit", "10m"),
+    ("malformed quantity", resources(memory_limit="lots"),
+     "resource_requirements.memory_limit", "quantity"),
+    ("negative quantity", resources(cpu_request="-1"),
+     "resource_requirements.cpu_request", "quantity"),
+    ("node port not allowed", {"publish_information": ports((80, 8080, "TCP", 30080))},
+     "publish_information[0].node_port", "does not allow"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "limit"), [c[1:] for c in CEILINGS], ids=[c[0] for c in CEILINGS]
+)
+def test_ceiling_violations_name_the_field_and_the_limit(
+    changes: dict[str, Any], field: str, limit: str
+) -> None:
+    error = refusal(make_spec(**changes))
+    assert error.field == field
+    assert limit in error.reason, error.reason
+
+
+def test_at_the_ceilings_passes() -> None:
+    spec = make_spec(
+        publish_information=many_ports(16),
+        # 32 KiB exactly: 4 names of 2 bytes plus values of 8190 bytes.
+        environment_variables={f"V{i}": "x" * 8190 for i in range(4)},
+        resource_requirements=ResourceRequirements(
+            cpu_request="10m",
+            cpu_limit="4",
+            memory_request="16Mi",
+            memory_limit="8Gi",
+            ephemeral_request="16Mi",
+            ephemeral_limit="10Gi",
+            snapshot_size_limit="10Gi",
+        ),
+    )
+    assert validate_spec(spec, SETTINGS).cpu_limit == "4"
+
+
+def test_the_design_defaults_pass_the_default_bounds() -> None:
+    assert validate_spec(make_spec(), SETTINGS) == DEFAULT_RESOURCES
+
+
+def test_oversized_request_is_refused_for_its_size_first() -> None:
+    """2,800 ports that are also duplicates and node ports: the count is what is named."""
+    infos = tuple(
+        PublishInformation(publish_port=80, target_port=80, node_port=30000) for _ in range(2800)
+    )
+    assert refusal(make_spec(publish_information=infos)).field == "publish_information"
+
+
+def test_node_ports_when_the_operator_allows_them() -> None:
+    spec = make_spec(publish_information=ports((80, 8080, "TCP", 30080)))
+    validate_spec(spec, NODE_PORTS_ALLOWED)
+
+
+def test_operator_ceilings_apply() -> None:
+    settings = Settings(
+        max_ports=2,
+        max_environment_bytes=10,
+        max_resources=DEFAULT_RESOURCES.model_copy(update={"cpu_limit": "2", "cpu_request": "1"}),
+    )
+    assert refusal(make_spec(publish_information=many_ports(3)), settings).reason.startswith(
+        "3 ports, more than the 2"
+    )
+    env = {"environment_variables": {"ABCDE": "123456"}}
+    assert "10 bytes" in refusal(make_spec(**env), settings).reason
+    error = refusal(make_spec(**resources(cpu_limit="3")), settings)
+    assert "max_resources.cpu_limit" in error.reason
+    # A snapshot of the default 2Gi is at this operator's maximum, so it passes.
+    assert validate_spec(make_spec(), settings).snapshot_size_limit == "2Gi"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"min_resources": ContainerResources(cpu_request="200m")},
+            "default_resources.cpu_request",
+        ),
+        (
+            {"max_resources": DEFAULT_RESOURCES.model_copy(update={"memory_limit": "512Mi"})},
+            "default_resources.memory_limit",
+        ),
+        (
+            {"max_resources": DEFAULT_RESOURCES.model_copy(update={"cpu_request": "2"})},
+            "max_resources.cpu_request must not exceed max_resources.cpu_limit",
+        ),
+        ({"max_resources": ContainerResources(cpu_limit="lots")}, "max_resources.cpu_limit"),
+        ({"namespace_quota": {"count/pods": "many"}}, "namespace_quota.count/pods"),
+    ],
+)
+def test_inconsistent_bounds_are_refused_at_startup(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings(**changes)

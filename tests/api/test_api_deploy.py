@@ -108,6 +108,10 @@ def test_rbac_is_enough_for_a_full_lifecycle(
                 timeout=30,
             )
             assert got.container_type == "ingress"
+            # The token made the namespace's quota objects too (resourcequotas/limitranges).
+            core = client.CoreV1Api(admin)
+            assert core.read_namespaced_resource_quota("container-maker", network).spec.hard
+            assert core.read_namespaced_limit_range("container-maker", network).spec.limits
             for created in (exposed, internal):
                 stub.deleteContainer(
                     pb.DeleteContainerRequest(
@@ -160,6 +164,13 @@ FORBIDDEN = [
     ("create", "apps", "deployments", "", "default"),
     ("create", "", "serviceaccounts", "token", "default"),
     ("delete", "", "nodes", "", ""),
+    # Quotas are made once with their namespace and never loosened.
+    ("update", "", "resourcequotas", "", "any-namespace"),
+    ("patch", "", "resourcequotas", "", "any-namespace"),
+    ("delete", "", "resourcequotas", "", "any-namespace"),
+    ("update", "", "resourcequotas", "status", "any-namespace"),
+    ("update", "", "limitranges", "", "any-namespace"),
+    ("delete", "", "limitranges", "", "any-namespace"),
 ]
 ALLOWED = [
     ("create", "", "namespaces", "", ""),
@@ -177,6 +188,11 @@ ALLOWED = [
     ("create", "rbac.authorization.k8s.io", "rolebindings", "", "any-namespace"),
     ("watch", "coordination.k8s.io", "leases", "", ""),
     ("patch", "coordination.k8s.io", "leases", "", "any-namespace"),  # only to grant it
+    # The ResourceQuota and LimitRange of each namespace Container Maker creates.
+    ("create", "", "resourcequotas", "", "any-namespace"),
+    ("get", "", "resourcequotas", "", "any-namespace"),
+    ("create", "", "limitranges", "", "any-namespace"),
+    ("get", "", "limitranges", "", "any-namespace"),
 ]
 
 

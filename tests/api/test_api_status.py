@@ -10,15 +10,29 @@ in ``test_api_status_real_node.py``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from api_support import create_request, managed_objects, rpc_error
+from api_support import create_request, managed_objects, rpc_error, running_server
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
+from container_maker.settings import DEFAULT_MAX_RESOURCES, Settings
 from container_maker.testing import eventually
+
+
+@pytest.fixture(scope="module")
+def unbounded_stub(admin_api: client.ApiClient) -> Iterator[Any]:
+    """A server that lets a container ask for more CPU than any node has (the default
+    max_resources refuse that), so that its pod stays unschedulable."""
+    lifted = DEFAULT_MAX_RESOURCES.model_copy(
+        update={"cpu_request": "100000", "cpu_limit": "100000"}
+    )
+    with running_server(admin_api, settings=Settings(max_resources=lifted)) as running:
+        yield running.stub
+
 
 pytestmark = pytest.mark.simulated
 
@@ -37,8 +51,9 @@ def reasons(response: Any) -> list[str]:
 
 
 def test_an_unschedulable_request_is_pending_with_the_schedulers_reason(
-    stub: Any, namespace: str
+    unbounded_stub: Any, namespace: str
 ) -> None:
+    stub = unbounded_stub
     huge = pb.ResourceRequirements(cpu_request="100000", cpu_limit="100000")
     created = stub.createContainer(
         create_request(namespace, "huge", resource_requirements=huge), timeout=90
@@ -124,8 +139,9 @@ def test_create_can_wait_until_ready(stub: Any, namespace: str) -> None:
 
 
 def test_not_ready_before_the_deadline_keeps_the_container_and_names_it(
-    stub: Any, namespace: str, admin_api: client.ApiClient
+    unbounded_stub: Any, namespace: str, admin_api: client.ApiClient
 ) -> None:
+    stub = unbounded_stub
     huge = pb.ResourceRequirements(cpu_request="100000", cpu_limit="100000")
     request = create_request(namespace, "slow", resource_requirements=huge, wait_until_ready=True)
     error = rpc_error(stub.createContainer, request, timeout=5)

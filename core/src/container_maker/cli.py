@@ -28,7 +28,13 @@ from .api.server import (
 )
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
-from .settings import ENV_PREFIX, LOCAL_INGRESS_DOMAIN, Settings
+from .settings import (
+    ENV_PREFIX,
+    LOCAL_INGRESS_DOMAIN,
+    Settings,
+    merged_quota,
+    merged_resources,
+)
 
 log = logging.getLogger("container_maker.cli")
 
@@ -150,6 +156,81 @@ def serve(
             "credentials; mounted into the snapshot sidecar only.",
         ),
     ] = None,
+    max_ports: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("MAX_PORTS"),
+            min=1,
+            rich_help_panel="Limits and quotas",
+            help="Most ports one container may publish [default: 16].",
+        ),
+    ] = None,
+    max_environment_bytes: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("MAX_ENVIRONMENT_BYTES"),
+            min=0,
+            rich_help_panel="Limits and quotas",
+            help="Most bytes of environment (names and values) per container [default: 32768].",
+        ),
+    ] = None,
+    max_environment_value_bytes: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("MAX_ENVIRONMENT_VALUE_BYTES"),
+            min=0,
+            rich_help_panel="Limits and quotas",
+            help="Most bytes of one environment value [default: 8192].",
+        ),
+    ] = None,
+    max_resources: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("MAX_RESOURCES"),
+            rich_help_panel="Limits and quotas",
+            help="Most a container may ask for, per resource_requirements field, over the "
+            "defaults cpu_request=4,cpu_limit=4,memory_request=8Gi,memory_limit=8Gi,"
+            "ephemeral_request=10Gi,ephemeral_limit=10Gi,snapshot_size_limit=10Gi.",
+        ),
+    ] = None,
+    min_resources: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("MIN_RESOURCES"),
+            rich_help_panel="Limits and quotas",
+            help="Least a container may request, over the defaults "
+            "cpu_request=10m,memory_request=16Mi,ephemeral_request=16Mi.",
+        ),
+    ] = None,
+    allow_node_ports: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-node-ports/--no-allow-node-ports",
+            envvar=_env("ALLOW_NODE_PORTS"),
+            rich_help_panel="Limits and quotas",
+            help="Let callers choose a node_port [default: no].",
+        ),
+    ] = None,
+    load_balancer_node_ports: Annotated[
+        bool | None,
+        typer.Option(
+            "--load-balancer-node-ports/--no-load-balancer-node-ports",
+            envvar=_env("LOAD_BALANCER_NODE_PORTS"),
+            rich_help_panel="Limits and quotas",
+            help="Give LoadBalancer Services node ports (allocateLoadBalancerNodePorts), for "
+            "load balancers that forward to node ports [default: no].",
+        ),
+    ] = None,
+    namespace_quota: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("NAMESPACE_QUOTA"),
+            rich_help_panel="Limits and quotas",
+            help="ResourceQuota entries of each namespace Container Maker creates "
+            "(count/pods=50,requests.cpu=20,...; an empty value drops one), over the defaults "
+            "listed in the README.",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -205,6 +286,14 @@ def serve(
         "status_report_validity": status_report_validity,
         "registry": registry,
         "registry_secret": registry_secret,
+        "max_ports": max_ports,
+        "max_environment_bytes": max_environment_bytes,
+        "max_environment_value_bytes": max_environment_value_bytes,
+        "max_resources": max_resources,
+        "min_resources": min_resources,
+        "allow_node_ports": allow_node_ports,
+        "load_balancer_node_ports": load_balancer_node_ports,
+        "namespace_quota": namespace_quota,
     }
     cluster = None
     try:
@@ -262,8 +351,21 @@ def _settings(overrides: dict[str, Any]) -> Settings:
             given[key] = None  # an empty value means "none", as in the environment
     try:
         base = Settings.from_env()
+        # Resource bounds and quota entries name only what changes from the defaults.
+        for key, flag in (
+            ("max_resources", "--max-resources"),
+            ("min_resources", "--min-resources"),
+        ):
+            if key in given:
+                given[key] = merged_resources(getattr(base, key), given[key], flag).model_dump()
+        if "namespace_quota" in given:
+            given["namespace_quota"] = merged_quota(
+                base.namespace_quota, given["namespace_quota"], "--namespace-quota"
+            )
         return Settings.model_validate({**base.model_dump(), **given})
-    except ValidationError as error:
+    except ValueError as error:
+        if not isinstance(error, ValidationError):
+            raise InvalidConfiguration(f"bad settings: {error}") from error
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: "
             # pydantic prefixes our own validators' messages; they read better without.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from .errors import (
     NamespaceTerminating,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     RetryableError,
     ServiceAccountNotReady,
     Unavailable,
@@ -61,6 +63,38 @@ def _status_body(exc: ApiException) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+# The ResourceQuota admission plugin's refusal; the lists hold "name=quantity" items joined by
+# "," (no spaces), so ", used: " and ", limited: " separate them unambiguously.
+_EXCEEDED_QUOTA = re.compile(
+    r"exceeded quota: (?P<name>[^,]+), requested: (?P<requested>.*?), "
+    r"used: (?P<used>.*?), limited: (?P<limited>.*)$"
+)
+# The LimitRanger admission plugin's refusal ("maximum cpu usage per Container is 4, but
+# limit is 8").
+_LIMIT_RANGE = re.compile(r"(?:maximum|minimum) \S+ usage per (?:Container|Pod) is")
+
+
+def _admission_refusal(message: str, what: str) -> ContainerMakerError | None:
+    """The error for a 403 from quota or limit admission, None for any other 403."""
+    quota = _EXCEEDED_QUOTA.search(message)
+    if quota is not None:
+        return ResourceExhausted(
+            f"{what}: the namespace's ResourceQuota {quota['name']} is used up: requested "
+            f"{quota['requested']}, used {quota['used']}, limited to {quota['limited']}; "
+            "delete a container in that namespace or ask the operator to raise the quota"
+        )
+    if "status unknown for quota" in message:
+        # The quota controller has not counted the namespace's usage yet (a new quota).
+        return Unavailable(f"{what}: the namespace's quota is not counted yet, retry: {message}")
+    if "failed quota:" in message:
+        return FailedPrecondition(f"{what}: the namespace's ResourceQuota refused it: {message}")
+    if _LIMIT_RANGE.search(message):
+        return InvalidArgument(
+            "resource_requirements", f"{what}: outside the namespace's LimitRange: {message}"
+        )
+    return None
+
+
 def translate_api_exception(exc: ApiException, what: str) -> ContainerMakerError:
     """The Container Maker error for a Kubernetes API error met while doing ``what``."""
     status = _status_body(exc)
@@ -85,6 +119,9 @@ def translate_api_exception(exc: ApiException, what: str) -> ContainerMakerError
             return NamespaceTerminating(text)
         if "serviceaccount" in message and "not found" in message:
             return ServiceAccountNotReady(text)
+        refusal = _admission_refusal(message, what)
+        if refusal is not None:
+            return refusal
         return PermissionDenied(text)
     if code == 401:
         return PermissionDenied(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -56,6 +57,101 @@ RETIRED_INGRESS_HOST = (
     "record *.<domain> at the ingress controller, set the domain and unset ingress_host"
 )
 """Why a configured ``ingress_host`` stops the server instead of being used (see the README)."""
+DEFAULT_MAX_RESOURCES = ContainerResources(
+    cpu_request="4",
+    cpu_limit="4",
+    memory_request="8Gi",
+    memory_limit="8Gi",
+    ephemeral_request="10Gi",
+    ephemeral_limit="10Gi",
+    snapshot_size_limit="10Gi",
+)
+"""The most one user container may ask for (each field of ``resource_requirements``)."""
+
+DEFAULT_MIN_RESOURCES = ContainerResources(
+    cpu_request="10m",
+    memory_request="16Mi",
+    ephemeral_request="16Mi",
+)
+"""The least a user container may request: a request of "0" would let the scheduler pack
+pods onto a node without bound. Empty fields have no minimum."""
+
+QUOTA_NAME = "container-maker"
+"""Name of the ResourceQuota and of the LimitRange in every namespace Container Maker creates."""
+
+DEFAULT_NAMESPACE_QUOTA: dict[str, str] = {
+    "count/pods": "20",
+    "requests.cpu": "8",
+    "limits.cpu": "32",
+    "requests.memory": "16Gi",
+    "limits.memory": "32Gi",
+    "requests.ephemeral-storage": "20Gi",
+    "limits.ephemeral-storage": "40Gi",
+    "services": "20",
+    "services.loadbalancers": "5",
+    "count/ingresses.networking.k8s.io": "20",
+}
+"""The ``spec.hard`` of each created namespace's ResourceQuota. 20 containers at the default
+resources fit (with their two sidecars each: 28 CPU and 25 GiB of memory limits, 30 GiB of
+ephemeral storage limits). ``services.nodeports`` is added from the node port settings unless
+given (see :meth:`Settings.quota_hard`)."""
+
+SETTINGS_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _quantity(text: str) -> Decimal:
+    # Imported here: validation reads these settings, so it imports this module.
+    from .validation import parse_quantity
+
+    return parse_quantity(text)
+
+
+def key_values(text: str, what: str) -> dict[str, str]:
+    """``"a=1,b=2"`` as a dict (spaces around items ignored); ValueError naming ``what``
+    when an item has no "="."""
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{what}: {item!r} is not name=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def merged_resources(base: ContainerResources, text: str, what: str) -> ContainerResources:
+    """``base`` with the fields named in ``text`` ("cpu_limit=8,memory_limit=16Gi") replaced;
+    an empty value removes that bound."""
+    pairs = key_values(text, what)
+    unknown = sorted(set(pairs) - set(ContainerResources.model_fields))
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown fields {unknown}; expected some of "
+            + ", ".join(ContainerResources.model_fields)
+        )
+    return base.model_copy(update=pairs)
+
+
+def merged_quota(base: Mapping[str, str], text: str, what: str) -> dict[str, str]:
+    """``base`` with the quota entries of ``text`` ("count/pods=50,services=10") set; an empty
+    value removes that entry."""
+    merged = dict(base)
+    for key, value in key_values(text, what).items():
+        if value:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
+    return merged
+
+
+def boolean(text: str, what: str) -> bool:
+    """ "true"/"false" (also 1/0, yes/no, any case) as a bool."""
+    try:
+        return SETTINGS_BOOLEANS[text.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{what}: {text!r} is not true or false") from None
 
 
 class Settings(Model):
@@ -102,6 +198,25 @@ class Settings(Model):
     - ``status_report_validity``: seconds a report vouches for the ports; past that without a
       new one the container is not ready and its ports are UNKNOWN. It bounds how long a
       frozen sidecar's last word can stand. It must exceed the heartbeat interval.
+
+    Limits and quotas (what one request, and one namespace, may cost):
+
+    - ``max_ports``: most entries of ``publish_information`` (each becomes a Service port).
+    - ``max_environment_bytes``: most bytes of environment (names plus values, UTF-8) per
+      container; ``max_environment_value_bytes``: most bytes of one value. Both land in the
+      Pod object in etcd, whose objects are limited to 1.5 MiB and its database to 2 GiB.
+    - ``max_resources`` / ``min_resources``: per field of ``resource_requirements``, the most
+      and the least a user container may ask for ("" in a field: no bound). The defaults must
+      lie between them.
+    - ``allow_node_ports``: whether callers may choose a ``node_port`` (off: a request naming
+      one is refused; ports of the shared NodePort range are the operator's to hand out).
+    - ``load_balancer_node_ports``: whether LoadBalancer Services get a node port per port
+      (``allocateLoadBalancerNodePorts``). Off by default, so that containers cannot use up
+      the cluster-wide NodePort range; turn it on for load balancer implementations that send
+      traffic to node ports (some cloud load balancers), which otherwise never get ready.
+    - ``namespace_quota``: the ResourceQuota's ``hard`` of every namespace Container Maker
+      creates (named ``container-maker``, like its LimitRange, which is derived from the
+      resource settings and the sidecars' resources so that our own pods always fit).
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -127,6 +242,15 @@ class Settings(Model):
     status_poll_interval: float = Field(default=1.0, gt=0)
     status_heartbeat_interval: float = Field(default=10.0, gt=0)
     status_report_validity: int = Field(default=30, gt=0)
+    # Limits and quotas
+    max_ports: int = Field(default=16, ge=1)
+    max_environment_bytes: int = Field(default=32 * 1024, ge=0)
+    max_environment_value_bytes: int = Field(default=8 * 1024, ge=0)
+    max_resources: ContainerResources = DEFAULT_MAX_RESOURCES
+    min_resources: ContainerResources = DEFAULT_MIN_RESOURCES
+    allow_node_ports: bool = False
+    load_balancer_node_ports: bool = False
+    namespace_quota: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_NAMESPACE_QUOTA))
 
     @model_validator(mode="before")
     @classmethod
@@ -177,6 +301,56 @@ class Settings(Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _resource_bounds_hold(self) -> Settings:
+        def value(group: str, field: str, text: str) -> Decimal | None:
+            if not text:
+                return None
+            try:
+                return _quantity(text)
+            except ValueError as e:
+                raise ValueError(f"{group}.{field}: {e}") from e
+
+        for field in ContainerResources.model_fields:
+            low = value("min_resources", field, getattr(self.min_resources, field))
+            high = value("max_resources", field, getattr(self.max_resources, field))
+            default = value("default_resources", field, getattr(self.default_resources, field))
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"min_resources.{field} is more than max_resources.{field}")
+            if default is not None and (
+                (low is not None and default < low) or (high is not None and default > high)
+            ):
+                raise ValueError(
+                    f"default_resources.{field} ({getattr(self.default_resources, field)}) is "
+                    f"outside min_resources and max_resources"
+                )
+        for request, limit in (
+            ("cpu_request", "cpu_limit"),
+            ("memory_request", "memory_limit"),
+            ("ephemeral_request", "ephemeral_limit"),
+        ):
+            high_request = value("max_resources", request, getattr(self.max_resources, request))
+            high_limit = value("max_resources", limit, getattr(self.max_resources, limit))
+            # A request given alone raises its limit to match (resolve_resources); it must not
+            # get past the limit's maximum that way.
+            if high_request is not None and high_limit is not None and high_request > high_limit:
+                raise ValueError(f"max_resources.{request} must not exceed max_resources.{limit}")
+        for name, text in self.namespace_quota.items():
+            value("namespace_quota", name, text)
+        return self
+
+    def quota_hard(self) -> dict[str, str]:
+        """The ResourceQuota's ``hard``: ``namespace_quota``, with ``services.nodeports`` (when
+        not given) 0 unless node ports can be had, else ``max_ports`` per load balancer."""
+        hard = dict(self.namespace_quota)
+        if "services.nodeports" not in hard:
+            if self.allow_node_ports or self.load_balancer_node_ports:
+                balancers = int(_quantity(hard.get("services.loadbalancers", "1")))
+                hard["services.nodeports"] = str(self.max_ports * max(1, balancers))
+            else:
+                hard["services.nodeports"] = "0"
+        return hard
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``CONTAINER_MAKER_*`` variables; unset variables keep the defaults.
@@ -208,4 +382,35 @@ class Settings(Model):
             # "name=host:port,name=host:port"
             pairs = (p.split("=", 1) for p in endpoints.split(",") if "=" in p)
             values["registry_endpoints"] = {k.strip(): v.strip() for k, v in pairs}
+        values.update(limit_values(env, ENV_PREFIX))
         return cls.model_validate(values)
+
+
+def limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
+    """The "Limits and quotas" settings given in ``env`` (under ``prefix`` + the upper-case
+    name), as model values over the defaults. ValueError names the variable of a bad value."""
+    values: dict[str, object] = {}
+    for name in ("max_ports", "max_environment_bytes", "max_environment_value_bytes"):
+        text = env.get(prefix + name.upper())
+        if text:
+            try:
+                values[name] = int(text)
+            except ValueError:
+                raise ValueError(f"{prefix}{name.upper()}: {text!r} is not a number") from None
+    for name in ("allow_node_ports", "load_balancer_node_ports"):
+        text = env.get(prefix + name.upper())
+        if text:
+            values[name] = boolean(text, prefix + name.upper())
+    for name, base in (
+        ("max_resources", DEFAULT_MAX_RESOURCES),
+        ("min_resources", DEFAULT_MIN_RESOURCES),
+    ):
+        text = env.get(prefix + name.upper())
+        if text:
+            values[name] = merged_resources(base, text, prefix + name.upper())
+    text = env.get(prefix + "NAMESPACE_QUOTA")
+    if text:
+        values["namespace_quota"] = merged_quota(
+            DEFAULT_NAMESPACE_QUOTA, text, prefix + "NAMESPACE_QUOTA"
+        )
+    return values

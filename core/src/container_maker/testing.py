@@ -98,7 +98,8 @@ def managed_objects(
     """The objects in ``namespace`` matching ``selector`` (by default: every object Container
     Maker made) of the kinds a container is made of: pods, Services, Ingresses and the status
     kind's ServiceAccounts, Roles, RoleBindings and Leases, as sorted "kind/name" strings, read
-    with raw API calls."""
+    with raw API calls. The ResourceQuota and LimitRange of a namespace Container Maker made
+    belong to the namespace, not to a container, and go with it: they are not listed."""
     core = client.CoreV1Api(api_client)
     networking = client.NetworkingV1Api(api_client)
     rbac = client.RbacAuthorizationV1Api(api_client)

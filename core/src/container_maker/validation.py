@@ -269,16 +269,113 @@ def resolve_resources(
     return ContainerResources.model_validate(merged)
 
 
+# -- Ceilings: what one request may cost (the "Limits and quotas" settings) ------------------
+
+
+def _size(count: int) -> str:
+    """``count`` bytes for a message: "32768 bytes (32 KiB)"."""
+    return f"{count} bytes ({count / 1024:g} KiB)" if count >= 1024 else f"{count} bytes"
+
+
+def validate_ceilings(spec: ContainerSpec, settings: Settings) -> None:
+    """Refuse a request over the server's per-container ceilings: number of ports, node ports
+    when the operator does not allow them, environment size in total and per value.
+
+    Checked before the ports and variables themselves, so that an oversized request is
+    refused for its size, whatever else is wrong in it.
+    """
+    count = len(spec.publish_information)
+    if count > settings.max_ports:
+        raise InvalidArgument(
+            "publish_information",
+            f"{count} ports, more than the {settings.max_ports} this server allows per "
+            "container (max_ports)",
+        )
+    if not settings.allow_node_ports:
+        for index, info in enumerate(spec.publish_information):
+            if info.node_port is not None:
+                raise InvalidArgument(
+                    f"publish_information[{index}].node_port",
+                    "the operator of this server does not allow choosing node ports "
+                    "(allow_node_ports is off); leave node_port unset",
+                )
+    total = sum(
+        len(name.encode()) + len(value.encode())
+        for name, value in spec.environment_variables.items()
+    )
+    if total > settings.max_environment_bytes:
+        raise InvalidArgument(
+            "environment_variables",
+            f"{_size(total)} of names and values, more than the "
+            f"{_size(settings.max_environment_bytes)} this server allows per container "
+            "(max_environment_bytes)",
+        )
+    for name, value in spec.environment_variables.items():
+        size = len(value.encode())
+        if size > settings.max_environment_value_bytes:
+            raise InvalidArgument(
+                f"environment_variables[{name!r}]",
+                f"the value is {_size(size)}, more than the "
+                f"{_size(settings.max_environment_value_bytes)} this server allows per value "
+                "(max_environment_value_bytes)",
+            )
+
+
+def _partner(field: str) -> str | None:
+    """The other side of a request/limit pair ("cpu_request" <-> "cpu_limit")."""
+    for request_field, limit_field in RESOURCE_PAIRS:
+        if field == request_field:
+            return limit_field
+        if field == limit_field:
+            return request_field
+    return None
+
+
+def check_resource_bounds(
+    requested: ResourceRequirements | None, resources: ContainerResources, settings: Settings
+) -> None:
+    """Refuse resolved ``resources`` outside ``settings.min_resources``/``max_resources``.
+
+    The error names the field the caller gave: the field itself, or the other side of its pair
+    when that one moved this one (a request of 8 CPU alone raises the limit to 8).
+    """
+    given = requested or ResourceRequirements()
+    for field in ContainerResources.model_fields:
+        text = getattr(resources, field)
+        if not text:
+            continue
+        value = parse_quantity(text)
+        low = getattr(settings.min_resources, field)
+        high = getattr(settings.max_resources, field)
+        if high and value > parse_quantity(high):
+            problem = f"more than the {high} this server allows (max_resources.{field})"
+        elif low and value < parse_quantity(low):
+            problem = f"less than the {low} this server requires (min_resources.{field})"
+        else:
+            continue
+        partner = _partner(field)
+        if getattr(given, field) is None and partner and getattr(given, partner) is not None:
+            raise InvalidArgument(
+                f"resource_requirements.{partner}",
+                f"{getattr(given, partner)} makes {field} {text}, {problem}",
+            )
+        raise InvalidArgument(f"resource_requirements.{field}", f"{text} is {problem}")
+
+
 def validate_spec(spec: ContainerSpec, settings: Settings) -> ContainerResources:
     """Check a create request; return the user container's resolved resources.
 
     Checks, in order: exposure level, network (namespace) name, container name, image reference,
-    ports, environment variable names, resource quantities.
+    the per-container ceilings (port count, node ports, environment size), ports, environment
+    variable names, resource quantities and their bounds.
     """
     level = _validate_exposure(spec.exposure_level)
     validate_namespace_name(spec.network_name)
     _validate_container_name(spec.container_name)
     _validate_image(spec.image_name)
+    validate_ceilings(spec, settings)
     _validate_ports(spec, level, settings)
     _validate_environment(spec)
-    return resolve_resources(spec.resource_requirements, settings.default_resources)
+    resources = resolve_resources(spec.resource_requirements, settings.default_resources)
+    check_resource_bounds(spec.resource_requirements, resources, settings)
+    return resources

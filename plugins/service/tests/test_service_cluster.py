@@ -17,6 +17,7 @@ from container_maker.models import (
     PublishInformation,
     Query,
 )
+from container_maker.settings import Settings
 from container_maker.testing import eventually
 from container_maker_service import plugin
 
@@ -53,6 +54,7 @@ def test_cluster_ip_service(
 
 
 @pytest.mark.simulated
+@pytest.mark.parametrize("cm_settings", [Settings(allow_node_ports=True)])
 def test_load_balancer_service_gets_its_simulated_address(
     container_manager: ContainerManager, namespace: str, kube_context: KubeContext
 ) -> None:
@@ -68,7 +70,8 @@ def test_load_balancer_service_gets_its_simulated_address(
     assert ipaddress.ip_address(service.address) in SIMULATED_LB_RANGE
     real = client.CoreV1Api(kube_context.api_client).read_namespaced_service("web-svc", namespace)
     assert real.spec.type == "LoadBalancer"
-    assert real.spec.ports[0].node_port == 30123
+    assert real.spec.ports[0].node_port == 30123  # given explicitly, so kept
+    assert real.spec.allocate_load_balancer_node_ports is False  # no others are allocated
 
 
 def test_delete_and_garbage_collection(

@@ -17,7 +17,7 @@ OWNER = ObjectRef(kind="pod", namespace="net", name="web", uid="pod-uid")
 
 
 def make(
-    level: ExposureLevel, owner: ObjectRef | None = OWNER
+    level: ExposureLevel, owner: ObjectRef | None = OWNER, settings: Settings | None = None
 ) -> tuple[ContainerSpec, BuildContext]:
     node_port = 30080 if level >= ExposureLevel.CLUSTER_EXTERNAL else None
     spec = ContainerSpec(
@@ -30,7 +30,8 @@ def make(
             PublishInformation(publish_port=53, target_port=5353, protocol="UDP"),
         ),
     )
-    settings = Settings()
+    # Node ports are given above: only a server that allows them accepts the spec.
+    settings = settings or Settings(allow_node_ports=True)
     return spec, BuildContext(
         container_id=CONTAINER_ID,
         resources=validate_spec(spec, settings),
@@ -60,6 +61,15 @@ def test_ports_and_node_ports() -> None:
         {"name": "tcp-80", "port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30080},
         {"name": "udp-53", "port": 53, "targetPort": 5353, "protocol": "UDP"},
     ]
+
+
+@pytest.mark.parametrize("allocate", [False, True])
+def test_load_balancers_get_node_ports_only_when_configured(allocate: bool) -> None:
+    settings = Settings(allow_node_ports=True, load_balancer_node_ports=allocate)
+    spec, context = make(ExposureLevel.CLUSTER_EXTERNAL, settings=settings)
+    assert build_service(spec, context)["spec"]["allocateLoadBalancerNodePorts"] is allocate
+    spec, context = make(ExposureLevel.CLUSTER_LOCAL, settings=settings)
+    assert "allocateLoadBalancerNodePorts" not in build_service(spec, context)["spec"]
 
 
 def test_selects_only_its_pod_and_is_owned_by_it() -> None:

@@ -9,6 +9,7 @@ from kubernetes import client
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import AlreadyExists, DeadlineExceeded, NotFound
+from container_maker.identity import is_managed
 from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body, wait_until
 from container_maker.models import (
     ContainerSpec,
@@ -21,6 +22,7 @@ from container_maker.models import (
 )
 
 from .manifests import build_namespace
+from .quota import ensure_quota
 
 KIND = "namespace"
 
@@ -65,9 +67,21 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
 
 @hookimpl
 def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
-    """Create the namespace, or use it when it exists; wait while it is terminating."""
+    """Create the namespace, or use it when it exists; wait while it is terminating.
+
+    A namespace Container Maker made gets its ResourceQuota and LimitRange (see
+    :mod:`.quota`); so does one made by an older server without them, on the next create in
+    it. A namespace someone else made is used as it is.
+    """
     if kind != KIND:
         return None
+    namespace = _create_namespace(manifest, context)
+    if is_managed(namespace.labels):
+        ensure_quota(namespace.name, context)
+    return namespace
+
+
+def _create_namespace(manifest: Manifest, context: KubeContext) -> ObservedObject:
     core = client.CoreV1Api(context.api_client)
     name = manifest.body["metadata"]["name"]
     while True:

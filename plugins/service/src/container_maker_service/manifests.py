@@ -31,11 +31,20 @@ def build_service(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
         if info.node_port is not None and kind == "LoadBalancer":
             port["nodePort"] = info.node_port
         ports.append(port)
+    body: dict[str, Any] = {
+        "type": kind,
+        "selector": pod_selector(context.container_id),
+        "ports": ports,
+    }
+    if kind == "LoadBalancer":
+        # Without node ports (the default) a container cannot use up the cluster-wide NodePort
+        # range; explicit node_port values, where the operator allows them, are kept.
+        body["allocateLoadBalancerNodePorts"] = context.settings.load_balancer_node_ports
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": object_metadata(
             object_name("service", spec.container_name), spec, context, owned=True
         ),
-        "spec": {"type": kind, "selector": pod_selector(context.container_id), "ports": ports},
+        "spec": body,
     }
