@@ -28,7 +28,7 @@ from .api.server import (
 )
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
-from .settings import ENV_PREFIX, Settings
+from .settings import ENV_PREFIX, Settings, split_names
 
 log = logging.getLogger("container_maker.cli")
 
@@ -130,6 +130,14 @@ def serve(
             "credentials; mounted into the snapshot sidecar only.",
         ),
     ] = None,
+    registry_insecure: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=_env("REGISTRY_INSECURE"),
+            help="A registry (host[:port]) that may get credentials over plain HTTP; "
+            "repeatable or comma separated. Credentials never go over plain HTTP to any other.",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -183,6 +191,7 @@ def serve(
         "status_report_validity": status_report_validity,
         "registry": registry,
         "registry_secret": registry_secret,
+        "registry_insecure": split_names(*registry_insecure) if registry_insecure else None,
     }
     cluster = None
     try:
