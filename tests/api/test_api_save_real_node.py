@@ -630,6 +630,14 @@ exec /start "$@"
 """
 
 
+def fetch_until(ip: str, path: str, text: str, timeout: float = 60) -> str:
+    """The file the workload serves, once it holds ``text`` (or as it is at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while text not in (content := fetch(ip, path)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return content
+
+
 def layer_tars(reg: PasswordRegistry, image_name: str) -> list[bytes]:
     """Every layer blob of the pushed manifest, fetched from the registry and gunzipped."""
     repository, _, digest = image_name.partition("@")
@@ -679,10 +687,11 @@ def test_an_inotify_symlink_swap_never_puts_the_registry_secret_in_the_snapshot(
     )
     with password_registry(save_env, network) as reg:
         created = create(reg.env, network, image)
-        assert fetch(created.container_ip, "swap.txt").startswith("armed on /x/..data/..0big")
+        said = fetch_until(created.container_ip, "swap.txt", "armed on /x/..data/..0big")
+        assert said.startswith("armed on"), said
         outcome = attack_outcome(reg, created, network)
         # The attack ran: the agent's open fired it.
-        assert "swapped /x" in fetch(created.container_ip, "swap.txt")
+        assert "swapped /x" in fetch_until(created.container_ip, "swap.txt", "swapped /x")
         entries = assert_no_secret_left(reg, outcome)
         if entries:
             # Read through the descriptors taken before the swap: the user's own files, or x
