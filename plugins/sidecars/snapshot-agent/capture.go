@@ -80,7 +80,7 @@ func captureTree(rootFD int, w io.Writer, limit int64, hook func(string)) (int64
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return 0, fail("target", exitTarget, "the container's root is not a directory")
 	}
-	if err := c.directory(rootFD, "", st.Dev); err != nil {
+	if err := c.directory(rootFD, ""); err != nil {
 		return c.entries, c.tooLarge(err, "/")
 	}
 	if err := c.tw.Close(); err != nil {
@@ -131,8 +131,8 @@ func changed(inner, what string) error {
 }
 
 // directory writes the entries of the directory fd (whose path in the image is inner, "" for
-// the root, and whose device is dev), recursing into subdirectories through their own fds.
-func (c *capture) directory(fd int, inner string, dev uint64) error {
+// the root), recursing into subdirectories through their own fds.
+func (c *capture) directory(fd int, inner string) error {
 	names, err := listDir(fd, inner)
 	if err != nil {
 		return err
@@ -142,14 +142,14 @@ func (c *capture) directory(fd int, inner string, dev uint64) error {
 		if inner != "" {
 			child = inner + "/" + name
 		}
-		if err := c.entry(fd, name, child, dev); err != nil {
+		if err := c.entry(fd, name, child); err != nil {
 			return c.tooLarge(err, display(child))
 		}
 	}
 	return nil
 }
 
-func (c *capture) entry(dirFD int, name, inner string, dirDev uint64) error {
+func (c *capture) entry(dirFD int, name, inner string) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirFD, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -166,12 +166,12 @@ func (c *capture) entry(dirFD int, name, inner string, dirDev uint64) error {
 	case unix.S_IFREG:
 		return c.regular(dirFD, name, inner, &st)
 	case unix.S_IFLNK:
-		return c.symlink(dirFD, name, inner, &st, dirDev)
+		// A mount on a symlink mounts on what it points to, so a link is never a mount point.
+		return c.symlink(dirFD, name, inner, &st)
 	case unix.S_IFIFO:
-		if st.Dev != dirDev {
-			return nil // something mounted here
-		}
-		// Recorded, never opened: reading a FIFO would block on the user's writer.
+		// Recorded, never opened: reading a FIFO would block on the user's writer. (Its device
+		// number is not compared with the directory's: overlayfs may report the lower
+		// filesystem's for non-directories, and only metadata is recorded anyway.)
 		return c.header(inner, &st, tar.TypeFifo, 0, "")
 	default:
 		// Sockets and device nodes: a snapshot cannot recreate them (and /dev is the
@@ -234,7 +234,7 @@ func (c *capture) subdirectory(dirFD int, name, inner string, listed *unix.Stat_
 	if err := c.header(inner, &st, tar.TypeDir, 0, ""); err != nil {
 		return err
 	}
-	return c.directory(fd, inner, st.Dev)
+	return c.directory(fd, inner)
 }
 
 func (c *capture) regular(dirFD int, name, inner string, listed *unix.Stat_t) error {
@@ -278,10 +278,7 @@ func (c *capture) regular(dirFD int, name, inner string, listed *unix.Stat_t) er
 	return nil
 }
 
-func (c *capture) symlink(dirFD int, name, inner string, listed *unix.Stat_t, dirDev uint64) error {
-	if listed.Dev != dirDev {
-		return nil // something mounted over it
-	}
+func (c *capture) symlink(dirFD int, name, inner string, listed *unix.Stat_t) error {
 	buf := make([]byte, unix.PathMax+1)
 	n, err := unix.Readlinkat(dirFD, name, buf)
 	if err != nil {
