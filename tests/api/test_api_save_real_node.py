@@ -656,11 +656,14 @@ def layer_tars(reg: PasswordRegistry, image_name: str) -> list[bytes]:
 def attack_outcome(reg: PasswordRegistry, created: pb.ContainerResponse, network: str) -> Any:
     """saveContainer during the attack: the reply, or the FAILED_PRECONDITION it may give."""
     try:
-        return save(reg.env, created, network)
+        saved = save(reg.env, created, network)
     except grpc.RpcError as e:
+        logging.getLogger(__name__).info("save under attack refused: %s", e.details())
         assert e.code() is grpc.StatusCode.FAILED_PRECONDITION, e.details()
         assert "changed while saving" in str(e.details()), e.details()
         return e
+    logging.getLogger(__name__).info("save under attack pushed %s", saved.image_name)
+    return saved
 
 
 def assert_no_secret_left(reg: PasswordRegistry, outcome: Any) -> dict[str, tarfile.TarInfo]:
