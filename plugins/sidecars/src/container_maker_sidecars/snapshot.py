@@ -1,12 +1,14 @@
 """The snapshot sidecar plugin: the container that saves the user's container (``cm_save``).
 
 The sidecar runs ``snapshot-agent idle`` from the configured image. It shares the pod's PID
-namespace (the pod plugin sets ``shareProcessNamespace``). To save, the agent takes the uid, gid
-and groups of the user container's main process and reads that process's filesystem through
-/proc/<pid>/root. The kernel allows that (without CAP_SYS_PTRACE) to a process with the same
-ids whose capabilities include all of the target's: for a non-root target, switching to its uid
-drops all of ours and it has none; for a root target, which has the runtime's default
-capabilities less NET_RAW and MKNOD, the sidecar must hold at least those. So the sidecar keeps
+namespace (the pod plugin sets ``shareProcessNamespace``). To save, the agent opens the user
+container's main process's root (/proc/<pid>/root) once and hands it to a capture child without
+credentials, which chroots there, takes that process's uid, gid, groups and capabilities and
+streams the tree, read by file descriptor only (see ``snapshot-agent/child.go``). The kernel
+lets a process open /proc/<pid>/root without CAP_SYS_PTRACE when it has the same (filesystem)
+ids and its capabilities include all of the target's: a non-root target has none; a root
+target has the runtime's default capabilities less NET_RAW and MKNOD, so the sidecar must hold
+at least those. So the sidecar keeps
 the runtime's default set (naming them under ``capabilities.add`` is not possible: Pod Security
 "baseline" refuses an added NET_RAW, a containerd default): no privileged container, no
 CAP_SYS_ADMIN, no CAP_SYS_PTRACE. The user's container drops NET_RAW and MKNOD
