@@ -62,7 +62,8 @@ class Settings(Model):
     - ``registry_insecure``: registry names (``host[:port]``, as in references) that may be
       spoken to over plain HTTP with credentials. Credentials never go over plain HTTP to any
       other registry: such a save is FAILED_PRECONDITION before anything is sent.
-    - ``snapshot_mount_path``: where the shared snapshot volume is mounted in every container.
+    - ``snapshot_mount_path``: where the shared snapshot volume is mounted in the user's
+      container (the snapshot sidecar keeps its lock in a volume of its own).
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
     - ``node_port_min`` / ``node_port_max``: the cluster's NodePort range.
