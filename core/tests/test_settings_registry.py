@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from container_maker.settings import Settings
+from container_maker import cli
+from container_maker.settings import Settings, split_names
 
 
 def test_registry_settings_from_environment() -> None:
@@ -69,3 +70,14 @@ def test_bad_limit_settings_are_refused() -> None:
         Settings.from_env({"CONTAINER_MAKER_ALLOW_NODE_PORTS": "maybe"})
     with pytest.raises(ValueError, match="not name=value"):
         Settings.from_env({"CONTAINER_MAKER_NAMESPACE_QUOTA": "count/pods"})
+
+
+def test_insecure_registries_from_environment_and_command_line() -> None:
+    settings = Settings.from_env({"CONTAINER_MAKER_REGISTRY_INSECURE": "10.0.0.5:5000, reg.local"})
+    assert settings.registry_insecure == ("10.0.0.5:5000", "reg.local")
+    assert Settings.from_env({}).registry_insecure == ()
+    # The flag is repeatable and each value may be comma separated; it wins over the env.
+    given = split_names("a:1,b:2", "c")
+    assert given == ("a:1", "b:2", "c")
+    assert cli._settings({"registry_insecure": given}).registry_insecure == given
+    assert cli._settings({"registry_insecure": None}).registry_insecure == ()

@@ -8,10 +8,15 @@ a relay from the pod network to the node-local registry.
   cluster package's deterministic layers and OCI pusher.
 * ``saveapp``: busybox whose entrypoint records its first boot (``/www/first-boot.txt``, only if
   missing), its arguments and its environment, then serves ``/www`` on port 8080 as nobody.
+* Attack images (``attack_image``): ``saveapp`` as root, with static C programs of
+  ``tests/api/attacks/`` (``gcc -static``, cached like the agent) started by an entrypoint that
+  then runs the saveapp's own.
 * The registry listens on the host's 127.0.0.1, which a pod cannot reach (its loopback is its
   own). :class:`Relay` listens on the pod bridge's gateway address and forwards to it, so the
-  agent pushes to the registry's own name (``127.0.0.1:<port>``, plain HTTP being for loopback
-  registries only) through ``registry_endpoints``. Only this machine is ever contacted.
+  agent pushes to the registry's own name (``127.0.0.1:<port>``, plain HTTP through the relay:
+  the tests name a registry that wants a password in ``registry_insecure``) through
+  ``registry_endpoints``. The relay notes whether a request carried an ``Authorization``
+  header. Only this machine is ever contacted.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from container_maker_testcluster import images
@@ -39,6 +46,7 @@ from container_maker_testcluster.realnode import POD_GATEWAY
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_DIR = ROOT / "plugins" / "sidecars" / "snapshot-agent"
+ATTACKS_DIR = Path(__file__).resolve().parent / "attacks"
 SAVEAPP_PORT = 8080
 IP_FREEBIND = 15  # <linux/in.h>; not exported by Python's socket module
 SAVEAPP_ENTRYPOINT = b"""#!/bin/sh
@@ -80,6 +88,24 @@ def static_go_binary(directory: Path, name: str) -> Path:
         check=True,
         capture_output=True,
         timeout=600,
+    )
+    tmp.rename(target)
+    return target
+
+
+def static_c_binary(source: Path) -> Path:
+    """``source`` built with ``gcc -static``, once per hash of its text."""
+    data = source.read_bytes()
+    target = cache_dir() / f"{source.stem}-{hashlib.sha256(data).hexdigest()[:16]}" / source.stem
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    subprocess.run(
+        ["gcc", "-O2", "-static", "-Wall", "-o", str(tmp), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     tmp.rename(target)
     return target
@@ -136,9 +162,16 @@ def agent_image() -> images.Image:
     return _image("snapshot-agent", layer, {"Entrypoint": ["/snapshot-agent", "idle"]})
 
 
-def saveapp_image(extra_bytes: int = 0, user: str | None = None) -> images.Image:
+def saveapp_image(
+    extra_bytes: int = 0,
+    user: str | None = None,
+    files: Mapping[str, tuple[bytes, int]] | None = None,
+    entrypoint: str = "/start",
+    variant: str | None = None,
+) -> images.Image:
     """The save test workload; ``extra_bytes`` of incompressible data in /data (for sizes);
-    it runs as nobody unless ``user`` says otherwise ("0:0")."""
+    it runs as nobody unless ``user`` says otherwise ("0:0"). ``files`` (path -> data, mode)
+    are added, ``entrypoint`` replaces ``/start`` (which it should end by running)."""
     listed = subprocess.run(
         [str(images.BUSYBOX), "--list"], capture_output=True, text=True, check=True
     )
@@ -156,6 +189,8 @@ def saveapp_image(extra_bytes: int = 0, user: str | None = None) -> images.Image
             layer.symlink(f"bin/{applet}", "busybox")
     layer.file("start", SAVEAPP_ENTRYPOINT, 0o755)
     layer.directory("www", 0o755, owner=images.NOBODY)
+    for path, (data, mode) in (files or {}).items():
+        layer.file(path, data, mode)
     if extra_bytes:
         layer.directory("data")
         # Deterministic but incompressible: a hash chain.
@@ -166,7 +201,7 @@ def saveapp_image(extra_bytes: int = 0, user: str | None = None) -> images.Image
             chunks.append(block)
         layer.file("data/blob", b"".join(chunks)[:extra_bytes])
     config: dict[str, object] = {
-        "Entrypoint": ["/start"],
+        "Entrypoint": [entrypoint],
         "Cmd": ["from-image-cmd"],
         "Env": ["PATH=/bin", f"PORT={SAVEAPP_PORT}", "SAVEAPP_ORIGIN=image-config"],
         "ExposedPorts": {f"{SAVEAPP_PORT}/tcp": {}},
@@ -175,10 +210,36 @@ def saveapp_image(extra_bytes: int = 0, user: str | None = None) -> images.Image
         "Labels": {"org.example.saveapp": "yes"},
     }
     image = _image("saveapp", layer, config)
-    variant = "-".join(
+    variant = variant or "-".join(
         part for part in ("saveapp", str(extra_bytes or ""), "root" if user else "") if part
     )
     return images.Image(variant, image.tag, image.manifest, image.blobs)
+
+
+def attack_image(name: str, script: str, programs: tuple[str, ...]) -> images.Image:
+    """``saveapp`` as root, with the static programs ``tests/api/attacks/<program>.c`` in ``/``
+    and ``script`` (a shell script that ends by running ``/start``) as its entrypoint."""
+    files = {"attack": (script.encode(), 0o755)}
+    for program in programs:
+        files[program] = (static_c_binary(ATTACKS_DIR / f"{program}.c").read_bytes(), 0o755)
+    return saveapp_image(user="0:0", files=files, entrypoint="/attack", variant=name)
+
+
+def files_holding(storage: Path, needles: list[bytes]) -> list[str]:
+    """The files under a registry's storage that hold one of ``needles``, raw or once gunzipped
+    (layers are gzip; a partial upload is decompressed as far as it goes)."""
+    found: list[str] = []
+    for path in sorted(p for p in storage.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        texts = [data]
+        if data[:2] == b"\x1f\x8b":
+            # A truncated stream (a partial upload) inflates as far as it goes; a corrupt one
+            # is left raw.
+            with contextlib.suppress(zlib.error):
+                texts.append(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data))
+        if any(needle in text for needle in needles for text in texts):
+            found.append(str(path.relative_to(storage)))
+    return found
 
 
 class Relay:
@@ -195,6 +256,7 @@ class Relay:
         self.address = f"{host}:{self.listener.getsockname()[1]}"
         self._stopped = threading.Event()
         self._sockets: list[socket.socket] = []
+        self.saw_authorization = False  # a client sent an Authorization header through us
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -211,13 +273,18 @@ class Relay:
                 continue
             upstream.settimeout(None)
             self._sockets += [conn, upstream]
-            for a, b in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, watch in ((conn, upstream, True), (upstream, conn, False)):
+                threading.Thread(target=self._pipe, args=(a, b, watch), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        tail = b""
         try:
             while data := src.recv(1 << 16):
+                if watch:
+                    # The header name may straddle two reads: keep the end of the last one.
+                    if b"\nauthorization:" in (tail + data).lower():
+                        self.saw_authorization = True
+                    tail = data[-32:]
                 dst.sendall(data)
         except OSError:
             pass  # the other side went away: close both below

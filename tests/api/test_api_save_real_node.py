@@ -5,15 +5,19 @@ really run from it."""
 from __future__ import annotations
 
 import base64
+import gzip
+import io
 import json
 import logging
 import secrets
+import tarfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +36,15 @@ from api_support import (
 )
 from kubernetes import client
 from kubernetes.stream import stream
-from snapshot_support import SAVEAPP_PORT, AuthRegistry, Relay, agent_image, saveapp_image
+from snapshot_support import (
+    SAVEAPP_PORT,
+    AuthRegistry,
+    Relay,
+    agent_image,
+    attack_image,
+    files_holding,
+    saveapp_image,
+)
 from status_agent_support import status_agent_image
 
 from container_maker._proto import types_pb2 as pb
@@ -154,7 +166,7 @@ def test_save_round_trip_keeps_files_and_image_config(
     saved = save(save_env, original, network)
     # The agent's progress reaches the server's log as it goes (measured, then bytes sent).
     progress = [r.getMessage() for r in caplog.records if "save progress" in r.getMessage()]
-    assert any('"phase":"measured"' in line for line in progress), progress
+    assert any('"phase":"captured"' in line for line in progress), progress
     assert saved.namespace_name == network
     assert saved.pod_name.startswith("app")
     repository, _, digest = saved.image_name.partition("@sha256:")
@@ -258,8 +270,9 @@ def test_save_over_the_size_limit_is_refused_before_writing(
     assert tags(save_env, network, "big") == []
     assert fetch(created.container_ip, "first-boot.txt").startswith("first boot")
     pod = client.CoreV1Api(save_env.api).list_namespaced_pod(network).items[0].metadata.name
+    # Nothing in the shared volume: the lock is in the sidecar's own.
     listing = exec_in(save_env, network, pod, "big", "ls", "-A", SNAPSHOT_DIR)
-    assert listing.split() == [".save.lock"]
+    assert listing.split() == []
 
 
 def test_save_with_the_registry_unreachable_is_unavailable_and_harmless(
@@ -324,10 +337,10 @@ def test_two_saves_at_once_one_is_refused_and_nothing_is_left_behind(
         outcomes = list(pool.map(lambda _: attempt(), range(2)))
     assert grpc.StatusCode.ABORTED in outcomes, outcomes
     assert any(isinstance(o, str) and "@sha256:" in o for o in outcomes), outcomes
-    # No temporary files in the snapshot volume: only the (empty) lock file.
+    # No temporary files in the shared snapshot volume (the lock is in the sidecar's own).
     pod = client.CoreV1Api(save_env.api).list_namespaced_pod(network).items[0].metadata.name
     listing = exec_in(save_env, network, pod, "twice", "ls", "-A", SNAPSHOT_DIR)
-    assert listing.split() == [".save.lock"]
+    assert listing.split() == []
 
 
 def test_an_image_without_shell_or_tar_is_saved_and_runs_again(
@@ -354,27 +367,46 @@ def test_an_image_without_shell_or_tar_is_saved_and_runs_again(
     assert again.status.ready
 
 
-def test_credentials_come_from_the_secret_and_appear_nowhere_else(
-    save_env: SaveEnv, network: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Pushing to a registry that wants a password: with the configured Secret in the
-    namespace the save succeeds; the password is in no pod spec and no log line; without the
-    Secret the registry's refusal is FAILED_PRECONDITION."""
-    caplog.set_level(logging.DEBUG)
+@dataclass
+class PasswordRegistry:
+    """A registry of the test's own that wants a password, with the Secret in ``network`` and a
+    server configured to push there (``env``)."""
+
+    env: SaveEnv
+    auth: AuthRegistry
+    relay: Relay
+    user: str
+    password: str
+    secret: str  # the Secret's .dockerconfigjson, as the sidecar's file holds it
+
+    @property
+    def needles(self) -> list[bytes]:
+        """What must never leave the sidecar: the password, its base64 forms, the file."""
+        return [
+            self.password.encode(),
+            b64(f"{self.user}:{self.password}").encode(),
+            b64(self.password).encode(),
+            self.secret.encode(),
+        ]
+
+
+@contextmanager
+def password_registry(
+    save_env: SaveEnv, network: str, *, insecure: bool = True
+) -> Iterator[PasswordRegistry]:
     user, password = "pusher", secrets.token_urlsafe(18)
     auth = AuthRegistry(user, password)
     relay = Relay(int(auth.address.rsplit(":", 1)[1]))
     core = client.CoreV1Api(save_env.api)
-    bare = new_network_name("save-noauth")
     try:
         core.create_namespace({"metadata": {"name": network}})
-        config = {"auths": {auth.address: {"auth": b64(f"{user}:{password}")}}}
+        config = json.dumps({"auths": {auth.address: {"auth": b64(f"{user}:{password}")}}})
         core.create_namespaced_secret(
             network,
             {
                 "metadata": {"name": "push-creds"},
                 "type": "kubernetes.io/dockerconfigjson",
-                "data": {".dockerconfigjson": b64(json.dumps(config))},
+                "data": {".dockerconfigjson": b64(config)},
             },
         )
         settings = save_env.settings.model_copy(
@@ -385,6 +417,9 @@ def test_credentials_come_from_the_secret_and_appear_nowhere_else(
                     **save_env.settings.registry_endpoints,
                     auth.address: relay.address,
                 },
+                # The relay and the registry speak plain HTTP: named insecure, as an operator
+                # must, unless the test is about the refusal.
+                "registry_insecure": (auth.address,) if insecure else (),
             }
         )
         with running_server(save_env.server_api, settings=settings) as server:
@@ -392,12 +427,31 @@ def test_credentials_come_from_the_secret_and_appear_nowhere_else(
                 server, save_env.api, save_env.registry, save_env.saveapp,
                 save_env.saveapp_large, relay, settings, save_env.server_api,
             )  # fmt: skip
+            yield PasswordRegistry(env, auth, relay, user, password, config)
+    finally:
+        relay.close()
+        auth.close()
+
+
+def test_credentials_come_from_the_secret_and_appear_nowhere_else(
+    save_env: SaveEnv, network: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pushing to a registry that wants a password: with the configured Secret in the
+    namespace the save succeeds; the password is in no pod spec and no log line; without the
+    Secret the registry's refusal is FAILED_PRECONDITION."""
+    caplog.set_level(logging.DEBUG)
+    core = client.CoreV1Api(save_env.api)
+    bare = new_network_name("save-noauth")
+    try:
+        with password_registry(save_env, network) as reg:
+            env, auth, password = reg.env, reg.auth, reg.password
             created = create(env, network, save_env.saveapp)
             saved = save(env, created, network)
             assert saved.image_name.startswith(f"{auth.address}/saved/{network}/app@sha256:")
             path = saved.image_name.removeprefix(auth.address + "/").replace("@", "/manifests/")
-            manifest = json.loads(auth.get(path, user, password, images.MEDIA_MANIFEST))
+            manifest = json.loads(auth.get(path, reg.user, password, images.MEDIA_MANIFEST))
             assert manifest["annotations"]["io.container-maker.namespace"] == network
+            assert reg.relay.saw_authorization  # named insecure: the credentials went
 
             other = create(env, bare, save_env.saveapp)
             error = rpc_error(
@@ -413,8 +467,29 @@ def test_credentials_come_from_the_secret_and_appear_nowhere_else(
         assert password not in error.details()
     finally:
         delete_namespace(save_env.api, bare)
-        relay.close()
-        auth.close()
+
+
+def test_credentials_never_go_over_plain_http_to_a_registry_not_named_insecure(
+    save_env: SaveEnv, network: str
+) -> None:
+    """The same registry, plain HTTP, but the operator did not name it insecure: the save is
+    FAILED_PRECONDITION naming the flag, and no request with credentials reached it."""
+    with password_registry(save_env, network, insecure=False) as reg:
+        created = create(reg.env, network, save_env.saveapp)
+        error = rpc_error(
+            reg.env.stub.saveContainer,
+            pb.SaveContainerRequest(container_id=created.container_id, network_name=network),
+            timeout=120,
+        )
+        assert error.code() is grpc.StatusCode.FAILED_PRECONDITION, error.details()
+        assert (
+            f"refusing to send registry credentials over plain HTTP to {reg.auth.address}"
+            in error.details()
+        )
+        assert "--registry-insecure" in error.details()
+        assert not reg.relay.saw_authorization
+        assert files_holding(reg.auth.dir / "data", reg.needles) == []
+        assert reg.password not in error.details()
 
 
 def b64(text: str) -> str:
@@ -422,8 +497,8 @@ def b64(text: str) -> str:
 
 
 def test_a_container_running_as_root_is_saved_too(save_env: SaveEnv, network: str) -> None:
-    """The agent stays root then, with CAP_SETUID/SETGID only: a subset of the target's
-    default capabilities, which is what the kernel asks for to read /proc/<pid>/root."""
+    """The agent keeps the runtime's default capabilities, a strict superset of the user's
+    (which drops NET_RAW and MKNOD): what the kernel asks for to read /proc/<pid>/root."""
     image = images.push(saveapp_image(user="0:0"), save_env.registry)
     original = create(save_env, network, image)
     first_boot = fetch(original.container_ip, "first-boot.txt")
@@ -533,3 +608,134 @@ def test_a_container_of_any_exposure_level_saves_its_one_pod(
     assert saved.pod_name == pod
     assert saved.namespace_name == network
     assert "@sha256:" in saved.image_name
+
+
+# --- Review finding 2, run as the attacker would ---------------------------------------------
+
+SECRET_DIR = "/var/run/secrets/container-maker/registry"  # in the snapshot sidecar only
+
+SWAP_ON_OPEN = f"""#!/bin/sh
+# ..0big sorts before config.json: the agent opens it first, and the swap happens right then.
+mkdir -p /x/..data
+head -c 16777216 /dev/zero > /x/..data/..0big
+echo "the user's own" > /x/..data/config.json
+/swap_on_open /x/..data/..0big /x /x.old {SECRET_DIR} > /www/swap.txt 2>&1 &
+exec /start "$@"
+"""
+
+RENAME_RACE = f"""#!/bin/sh
+mkdir -p /r
+/rename_race /r 10000 "$SECRET_SIZE" {SECRET_DIR}/config.json 300 /www/race-ready.txt \\
+  > /www/race.txt 2>&1 &
+exec /start "$@"
+"""
+
+
+def fetch_until(ip: str, path: str, text: str, timeout: float = 60) -> str:
+    """The file the workload serves, once it holds ``text`` (or as it is at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while text not in (content := fetch(ip, path)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return content
+
+
+def layer_tars(reg: PasswordRegistry, image_name: str) -> list[bytes]:
+    """Every layer blob of the pushed manifest, fetched from the registry and gunzipped."""
+    repository, _, digest = image_name.partition("@")
+    path = repository.removeprefix(reg.auth.address + "/")
+    manifest = json.loads(
+        reg.auth.get(f"{path}/manifests/{digest}", reg.user, reg.password, images.MEDIA_MANIFEST)
+    )
+    blobs = [
+        reg.auth.get(f"{path}/blobs/{layer['digest']}", reg.user, reg.password, "*/*")
+        for layer in manifest["layers"]
+    ]
+    assert blobs
+    return [gzip.decompress(blob) for blob in blobs]
+
+
+def attack_outcome(reg: PasswordRegistry, created: pb.ContainerResponse, network: str) -> Any:
+    """saveContainer during the attack: the reply, or the FAILED_PRECONDITION it may give."""
+    try:
+        saved = save(reg.env, created, network)
+    except grpc.RpcError as e:
+        logging.getLogger(__name__).info("save under attack refused: %s", e.details())
+        assert e.code() is grpc.StatusCode.FAILED_PRECONDITION, e.details()
+        assert "changed while saving" in str(e.details()), e.details()
+        return e
+    logging.getLogger(__name__).info("save under attack pushed %s", saved.image_name)
+    return saved
+
+
+def assert_no_secret_left(reg: PasswordRegistry, outcome: Any) -> dict[str, tarfile.TarInfo]:
+    """No byte of the password (nor its base64, nor the Secret's file) in any pushed layer nor
+    anywhere in the registry's storage (partial uploads included); the layer's entries."""
+    assert files_holding(reg.auth.dir / "data", reg.needles) == []
+    if isinstance(outcome, grpc.RpcError):
+        return {}
+    entries: dict[str, tarfile.TarInfo] = {}
+    for data in layer_tars(reg, outcome.image_name):
+        assert not any(needle in data for needle in reg.needles), "the secret is in a layer"
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            entries.update((m.name.rstrip("/"), m) for m in tar.getmembers())
+    return entries
+
+
+def test_an_inotify_symlink_swap_never_puts_the_registry_secret_in_the_snapshot(
+    save_env: SaveEnv, network: str
+) -> None:
+    """Root in the user's container swaps /x for a symlink to the sidecar's Secret directory at
+    the moment the agent opens /x/..data/..0big (the review's experiment, in a real pod)."""
+    image = images.push(
+        attack_image("attack-swap", SWAP_ON_OPEN, ("swap_on_open",)), save_env.registry
+    )
+    with password_registry(save_env, network) as reg:
+        created = create(reg.env, network, image)
+        said = fetch_until(created.container_ip, "swap.txt", "armed on /x/..data/..0big")
+        assert said.startswith("armed on"), said
+        outcome = attack_outcome(reg, created, network)
+        # The attack ran: the agent's open fired it.
+        assert "swapped /x" in fetch_until(created.container_ip, "swap.txt", "swapped /x")
+        entries = assert_no_secret_left(reg, outcome)
+        if entries:
+            # Read through the descriptors taken before the swap: the user's own files, or x
+            # as the link it became; never the sidecar's.
+            x = entries["x"]
+            assert x.isdir() or (x.issym() and x.linkname == SECRET_DIR), x
+            if x.isdir():
+                assert entries["x/..data/config.json"].size == len("the user's own\n")
+
+
+def test_a_rename_race_over_many_files_never_puts_the_registry_secret_in_the_snapshot(
+    save_env: SaveEnv, network: str
+) -> None:
+    """Root in the user's container keeps renaming, over 10,000 files of exactly the Secret's
+    size, an absolute symlink to the Secret and a regular file again, while the save runs."""
+    image = images.push(
+        attack_image("attack-race", RENAME_RACE, ("rename_race",)), save_env.registry
+    )
+    with password_registry(save_env, network) as reg:
+        request = pb.CreateContainerRequest(
+            image_name=image,
+            container_name="app",
+            network_name=network,
+            exposure_level=pb.EXPOSURE_LEVEL_INTERNAL,
+            publish_information=[pb.PublishInformation(publish_port=80, target_port=SAVEAPP_PORT)],
+            environment_variables={"SECRET_SIZE": str(len(reg.secret))},
+            wait_until_ready=True,
+        )
+        created = reg.env.stub.createContainer(request, timeout=120)
+        fetch(created.container_ip, "race-ready.txt", timeout=120)  # the race is on
+        outcome = attack_outcome(reg, created, network)
+        entries = assert_no_secret_left(reg, outcome)
+        files = {name: e for name, e in entries.items() if name.startswith("r/f")}
+        links = [e for e in files.values() if e.issym()]
+        assert all(e.linkname == f"{SECRET_DIR}/config.json" for e in links)
+        if entries:
+            # The race was on during the walk: names were caught as links, recorded as such.
+            assert len(files) == 10000 and links, (len(files), len(links))
+        assert all(
+            e.size == len(reg.secret)
+            for n, e in entries.items()
+            if n.startswith("r/f") and e.isreg()
+        )

@@ -34,6 +34,7 @@ from .settings import (
     Settings,
     merged_quota,
     merged_resources,
+    split_names,
 )
 
 log = logging.getLogger("container_maker.cli")
@@ -231,6 +232,14 @@ def serve(
             "listed in the README.",
         ),
     ] = None,
+    registry_insecure: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=_env("REGISTRY_INSECURE"),
+            help="A registry (host[:port]) that may get credentials over plain HTTP; "
+            "repeatable or comma separated. Credentials never go over plain HTTP to any other.",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -294,6 +303,7 @@ def serve(
         "allow_node_ports": allow_node_ports,
         "load_balancer_node_ports": load_balancer_node_ports,
         "namespace_quota": namespace_quota,
+        "registry_insecure": split_names(*registry_insecure) if registry_insecure else None,
     }
     cluster = None
     try:

@@ -154,6 +154,11 @@ def boolean(text: str, what: str) -> bool:
         raise ValueError(f"{what}: {text!r} is not true or false") from None
 
 
+def split_names(*values: str) -> tuple[str, ...]:
+    """Names from comma-separated values (``"a,b", "c"`` -> ``("a", "b", "c")``)."""
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+
 class Settings(Model):
     """Configuration of the container manager and its plugins.
 
@@ -170,15 +175,20 @@ class Settings(Model):
     - ``ingress_host`` is retired: giving it is an error (:data:`RETIRED_INGRESS_HOST`).
     - ``snapshot_image`` / ``status_image``: the sidecar images.
     - ``registry``: the OCI registry (``host[:port][/path]``) that ``saveContainer`` pushes
-      saved images to (None: saving is not configured). A registry on the loopback
-      (``localhost``, ``127.0.0.1``, ``[::1]``) is reached over plain HTTP, any other over HTTPS.
+      saved images to (None: saving is not configured). The agent speaks HTTPS, except to a
+      registry named in ``registry_insecure``; for loopback, RFC 1918 and ``.local`` names its
+      registry library falls back to plain HTTP by itself, but then only anonymously.
     - ``registry_secret``: name of a Secret of type ``kubernetes.io/dockerconfigjson`` in the
       container's namespace holding the registry credentials; it is mounted into the snapshot
       sidecar only (None: anonymous push).
     - ``registry_endpoints``: registry name -> ``host:port`` at which pods reach that registry
       when it differs from its name (a node-local test registry reached through a relay);
       applies to ``registry`` and to the registries of saved containers' images.
-    - ``snapshot_mount_path``: where the shared snapshot volume is mounted in every container.
+    - ``registry_insecure``: registry names (``host[:port]``, as in references) that may be
+      spoken to over plain HTTP with credentials. Credentials never go over plain HTTP to any
+      other registry: such a save is FAILED_PRECONDITION before anything is sent.
+    - ``snapshot_mount_path``: where the shared snapshot volume is mounted in the user's
+      container (the snapshot sidecar keeps its lock in a volume of its own).
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
     - ``node_port_min`` / ``node_port_max``: the cluster's NodePort range.
@@ -228,6 +238,7 @@ class Settings(Model):
     registry: str | None = None
     registry_secret: str | None = None
     registry_endpoints: dict[str, str] = Field(default_factory=dict)
+    registry_insecure: tuple[str, ...] = ()
     snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
     default_resources: ContainerResources = DEFAULT_RESOURCES
     sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
@@ -355,7 +366,8 @@ class Settings(Model):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``CONTAINER_MAKER_*`` variables; unset variables keep the defaults.
 
-        ``CONTAINER_MAKER_BLOCKED_PLUGINS`` is a comma-separated list.
+        ``CONTAINER_MAKER_BLOCKED_PLUGINS`` and ``CONTAINER_MAKER_REGISTRY_INSECURE`` are
+        comma-separated lists.
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
@@ -377,6 +389,9 @@ class Settings(Model):
                 # An empty ingress setting (or registry) means "none", not "".
                 optional = name.startswith(("ingress", "registry"))
                 values[name] = (value or None) if optional else value
+        insecure = env.get(ENV_PREFIX + "REGISTRY_INSECURE")
+        if insecure is not None:
+            values["registry_insecure"] = split_names(insecure)
         endpoints = env.get(ENV_PREFIX + "REGISTRY_ENDPOINTS")
         if endpoints:
             # "name=host:port,name=host:port"

@@ -2,7 +2,10 @@ module github.com/container-maker/snapshot-agent
 
 go 1.26.8
 
-require github.com/google/go-containerregistry v0.20.3
+require (
+	github.com/google/go-containerregistry v0.20.3
+	golang.org/x/sys v0.29.0
+)
 
 require (
 	github.com/containerd/stargz-snapshotter/estargz v0.16.3 // indirect
@@ -17,5 +20,4 @@ require (
 	github.com/sirupsen/logrus v1.9.3 // indirect
 	github.com/vbatts/tar-split v0.11.6 // indirect
 	golang.org/x/sync v0.10.0 // indirect
-	golang.org/x/sys v0.29.0 // indirect
 )

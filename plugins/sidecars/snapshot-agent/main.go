@@ -2,10 +2,12 @@
 //
 // "idle" is the sidecar's main process: it waits for SIGTERM and does nothing else. "save" is run
 // by the server through the pods/exec subresource: it finds the user container's main process
-// (the pod shares one PID namespace), reads that process's filesystem through /proc/<pid>/root
-// with the process's own uid and gid and no capabilities, streams it as one gzipped tar layer to
-// the registry, and pushes an image that keeps the original image's config. The last line on
-// stdout is one JSON object: the result, or the error and its kind; stderr carries progress.
+// (the pod shares one PID namespace), opens that process's root (/proc/<pid>/root) once, and
+// hands it to "capture", this binary re-executed as a child without credentials, which chroots
+// there, takes the process's ids and capabilities and streams the tree as a tar, read by file
+// descriptor only (child.go, capture.go). "save" gzips that stream into the registry and pushes an
+// image that keeps the original image's config. The last line on stdout is one JSON object: the
+// result, or the error and its kind; stderr carries progress.
 package main
 
 import (
@@ -42,8 +44,12 @@ func fail(kind string, code int, format string, args ...any) *failure {
 }
 
 func main() {
+	// First of all: another container of the pod (same PID namespace) must not reach this
+	// process's files through /proc/<pid>/*. The kernel's capability-subset check is the first
+	// lock (the user's container is weaker than this sidecar); this is the second.
+	_ = setNonDumpable()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: snapshot-agent idle | save [flags]")
+		fmt.Fprintln(os.Stderr, "usage: snapshot-agent idle | save [flags] | capture [flags]")
 		os.Exit(exitUsage)
 	}
 	switch os.Args[1] {
@@ -51,24 +57,22 @@ func main() {
 		idle()
 	case "save":
 		os.Exit(runSave(os.Args[2:]))
+	case "capture":
+		os.Exit(runCapture(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q\n", os.Args[1])
 		os.Exit(exitUsage)
 	}
 }
 
-// idle waits for a stop signal. It makes itself non-dumpable first, so that another container of
-// the pod (sharing the PID namespace) cannot reach this container's files, and so its mounted
-// registry credentials, through /proc/<pid>/root without CAP_SYS_PTRACE.
+// idle waits for a stop signal.
 func idle() {
-	_ = setNonDumpable()
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	<-stop
 }
 
 func runSave(args []string) int {
-	_ = setNonDumpable()
 	opts, err := parseSaveFlags(args)
 	if err != nil {
 		return report(fail("usage", exitUsage, "%v", err))

@@ -13,10 +13,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -36,8 +37,10 @@ type saveOptions struct {
 	sizeLimit   int64
 	authFile    string            // docker config.json from the mounted Secret ("" = anonymous)
 	endpoints   map[string]string // registry name -> host:port to reach it at, if not its name
+	insecure    map[string]bool   // registries the operator allows over plain HTTP
 	lockDir     string
 	procDir     string
+	self        string // this binary, re-executed as the capture child
 	annotations map[string]string
 	timeout     time.Duration
 }
@@ -54,8 +57,23 @@ func (a annotationFlag) Set(v string) error {
 	return nil
 }
 
+type listFlag map[string]bool
+
+func (l listFlag) String() string { return "" }
+func (l listFlag) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			l[item] = true
+		}
+	}
+	return nil
+}
+
 func parseSaveFlags(args []string) (*saveOptions, error) {
-	o := &saveOptions{annotations: map[string]string{}, endpoints: map[string]string{}}
+	o := &saveOptions{
+		annotations: map[string]string{}, endpoints: map[string]string{}, insecure: map[string]bool{},
+		self: "/proc/self/exe",
+	}
 	fs := flag.NewFlagSet("save", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.containerID, "container-id", "", "runtime id of the container to save")
@@ -64,7 +82,8 @@ func parseSaveFlags(args []string) (*saveOptions, error) {
 	fs.Int64Var(&o.sizeLimit, "size-limit", 0, "refuse filesystems larger than this many bytes (0: no limit)")
 	fs.StringVar(&o.authFile, "auth-file", os.Getenv("CONTAINER_MAKER_REGISTRY_AUTH_FILE"), "docker config.json with registry credentials")
 	fs.Var(annotationFlag(o.endpoints), "endpoint", "registry=host:port: where to reach a registry (repeatable)")
-	fs.StringVar(&o.lockDir, "lock-dir", os.Getenv("CONTAINER_MAKER_SNAPSHOT_DIR"), "directory for the save lock")
+	fs.Var(listFlag(o.insecure), "registry-insecure", "registry names that may be spoken to over plain HTTP, credentials included (repeatable, or comma separated)")
+	fs.StringVar(&o.lockDir, "lock-dir", os.Getenv("CONTAINER_MAKER_SNAPSHOT_LOCK_DIR"), "directory for the save lock (the sidecar's own volume)")
 	fs.StringVar(&o.procDir, "proc", "/proc", "the proc filesystem")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fs.Var(annotationFlag(o.annotations), "annotation", "key=value manifest annotation (repeatable)")
@@ -95,22 +114,16 @@ func save(o *saveOptions) (*saveResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 
-	// Everything that needs this sidecar's own identity happens before we take the target's:
-	// the lock file and the credentials are readable by root only.
 	unlock, err := lock(o.lockDir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	keychain, err := loadKeychain(o.authFile)
-	if err != nil {
-		return nil, err
-	}
-	baseRef, err := name.ParseReference(o.base, nameOptions(o.base)...)
+	baseRef, err := name.ParseReference(o.base, nameOptions(o.base, o.insecure)...)
 	if err != nil {
 		return nil, fail("usage", exitUsage, "--base: %v", err)
 	}
-	targetRef, err := name.NewTag(o.target, nameOptions(o.target)...)
+	targetRef, err := name.NewTag(o.target, nameOptions(o.target, o.insecure)...)
 	if err != nil {
 		return nil, fail("usage", exitUsage, "--target: %v", err)
 	}
@@ -118,40 +131,41 @@ func save(o *saveOptions) (*saveResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := becomeTarget(tgt); err != nil {
-		return nil, err
-	}
-	root := filepath.Join(o.procDir, strconv.Itoa(tgt.pid), "root")
-	mountinfo, err := os.ReadFile(filepath.Join(o.procDir, strconv.Itoa(tgt.pid), "mountinfo"))
-	if err != nil {
-		return nil, fail("target", exitTarget, "reading the mounts of process %d: %v", tgt.pid, err)
-	}
-	points, err := mountPoints(string(mountinfo))
-	if err != nil {
-		return nil, fail("target", exitTarget, "process %d: %v", tgt.pid, err)
-	}
-	if _, err := os.Stat(root + "/"); err != nil {
-		return nil, fail("target", exitTarget,
-			"the filesystem of process %d (uid %d) is not readable from here: %v", tgt.pid, tgt.uid, err)
-	}
-	tr := newTree(root, points)
-
-	// Measure first: a snapshot over the limit fails before anything is written or sent.
-	use, err := tr.measure()
+	own, err := ownCapabilities(o.procDir)
 	if err != nil {
 		return nil, err
 	}
-	progressLine(map[string]any{"phase": "measured", "bytes": use.bytes, "entries": use.entries})
-	if o.sizeLimit > 0 && use.bytes > o.sizeLimit {
-		return nil, fail("size_limit", exitTooLarge,
-			"the container's filesystem holds %d bytes, over the snapshot size limit of %d bytes",
-			use.bytes, o.sizeLimit)
+	// Before any credential is read: a user container as strong as this sidecar could read
+	// them from here.
+	if err := checkWeaker(tgt, own); err != nil {
+		return nil, err
 	}
+	root, err := openRoot(o.procDir, tgt)
+	if err != nil {
+		return nil, err
+	}
+	if err := stillTarget(o.procDir, tgt, o.containerID); err != nil {
+		root.Close()
+		return nil, err
+	}
+	child, err := startCapture(o.self, root, tgt, o.sizeLimit)
+	root.Close() // the child has its own copy; this process never reads the user's files
+	if err != nil {
+		return nil, err
+	}
+	defer child.kill()
+	progressLine(map[string]any{"phase": "capturing", "pid": tgt.pid, "uid": tgt.uid})
 
+	// The credentials are read only now, by this process only: the capture child is another
+	// program image already, with none of this process's memory or descriptors.
+	keychain, err := loadKeychain(o.authFile)
+	if err != nil {
+		return nil, err
+	}
 	remoteOpts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(keychain),
-		remote.WithTransport(newTransport(o.endpoints)),
+		remote.WithTransport(newTransport(o.endpoints, o.insecure)),
 	}
 	baseImage, err := remote.Image(baseRef, remoteOpts...)
 	if err != nil {
@@ -162,37 +176,36 @@ func save(o *saveOptions) (*saveResult, error) {
 		return nil, registryFailure("reading the original image's config", err)
 	}
 
-	pr, pw := io.Pipe()
-	go func() {
-		last := time.Now()
-		pw.CloseWithError(tr.writeTar(pw, func(n int64) {
-			if time.Since(last) > 2*time.Second {
-				last = time.Now()
-				progressLine(map[string]any{"phase": "uploading", "bytes": n, "of": use.bytes})
-			}
-		}))
-	}()
-	layer := stream.NewLayer(pr, stream.WithMediaType(types.OCILayer))
+	last := time.Now()
+	tarStream := &captureStream{child: child, limit: o.sizeLimit, onRead: func(n int64) {
+		if time.Since(last) > 2*time.Second {
+			last = time.Now()
+			progressLine(map[string]any{"phase": "uploading", "bytes": n})
+		}
+	}}
+	layer := stream.NewLayer(io.NopCloser(tarStream), stream.WithMediaType(types.OCILayer))
 	img, err := buildImage(baseConfig, o, layer, started)
 	if err != nil {
 		return nil, err
 	}
 	if err := remote.Write(targetRef, img, remoteOpts...); err != nil {
-		var f *failure
-		if errors.As(err, &f) {
-			return nil, f
-		}
 		return nil, registryFailure("pushing "+targetRef.String(), err)
+	}
+	// The push read the stream to its end, so the child has reported; a failure there
+	// failed the push above.
+	if err := child.wait(); err != nil {
+		return nil, err
 	}
 	digest, err := img.Digest()
 	if err != nil {
 		return nil, fail("internal", exitInternal, "digest of the pushed image: %v", err)
 	}
+	progressLine(map[string]any{"phase": "captured", "bytes": tarStream.n, "entries": child.result.Entries})
 	return &saveResult{
 		Reference: targetRef.Context().Digest(digest.String()).String(),
 		Digest:    digest.String(),
-		Bytes:     use.bytes,
-		Entries:   use.entries,
+		Bytes:     tarStream.n,
+		Entries:   child.result.Entries,
 		Seconds:   time.Since(started).Seconds(),
 	}, nil
 }
@@ -238,6 +251,10 @@ func buildImage(base *v1.ConfigFile, o *saveOptions, layer v1.Layer, at time.Tim
 
 // registryFailure classifies a registry error: refused credentials, or unreachable (retryable).
 func registryFailure(what string, err error) *failure {
+	var f *failure
+	if errors.As(err, &f) {
+		return f // ours: the capture's verdict, or the plain-HTTP refusal
+	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
@@ -260,22 +277,16 @@ func registryFailure(what string, err error) *failure {
 	return fail("registry", exitInternal, "%s: %v", what, err)
 }
 
-// isLocalhost: plain HTTP is allowed for a registry on the loopback only.
-func isLocalhost(registry string) bool {
-	host := registry
-	if h, _, err := net.SplitHostPort(registry); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// registryName is the registry part of a reference ("127.0.0.1:5000/a/b:t" -> "127.0.0.1:5000").
+func registryName(ref string) string {
+	return strings.SplitN(ref, "/", 2)[0]
 }
 
-func nameOptions(ref string) []name.Option {
-	registry := strings.SplitN(ref, "/", 2)[0]
-	if isLocalhost(registry) {
+// nameOptions: plain HTTP is chosen (name.Insecure) only for a registry the operator named
+// insecure. go-containerregistry itself still falls back to HTTP for loopback, RFC 1918 and
+// .local names; credentialGuard keeps credentials off such connections.
+func nameOptions(ref string, insecure map[string]bool) []name.Option {
+	if insecure[registryName(ref)] {
 		return []name.Option{name.Insecure}
 	}
 	return nil
@@ -289,11 +300,35 @@ type endpointTransport struct {
 	inner     http.RoundTripper
 }
 
-func newTransport(endpoints map[string]string) http.RoundTripper {
-	if len(endpoints) == 0 {
-		return remote.DefaultTransport
+// credentialGuard refuses every plain-HTTP request that carries credentials (an Authorization
+// header: basic credentials, or a bearer token bought with them) unless the operator named that
+// host insecure. It sits under go-containerregistry's authenticating transports, so it sees
+// each request exactly as it goes out, the token server's included, and it judges the host by
+// the name in the reference, before any endpoint rewrite.
+type credentialGuard struct {
+	insecure map[string]bool
+	inner    http.RoundTripper
+}
+
+func (g *credentialGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && req.Header.Get("Authorization") != "" && !g.insecure[req.URL.Host] {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fail("insecure", exitTarget,
+			"refusing to send registry credentials over plain HTTP to %s; name it in "+
+				"--registry-insecure if that registry cannot speak HTTPS and the network to it "+
+				"is trusted", req.URL.Host)
 	}
-	return &endpointTransport{endpoints: endpoints, inner: remote.DefaultTransport}
+	return g.inner.RoundTrip(req)
+}
+
+func newTransport(endpoints map[string]string, insecure map[string]bool) http.RoundTripper {
+	var inner http.RoundTripper = remote.DefaultTransport
+	if len(endpoints) > 0 {
+		inner = &endpointTransport{endpoints: endpoints, inner: inner}
+	}
+	return &credentialGuard{insecure: insecure, inner: inner}
 }
 
 func (t *endpointTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -327,8 +362,8 @@ func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	return authn.Anonymous, nil
 }
 
-// loadKeychain reads registry credentials once, before the agent drops its identity. Errors
-// never quote the file: it holds secrets.
+// loadKeychain reads registry credentials once, in the process that pushes (never in the
+// capture child). Errors never quote the file: it holds secrets.
 func loadKeychain(file string) (authn.Keychain, error) {
 	keys := staticKeychain{}
 	if file == "" {
@@ -367,22 +402,33 @@ func registryHost(key string) string {
 	return strings.TrimSuffix(key, "/")
 }
 
-// lock takes an exclusive lock in the snapshot volume, shared by every exec of this sidecar:
-// a second save of the same container while one runs is refused, not queued behind it.
+// lock takes an exclusive lock in the sidecar's own lock volume, shared by every exec of this
+// sidecar: a second save of the same container while one runs is refused, not queued behind
+// it. The lock file is never followed through a symlink (O_NOFOLLOW) and must be a plain
+// file of ours; O_NONBLOCK keeps a FIFO from blocking the open.
 func lock(dir string) (func(), error) {
 	if dir == "" {
 		return func() {}, nil
 	}
-	f, err := os.OpenFile(filepath.Join(dir, ".save.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	path := filepath.Join(dir, ".save.lock")
+	fd, err := unix.Open(path, unix.O_CREAT|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0o600)
 	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fail("internal", exitInternal, "lock file %s is a symbolic link: refused", path)
+		}
 		return nil, fail("internal", exitInternal, "lock file: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
+		unix.Close(fd)
+		return nil, fail("internal", exitInternal, "lock file %s is not a plain file of its own: refused", path)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fail("busy", exitBusy, "another save of this container is in progress")
 		}
 		return nil, fail("internal", exitInternal, "lock: %v", err)
 	}
-	return func() { f.Close() }, nil
+	return func() { unix.Close(fd) }, nil
 }

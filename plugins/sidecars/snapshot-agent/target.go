@@ -2,13 +2,15 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // target is the user container's main process, as seen through /proc.
@@ -17,6 +19,8 @@ type target struct {
 	uid    int
 	gid    int
 	groups []int
+	capPrm uint64 // permitted capabilities
+	capBnd uint64 // bounding set: what any process of its container could ever hold
 }
 
 // findTarget returns the lowest-numbered process whose cgroup path names containerID (the
@@ -88,6 +92,20 @@ func (t *target) readStatus(procDir string) error {
 				t.gid = id
 			}
 			seen++
+		case "CapPrm", "CapBnd":
+			if len(fields) != 1 {
+				return fail("target", exitTarget, "process %d: bad %s", t.pid, key)
+			}
+			v, err := strconv.ParseUint(fields[0], 16, 64)
+			if err != nil {
+				return fail("target", exitTarget, "process %d: bad %s %q", t.pid, key, fields[0])
+			}
+			if key == "CapPrm" {
+				t.capPrm = v
+			} else {
+				t.capBnd = v
+			}
+			seen++
 		case "Groups":
 			for _, g := range fields {
 				id, err := strconv.Atoi(g)
@@ -97,21 +115,15 @@ func (t *target) readStatus(procDir string) error {
 			}
 		}
 	}
-	if seen != 2 {
-		return fail("target", exitTarget, "process %d: no Uid/Gid in its status", t.pid)
+	if seen != 4 {
+		return fail("target", exitTarget, "process %d: no Uid, Gid, CapPrm or CapBnd in its status", t.pid)
 	}
 	return nil
 }
 
-// becomeTarget takes the target's uid, gid and groups for every thread of this process. The
-// kernel lets a process read another's /proc/<pid>/root without CAP_SYS_PTRACE when both have
-// the same ids and the target's capabilities are a subset of the reader's: a non-root target
-// has none (and switching from root to its uid clears ours); a root target has the runtime's
-// defaults, which the sidecar is given too.
+// becomeTarget takes the target's uid, gid and groups for every thread of this process (Go's
+// syscall package applies them to all threads).
 func becomeTarget(t *target) error {
-	if os.Geteuid() == t.uid && os.Getegid() == t.gid {
-		return nil
-	}
 	if err := syscall.Setgroups(t.groups); err != nil {
 		return fail("target", exitTarget, "setgroups(%v): %v (the sidecar needs CAP_SETGID)", t.groups, err)
 	}
@@ -124,39 +136,82 @@ func becomeTarget(t *target) error {
 	return nil
 }
 
-// mountPoints lists the mount points of the process (paths inside its root), from its
-// mountinfo: "/" is the container's own filesystem, every other one (proc, sys, dev, volumes,
-// secrets, the files the runtime binds in such as /etc/hosts) is excluded from the snapshot.
-func mountPoints(mountinfo string) ([]string, error) {
-	var points []string
-	for _, line := range strings.Split(mountinfo, "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		point := unescapeMount(fields[4])
-		if point != "/" {
-			points = append(points, point)
-		}
+// ownCapabilities reads this process's permitted set.
+func ownCapabilities(procDir string) (uint64, error) {
+	self := &target{pid: os.Getpid()}
+	if err := self.readStatus(procDir); err != nil {
+		return 0, err
 	}
-	if len(points) == 0 && strings.TrimSpace(mountinfo) == "" {
-		return nil, fmt.Errorf("empty mountinfo")
-	}
-	return points, nil
+	return self.capPrm, nil
 }
 
-// unescapeMount undoes the kernel's octal escapes (\040 for a space, ...) in mountinfo paths.
-func unescapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
+// strictSubset: every capability of a is in b, and b has at least one more.
+func strictSubset(a, b uint64) bool {
+	return a&^b == 0 && a != b
+}
+
+// checkWeaker refuses a target that is not strictly weaker than this agent. The kernel lets a
+// process with the same ids open another's /proc/<pid>/* only when its permitted capabilities
+// include all of the other's (cap_ptrace_access_check); the user's container drops NET_RAW and
+// MKNOD so that it never passes that check against this sidecar, whose credentials are then out
+// of its reach even in the moment before the agent makes itself non-dumpable. Should the
+// manifests regress, the agent refuses to load the credentials at all. The bounding set is
+// checked as well as the permitted one: it is what any process of the user's container can hold,
+// a non-root entrypoint included.
+func checkWeaker(t *target, own uint64) error {
+	for _, c := range []struct {
+		name string
+		set  uint64
+	}{{"permitted", t.capPrm}, {"bounding", t.capBnd}} {
+		if !strictSubset(c.set, own) {
+			return fail("target", exitTarget,
+				"refusing to load the registry credentials: the %s capabilities of the user's "+
+					"container (process %d, %016x) are not a strict subset of the snapshot "+
+					"sidecar's (%016x), so it could read the sidecar's files; the user's "+
+					"container must drop at least NET_RAW and MKNOD", c.name, t.pid, c.set, own)
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
+	return nil
+}
+
+// openRoot opens the target's root directory (/proc/<pid>/root) once, as a descriptor the
+// whole capture works from. The kernel checks ptrace access with the opener's filesystem ids,
+// so the opening thread takes the target's fsuid and fsgid (a root agent would otherwise need
+// CAP_SYS_PTRACE for a non-root target). That thread is locked and never unlocked: the runtime
+// then ends it with the goroutine, and no other goroutine ever runs with those ids.
+func openRoot(procDir string, t *target) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked, see above
+		_ = unix.Setfsgid(t.gid)
+		_ = unix.Setfsuid(t.uid)
+		if prev, _ := unix.SetfsuidRetUid(t.uid); prev != t.uid {
+			done <- opened{err: fail("target", exitTarget, "setfsuid(%d) did not take (the sidecar needs CAP_SETUID)", t.uid)}
+			return
+		}
+		path := filepath.Join(procDir, strconv.Itoa(t.pid), "root")
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- opened{err: fail("target", exitTarget,
+				"the filesystem of process %d (uid %d) is not readable from here: %v", t.pid, t.uid, err)}
+			return
+		}
+		done <- opened{f: os.NewFile(uintptr(fd), path)}
+	}()
+	r := <-done
+	return r.f, r.err
+}
+
+// stillTarget checks, after the root was opened, that the pid still belongs to the container
+// (it cannot have been reused by a process of another container in between).
+func stillTarget(procDir string, t *target, containerID string) error {
+	data, err := os.ReadFile(filepath.Join(procDir, strconv.Itoa(t.pid), "cgroup"))
+	if err != nil || !strings.Contains(string(data), containerID) {
+		return fail("target", exitTarget, "process %d of container %s ended while the save started", t.pid, containerID)
+	}
+	return nil
 }

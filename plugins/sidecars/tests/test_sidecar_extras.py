@@ -40,11 +40,14 @@ def test_snapshot_sidecar() -> None:
     (container,) = extras.containers
     assert container["name"] == "cm-snapshot"
     assert container["image"] == "reg/snap:2"
+    # Its own lock volume only: the shared snapshot volume, which the user's container writes,
+    # is not in its view (a symlinked or held lock file there would be the user's to play with).
     assert container["volumeMounts"] == [
-        {"name": "snapshot", "mountPath": "/var/lib/container-maker/snapshot"}
+        {"name": "cm-snapshot-lock", "mountPath": "/var/lib/container-maker/snapshot-lock"}
     ]
     assert env(container)["CONTAINER_MAKER_CONTAINER_ID"] == "id-1"
-    assert extras.volumes == ()  # the shared volume belongs to the pod
+    assert env(container)["CONTAINER_MAKER_SNAPSHOT_LOCK_DIR"] == save.LOCK_DIR
+    assert extras.volumes == ({"name": "cm-snapshot-lock", "emptyDir": {"sizeLimit": "1Mi"}},)
 
 
 def test_status_sidecar_watches_the_ports() -> None:
@@ -98,7 +101,7 @@ def test_registry_secret_is_mounted_into_the_snapshot_sidecar_only() -> None:
     ctx = context(registry="reg.example/saved", registry_secret="push-creds")
     extras = snapshot.snapshot_extras(SPEC, ctx)
     (container,) = extras.containers
-    (volume,) = extras.volumes
+    _, volume = extras.volumes
     assert volume["secret"]["secretName"] == "push-creds"
     assert volume["secret"]["items"] == [{"key": ".dockerconfigjson", "path": "config.json"}]
     assert volume["secret"]["defaultMode"] == 0o400
@@ -121,6 +124,7 @@ def test_snapshot_agent_command_carries_no_credentials() -> None:
         size_limit=2048,
         lock_dir="/snap",
         endpoints={"reg": "10.0.0.1:5000"},
+        insecure=("reg", "b:1"),
         annotations={"k": "v"},
         timeout=60,
     )
@@ -129,6 +133,8 @@ def test_snapshot_agent_command_carries_no_credentials() -> None:
     assert "--auth-file=/var/run/secrets/container-maker/registry/config.json" in command
     assert "--annotation=k=v" in command
     assert "--endpoint=reg=10.0.0.1:5000" in command
+    assert command.count("--registry-insecure=reg") == 1
+    assert "--registry-insecure=b:1" in command
 
 
 def test_unique_tags_differ_within_one_second() -> None:

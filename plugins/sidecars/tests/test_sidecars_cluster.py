@@ -47,7 +47,7 @@ def test_pod_has_both_sidecars_with_configured_images(
         next(c for c in sidecars if c.name == "cm-snapshot").security_context.capabilities is None
     )
     snapshot = next(c for c in sidecars if c.name == "cm-snapshot")
-    assert [m.name for m in snapshot.volume_mounts] == ["snapshot"]
+    assert [m.name for m in snapshot.volume_mounts] == ["cm-snapshot-lock"]
 
     # The tree reports every container of the pod with its resources.
     (pod_node,) = container.associated_resources

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 AGENT = "/snapshot-agent"
 AUTH_DIR = "/var/run/secrets/container-maker/registry"
 AUTH_FILE = f"{AUTH_DIR}/config.json"
+LOCK_DIR = "/var/lib/container-maker/snapshot-lock"  # the sidecar's own volume (snapshot.py)
 ANNOTATION_PREFIX = "io.container-maker"
 
 # Exit codes of the agent -> error classes.
@@ -88,10 +89,14 @@ def agent_command(
     size_limit: int,
     lock_dir: str,
     endpoints: dict[str, str],
+    insecure: tuple[str, ...] = (),
     annotations: dict[str, str],
     timeout: float,
 ) -> list[str]:
-    """The agent's command line: names and numbers only, never a credential."""
+    """The agent's command line: names and numbers only, never a credential.
+
+    ``insecure`` names the registries that may get credentials over plain HTTP.
+    """
     command = [
         AGENT,
         "save",
@@ -104,6 +109,7 @@ def agent_command(
         f"--timeout={max(1, int(timeout))}s",
     ]
     command += [f"--endpoint={name}={address}" for name, address in sorted(endpoints.items())]
+    command += [f"--registry-insecure={name}" for name in sorted(insecure)]
     command += [f"--annotation={k}={v}" for k, v in sorted(annotations.items())]
     return command
 
@@ -153,8 +159,9 @@ def save_pod(pod_ref: ObservedObject, sidecar: str, context: KubeContext) -> Sav
         base=base,
         target=target,
         size_limit=_size_limit(pod),
-        lock_dir=settings.snapshot_mount_path,
+        lock_dir=LOCK_DIR,
         endpoints=settings.registry_endpoints,
+        insecure=settings.registry_insecure,
         annotations=annotations,
         timeout=context.remaining(),
     )
