@@ -313,6 +313,13 @@ class ObservedObject(Model):
     ``address`` is the object's address at its own level: the pod IP, the Service's ClusterIP
     (ClusterIP type) or load-balancer address (LoadBalancer type), the Ingress's address; ""
     while not assigned. ``terminating`` is true once deletion has begun.
+
+    ``named_for``: the container this object belongs to by its name, for a kind whose labels
+    someone other than the server may change (the status sidecar may patch its own Lease, labels
+    included, but no one can rename an object). When set, the object counts for a container
+    only when this is the container's name (from its pod's labels, which
+    are the server's alone) and its id label is the container's id ("" for an object whose name
+    names no container: it counts for none). None lets the labels decide.
     """
 
     kind: str
@@ -327,6 +334,7 @@ class ObservedObject(Model):
     ports: tuple[PortInformation, ...] = ()
     containers: tuple[ContainerDetail, ...] = ()
     status: ObjectStatus = ObjectStatus()
+    named_for: str | None = None
 
     def ref(self) -> ObjectRef:
         """The precise reference to this object."""
