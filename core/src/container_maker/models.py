@@ -317,9 +317,9 @@ class ObservedObject(Model):
     ``named_for``: the container this object belongs to by its name, for a kind whose labels
     someone other than the server may change (the status sidecar may patch its own Lease, labels
     included, but no one can rename an object). When set, the object counts for a container
-    only when this is the container's name (from its pod's labels, which
-    are the server's alone) and its id label is the container's id ("" for an object whose name
-    names no container: it counts for none). None lets the labels decide.
+    only when this is the container's name (from its pod's labels, which are the server's
+    alone) and its id label is the container's id ("" for an object whose name names no
+    container: it counts for none). None lets the labels decide.
     """
 
     kind: str
