@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pluggy
@@ -32,6 +33,7 @@ from container_maker.errors import (
 )
 from container_maker.identity import (
     ID_KEY,
+    NAME_KEY,
     container_annotations,
     container_labels,
     is_managed,
@@ -48,6 +50,8 @@ from container_maker.models import (
     ObjectStatus,
     ObservedObject,
     PodExtras,
+    PortState,
+    PortStatus,
     PublishedPort,
     PublishInformation,
     Query,
@@ -570,3 +574,49 @@ def test_published_ports_take_the_highest_kind_that_gives_a_url(
         (53, 5353, "UDP", "udp://x:53"),
         (81, 8081, "TCP", "tcp://192.0.2.1:81"),
     ]  # fmt: skip
+
+
+def test_an_object_named_for_another_container_never_counts_for_this_one(
+    manager: ContainerManager,
+) -> None:
+    """A stolen status token can relabel its own Lease with a victim's id; the Lease's name
+    (``named_for``) still says whose it is, and the victim's status ignores it."""
+
+    def lease(named_for: str, container_id: str, state: PortState, year: int) -> ObservedObject:
+        return ObservedObject(
+            kind="status",
+            namespace="net",
+            name=f"{named_for}-status",
+            uid=f"lease-{named_for}-{container_id}-{year}",
+            labels={ID_KEY: container_id, NAME_KEY: "victim"},
+            named_for=named_for,
+            status=ObjectStatus(
+                ready=state is PortState.LISTENING,
+                ports=(PortStatus(port=8080, protocol="TCP", state=state),),
+                last_activity=datetime(year, 1, 1, tzinfo=UTC),
+                reported_at=datetime(year, 1, 1, tzinfo=UTC),
+            ),
+        )
+
+    pod = ObservedObject(
+        kind="pod",
+        namespace="net",
+        name="victim",
+        uid="pod-victim",
+        labels={ID_KEY: "id-victim", NAME_KEY: "victim"},
+        status=ObjectStatus(phase=ContainerPhase.READY, ready=True),
+    )
+    own = lease("victim", "id-victim", PortState.NOT_LISTENING, 2026)
+    alone = manager.assemble("id-victim", "net", {"pod": (pod,), "status": (own,)})
+    claims = (
+        lease("liar", "id-victim", PortState.LISTENING, 2999),  # relabelled: id only
+        lease("", "id-victim", PortState.LISTENING, 2999),  # a name that is no report's
+    )
+    crowded = manager.assemble("id-victim", "net", {"pod": (pod,), "status": (*claims, own)})
+    assert crowded == alone
+    assert alone.status.last_activity == datetime(2026, 1, 1, tzinfo=UTC)
+    assert [p.state for p in alone.status.ports] == [PortState.NOT_LISTENING]
+    # Its own name under another id (a Lease whose id label was changed) vouches for nothing.
+    stray = lease("victim", "id-other", PortState.LISTENING, 2999)
+    without = manager.assemble("id-victim", "net", {"pod": (pod,), "status": (stray,)})
+    assert without.status.ports == () and without.status.last_activity is None

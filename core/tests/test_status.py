@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from container_maker.models import ContainerPhase, ObjectStatus, ObservedObject, StatusCondition
+from container_maker.models import (
+    ContainerPhase,
+    ObjectStatus,
+    ObservedObject,
+    PortState,
+    PortStatus,
+    StatusCondition,
+)
 from container_maker.status import container_status
 
 
@@ -73,3 +82,34 @@ def test_a_missing_object_of_the_level_keeps_it_from_being_ready() -> None:
     assert [(c.reason, c.resource_type) for c in status.conditions] == [
         ("ObjectMissing", "service")
     ]
+
+
+def test_several_reports_can_only_make_a_container_look_worse() -> None:
+    def report(state: PortState, activity: int, reported: int) -> ObjectStatus:
+        return ObjectStatus(
+            ready=True,
+            ports=(
+                PortStatus(port=8080, protocol="TCP", state=state),
+                PortStatus(port=53, protocol="UDP", state=PortState.UNKNOWN),
+            ),
+            last_activity=datetime(2026, 1, activity, tzinfo=UTC),
+            reported_at=datetime(2026, 1, reported, tzinfo=UTC),
+        )
+
+    honest = report(PortState.NOT_LISTENING, activity=2, reported=3)
+    flattering = report(PortState.LISTENING, activity=28, reported=28)
+    for order in ((honest, flattering), (flattering, honest)):
+        objects = {
+            "pod": (obj("pod", READY_POD),),
+            "status": tuple(
+                ObservedObject(kind="status", namespace="ns", name=f"r{i}", uid=f"r{i}", status=s)
+                for i, s in enumerate(order)
+            ),
+        }
+        status = container_status(objects)
+        assert [(p.port, p.state) for p in status.ports] == [
+            (8080, PortState.NOT_LISTENING),
+            (53, PortState.UNKNOWN),
+        ]
+        assert status.last_activity == datetime(2026, 1, 2, tzinfo=UTC)
+        assert status.reported_at == datetime(2026, 1, 3, tzinfo=UTC)

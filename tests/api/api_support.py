@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,8 +23,10 @@ from kubernetes import client
 from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
 from container_maker.api import ApiServer, TlsConfig, create_server
+from container_maker.identity import ID_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE
 from container_maker.manager import ContainerManager
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
+from container_maker.testing import eventually
 
 # Re-exported for the API tests, which import their helpers from this module.
 from container_maker.testing import managed_objects as managed_objects
@@ -198,3 +201,150 @@ class Watcher:
             lambda e: e.type != pb.CONTAINER_EVENT_TYPE_SYNCED and accept(e.container), timeout
         )
         return event.container
+
+
+ROOT = Path(__file__).resolve().parents[2]
+STATUS_LEASE_POLICY = ROOT / "deploy" / "status-lease-policy.yaml"
+STATUS_LEASE_POLICY_NAME = "container-maker-status-lease"
+
+
+def denied_by_policy(error: client.ApiException) -> bool:
+    """True when the API server refused a request because of the status Lease policy (a 403
+    naming it), not because of RBAC (a 403 that says the user cannot do the verb)."""
+    return error.status == 403 and f"ValidatingAdmissionPolicy '{STATUS_LEASE_POLICY_NAME}'" in (
+        error.body or ""
+    )
+
+
+class StatusLeasePolicy:
+    """``deploy/status-lease-policy.yaml`` on a test cluster, and a probe of its enforcement.
+
+    The API server enforces a policy a moment after it is written, so installing or unbinding
+    it waits until a real request says so: the probe is a status identity of its own
+    (``probe-status``, with a token and a Role like a container's) whose server-side dry run
+    relabelling its own Lease is refused by the policy exactly while the policy is enforced.
+    """
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.admin: client.ApiClient = cluster.api_client()
+        self.namespace = f"status-policy-probe-{uuid.uuid4().hex[:6]}"
+        self.lease = "probe-status"
+        core = client.CoreV1Api(self.admin)
+        core.create_namespace({"metadata": {"name": self.namespace}})
+        eventually(
+            lambda: self._service_account(core), lambda made: made, timeout=30
+        )  # a new namespace may refuse objects for a moment
+        rbac = client.RbacAuthorizationV1Api(self.admin)
+        rbac.create_namespaced_role(
+            self.namespace,
+            {
+                "metadata": {"name": self.lease},
+                "rules": [
+                    {
+                        "apiGroups": ["coordination.k8s.io"],
+                        "resources": ["leases"],
+                        "resourceNames": [self.lease],
+                        "verbs": ["patch"],
+                    }
+                ],
+            },
+        )
+        rbac.create_namespaced_role_binding(
+            self.namespace,
+            {
+                "metadata": {"name": self.lease},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": self.lease,
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": self.lease, "namespace": self.namespace}
+                ],
+            },
+        )
+        client.CoordinationV1Api(self.admin).create_namespaced_lease(
+            self.namespace,
+            {
+                "metadata": {
+                    "name": self.lease,
+                    "labels": {MANAGED_BY_KEY: MANAGED_BY_VALUE, ID_KEY: "probe"},
+                },
+                "spec": {},
+            },
+        )
+        token = service_account_token(self.admin, self.namespace, self.lease, 3600)
+        self.token_api = token_client(self.admin, token)
+        self.was_installed = self.installed()
+
+    def _service_account(self, core: client.CoreV1Api) -> bool:
+        try:
+            core.create_namespaced_service_account(
+                self.namespace, {"metadata": {"name": self.lease}}
+            )
+        except client.ApiException as e:
+            if e.status == 409:
+                return True
+            if e.status in (403, 404):
+                return False
+            raise
+        return True
+
+    def installed(self) -> bool:
+        """Whether the policy and its binding exist (whoever made them)."""
+        result = self.cluster.kubectl(
+            "get", "-f", str(STATUS_LEASE_POLICY), "--ignore-not-found", "-o", "name", check=False
+        )
+        return len(result.stdout.split()) == 2
+
+    def enforced(self) -> bool:
+        """Whether the API server refuses the probe's relabelling because of the policy now."""
+        relabel = {"metadata": {"labels": {ID_KEY: "someone-else"}}}
+        try:
+            client.CoordinationV1Api(self.token_api).patch_namespaced_lease(
+                self.lease, self.namespace, relabel, dry_run="All"
+            )
+        except client.ApiException as e:
+            if denied_by_policy(e):
+                return True
+            raise
+        return False
+
+    def install(self) -> None:
+        """Apply the policy and its binding from deploy/ and wait until they are enforced."""
+        self.cluster.kubectl("apply", "-f", str(STATUS_LEASE_POLICY))
+        eventually(self.enforced, lambda on: on, timeout=30)
+        # The API server type-checked every expression against the Lease schema: a field it
+        # does not know would be a warning here (and an error at admission).
+        admission = client.AdmissionregistrationV1Api(self.admin)
+        policy = eventually(
+            lambda: admission.read_validating_admission_policy(STATUS_LEASE_POLICY_NAME),
+            lambda p: (
+                p.status is not None
+                and p.status.observed_generation == p.metadata.generation
+                and p.status.type_checking is not None
+            ),
+            timeout=30,
+        )
+        assert not policy.status.type_checking.expression_warnings, policy.status
+
+    def unbind(self) -> None:
+        """Delete the binding only (the policy stays) and wait until nothing is enforced."""
+        self.cluster.kubectl(
+            "delete",
+            "validatingadmissionpolicybinding",
+            STATUS_LEASE_POLICY_NAME,
+            "--ignore-not-found",
+        )
+        eventually(self.enforced, lambda on: not on, timeout=30)
+
+    def close(self) -> None:
+        """Leave the cluster as it was found (the policy removed if this probe installed it)."""
+        if not self.was_installed:
+            self.cluster.kubectl(
+                "delete", "-f", str(STATUS_LEASE_POLICY), "--ignore-not-found", check=False
+            )
+        self.token_api.close()
+        delete_namespace(self.admin, self.namespace)
+        self.admin.close()

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_support import Running, delete_namespace, new_network_name, running_server
+from api_support import (
+    Running,
+    StatusLeasePolicy,
+    delete_namespace,
+    new_network_name,
+    running_server,
+)
 from kubernetes import client
 
 
@@ -35,3 +41,26 @@ def network(admin_api: client.ApiClient) -> Iterator[str]:
     name = new_network_name()
     yield name
     delete_namespace(admin_api, name)
+
+
+@pytest.fixture(scope="module")
+def status_lease_policy(kube_cluster: Any) -> Iterator[StatusLeasePolicy]:
+    """deploy/status-lease-policy.yaml installed and enforced for the module's tests."""
+    policy = StatusLeasePolicy(kube_cluster)
+    try:
+        policy.install()
+        yield policy
+    finally:
+        policy.close()
+
+
+@pytest.fixture
+def without_status_lease_policy(
+    status_lease_policy: StatusLeasePolicy,
+) -> Iterator[StatusLeasePolicy]:
+    """The policy's binding deleted for one test (nothing enforced), then restored."""
+    status_lease_policy.unbind()
+    try:
+        yield status_lease_policy
+    finally:
+        status_lease_policy.install()

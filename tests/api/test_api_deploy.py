@@ -2,9 +2,11 @@
 
 They are accepted by the API server (server-side dry run, then applied for real), and their
 RBAC is exactly enough: the service, run in-process under the ServiceAccount's own token
-(TokenRequest), does a full create/list/get/delete at the highest exposure level, and that token
-can do nothing beyond what the service needs (no Secrets anywhere, no RBAC, no attach or
-port-forward, exec only as saveContainer needs it, no update).
+(TokenRequest), does a full create/list/get/delete at the highest exposure level (with the
+status Lease policy applied too: it does not hold back the server's own creates and deletes of
+Leases), and that token can do nothing beyond what the service needs (no Secrets anywhere, no
+RBAC, no attach or port-forward, exec only as saveContainer needs it, no update). What the
+policy refuses is tested in test_api_status_access.py.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespac
         "clusterrolebinding.rbac.authorization.k8s.io/container-maker",
         "deployment.apps/container-maker",
         "service/container-maker",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/container-maker-status-lease",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/"
+        "container-maker-status-lease",
     ):
         assert any(line.startswith(kind_name) and "(server dry run)" in line for line in lines)
     # The restricted Pod Security Standard of the namespace raised no warning for the pod.

@@ -2,9 +2,10 @@
 
 The real ``status-agent`` runs in every pod (the image built from ``plugins/sidecars/
 status-agent``), looks at the pod's own network namespace, and patches its Lease with a
-ServiceAccount token that may patch only that Lease; the server is the deployed one (its token
-from ``deploy/rbac.yaml``). Short intervals (poll 0.2 s, heartbeat 1 s, validity 3 s) keep the
-tests quick; the logic is the one of the defaults.
+ServiceAccount token that may patch only that Lease, and only its report (the
+ValidatingAdmissionPolicy of ``deploy/status-lease-policy.yaml``, enforced here); the server is
+the deployed one (its token from ``deploy/rbac.yaml``). Short intervals (poll 0.2 s, heartbeat
+1 s, validity 3 s) keep the tests quick; the logic is the one of the defaults.
 
 Traffic goes only to pods on our own node (their IPs on the node's pod bridge).
 """
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from api_support import (
     Running,
+    StatusLeasePolicy,
     Watcher,
     delete_namespace,
     new_network_name,
@@ -79,10 +81,14 @@ def sidecar_env(real_node_cluster: Any) -> Iterator[SidecarEnv]:
     testapp = images.push(images.build_testapp(), registry)
     root_app = images.push(saveapp_image(user="0:0"), registry)
     api = token_client(admin, token)
+    # The real agent reports under the status Lease policy of deploy/, enforced.
+    policy = StatusLeasePolicy(real_node_cluster)
     try:
+        policy.install()
         with running_server(api, settings=settings) as running:
             yield SidecarEnv(running, admin, testapp, root_app)
     finally:
+        policy.close()
         api.close()
         admin.close()
 

@@ -126,6 +126,7 @@ class ContainerManager:
 
     def _assemble(self, container_id: str, namespace: str, objects: Objects) -> Container:
         """A :class:`Container` from its objects (the pod must be among them)."""
+        objects = _attributed(container_id, objects)
         pod = objects["pod"][0]
         top_kind = next(kind for kind in reversed(CONTAINER_KINDS) if objects.get(kind))
         top = objects[top_kind][0]
@@ -484,6 +485,30 @@ def _published_ports(objects: Objects) -> tuple[PublishedPort, ...]:
                     )
                 ports[key] = port
     return tuple(ports.values())
+
+
+def _attributed(container_id: str, objects: Objects) -> Objects:
+    """The objects that are this container's (the pod must be among them).
+
+    An object whose name says which container it belongs to (``named_for``) counts only for
+    that container and only under its id: its labels may have been changed by whoever can
+    patch it (a stolen status token relabelling its Lease to a victim's id), its name and the
+    pod's labels cannot. So a relabelled object changes no other container's status, ports or
+    activity, and is not listed among its resources.
+    """
+    pod = objects["pod"][0]
+    name = pod.labels.get(NAME_KEY, pod.name)
+    kept: Objects = {}
+    for kind, found in objects.items():
+        mine = tuple(
+            obj
+            for obj in found
+            if obj.named_for is None
+            or (obj.named_for == name and obj.labels.get(ID_KEY) == container_id)
+        )
+        if mine:
+            kept[kind] = mine
+    return kept
 
 
 def _nest(nodes: tuple[AssociatedResource, ...]) -> tuple[AssociatedResource, ...]:

@@ -336,6 +336,13 @@ class ObservedObject(Model):
     the ports this object publishes and their URLs at its level (a Service: every port; an
     Ingress: the TCP ports it routes); per port and protocol, the core keeps the URL of the
     highest kind of the chain that gives one.
+
+    ``named_for``: the container this object belongs to by its name, for a kind whose labels
+    someone other than the server may change (the status sidecar may patch its own Lease, labels
+    included, but no one can rename an object). When set, the object counts for a container
+    only when this is the container's name (from its pod's labels, which are the server's
+    alone) and its id label is the container's id ("" for an object whose name names no
+    container: it counts for none). None lets the labels decide.
     """
 
     kind: str
@@ -351,6 +358,7 @@ class ObservedObject(Model):
     containers: tuple[ContainerDetail, ...] = ()
     status: ObjectStatus = ObjectStatus()
     published_ports: tuple[PublishedPort, ...] = ()
+    named_for: str | None = None
 
     def ref(self) -> ObjectRef:
         """The precise reference to this object."""

@@ -103,11 +103,18 @@ def container_status(
     if phase is ContainerPhase.READY and (missing or not all(s.ready for s in others)):
         phase = ContainerPhase.RUNNING
         ready = False
-    ports: tuple[PortStatus, ...] = ()
+    # One report per container is expected (the server attributes a Lease by its name); should
+    # several ever be there, an extra one can only make the container look worse: each port
+    # takes the worst state any report gives it, and the activity and report time the oldest,
+    # so no report can pin a container's activity or hide another's staleness.
+    ports: dict[tuple[int, str], PortStatus] = {}
     activity: list[datetime] = []
     reported: list[datetime] = []
     for status in others:
-        ports = ports or status.ports
+        for port in status.ports:
+            key = (port.port, port.protocol)
+            if key not in ports or _RANK[port.state] < _RANK[ports[key].state]:
+                ports[key] = port
         activity.extend([status.last_activity] if status.last_activity else [])
         reported.extend([status.reported_at] if status.reported_at else [])
     return ContainerStatus(
@@ -116,7 +123,11 @@ def container_status(
         conditions=tuple(conditions),
         restart_count=pod.restart_count,
         last_exit_code=pod.last_exit_code,
-        ports=ports,
-        last_activity=max(activity, default=None),
-        reported_at=max(reported, default=None),
+        ports=tuple(ports.values()),
+        last_activity=min(activity, default=None),
+        reported_at=min(reported, default=None),
     )
+
+
+# Worst first: a port nobody saw listening is worse than one nobody could check.
+_RANK = {PortState.NOT_LISTENING: 0, PortState.UNKNOWN: 1, PortState.LISTENING: 2}

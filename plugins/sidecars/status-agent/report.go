@@ -248,8 +248,10 @@ func (p *patcher) explain(code int, body []byte) error {
 		return fmt.Errorf("PATCH lease %s: 401 Unauthorized%s (the token was rejected: is the "+
 			"projected ServiceAccount token mounted and current?)", lease, msg)
 	case http.StatusForbidden:
-		return fmt.Errorf("PATCH lease %s: 403 Forbidden%s (the ServiceAccount lacks RBAC permission "+
-			"to patch this lease: check its Role and RoleBinding)", lease, msg)
+		return fmt.Errorf("PATCH lease %s: 403 Forbidden%s (RBAC or the admission policy "+
+			"container-maker-status-lease refused the patch, as the message says: check the "+
+			"ServiceAccount's Role and RoleBinding, and that the policy allows the report fields)",
+			lease, msg)
 	case http.StatusNotFound:
 		return fmt.Errorf("PATCH lease %s: 404 Not Found%s (the lease does not exist: it is created "+
 			"with the pod and must not be deleted)", lease, msg)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from container_maker.context import BuildContext
 from container_maker.identity import ID_KEY, NAME_KEY
@@ -26,6 +27,7 @@ from container_maker_sidecars.report import (
     REPORT_ANNOTATION,
     report_objects,
     report_status,
+    reported_container,
 )
 
 SPEC = ContainerSpec(
@@ -187,3 +189,33 @@ def test_a_missing_report_object_keeps_the_container_from_ready() -> None:
     found = container_status({"pod": (pod_ready(),)}, ("pod", "status"), now=NOW)
     assert (found.phase, found.ready) == (ContainerPhase.RUNNING, False)
     assert [c.reason for c in found.conditions] == ["ObjectMissing"]
+
+
+@pytest.mark.parametrize(
+    ("lease", "container"),
+    [
+        ("web-status", "web"),
+        ("web-status-status", "web-status"),
+        ("web", ""),
+        ("status", ""),
+        ("-status", ""),
+    ],
+)
+def test_a_lease_names_the_container_it_reports_on(lease: str, container: str) -> None:
+    assert reported_container(lease) == container
+
+
+def test_a_lease_is_attributed_by_its_name_not_by_the_labels_its_sidecar_may_change() -> None:
+    relabelled = client.V1Lease(
+        metadata=client.V1ObjectMeta(
+            name="liar-status",
+            namespace="net",
+            uid="u-1",
+            labels={NAME_KEY: "liar", ID_KEY: "id-of-the-victim"},
+            annotations=report(),
+        ),
+        spec=client.V1LeaseSpec(renew_time=NOW, lease_duration_seconds=30),
+    )
+    observed = status.observe(relabelled)
+    assert observed.named_for == "liar"
+    assert observed.labels[ID_KEY] == "id-of-the-victim"

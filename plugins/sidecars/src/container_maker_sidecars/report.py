@@ -18,10 +18,18 @@ The server lists the Leases of a namespace in one call (and watches them with on
 reports cost nothing per container on list. The Role, RoleBinding and Lease are owned by the
 ServiceAccount, so the garbage collector removes them with it.
 
-A sidecar can change its own Lease's labels, so a report is attributed to a container only if
-the Lease's name (which it cannot change) is that container's: a Lease claiming another
-container's labels is refused ("StatusReportInvalid") and can only make that container look
-worse, never better.
+A sidecar's token may patch its own Lease, and RBAC cannot keep the patch to the report, so the
+Lease's labels are not evidence. A report counts for a container only when the Lease's name
+(which no one can change) is that container's report name and its id label is that container's
+id as the pod says (the pod's labels are the server's alone): :func:`reported_container` gives
+``ObservedObject.named_for`` and the core drops the Lease from any other container. A Lease
+relabelled to another container's id therefore changes nothing of that container (not its
+ports, activity, report time or readiness); a Lease whose name label no longer matches its name
+is "StatusReportInvalid" for its own container. Beyond that, the ValidatingAdmissionPolicy in
+``deploy/status-lease-policy.yaml`` lets a status identity change only the report annotation
+and ``spec.renewTime``, ``leaseDurationSeconds``, ``holderIdentity`` and ``acquireTime`` of its
+own Lease: no relabelling, no finalizers (which would pin the namespace in Terminating), no
+ownerReferences.
 """
 
 from __future__ import annotations
@@ -57,6 +65,12 @@ TOKEN_SECONDS = 3600  # the kubelet renews a projected token well before it expi
 def report_name(container_name: str) -> str:
     """The name of a container's four status objects."""
     return object_name(KIND, container_name)
+
+
+def reported_container(lease_name: str) -> str:
+    """The container whose report a Lease of this name is ("" when the name is no report's)."""
+    suffix = report_name("")
+    return lease_name.removesuffix(suffix) if lease_name.endswith(suffix) else ""
 
 
 def report_objects(spec: ContainerSpec, context: BuildContext) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from .report import (
     report_name,
     report_objects,
     report_status,
+    reported_container,
     service_account_owner,
     token_volume,
     watched_ports,
@@ -117,6 +118,8 @@ def observe(lease: Any) -> ObservedObject:
         labels=labels,
         annotations=annotations,
         terminating=meta.deletion_timestamp is not None,
+        # Attributed by its name, never by the labels its sidecar may change.
+        named_for=reported_container(meta.name),
         status=report_status(
             meta.name,
             labels,
