@@ -34,7 +34,7 @@ from container_maker.models import (
     PublishInformation,
 )
 from container_maker.plugins import create_plugin_manager
-from container_maker.settings import Settings
+from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 from container_maker.testing import HookCall, eventually, foreign_pod, managed_objects
 
 MANAGED = "app.kubernetes.io/managed-by=container-maker"
@@ -476,7 +476,9 @@ def test_create_in_a_brand_new_namespace_waits_for_the_default_service_account(
 
 # The races are the point here, not the quota: up to 30 containers (7 of them load balancers)
 # exist at once, past the default quota of 20 pods and 5 load balancers.
-@pytest.mark.parametrize("cm_settings", [Settings(namespace_quota={})])
+@pytest.mark.parametrize(
+    "cm_settings", [Settings(namespace_quota={}, ingress_domain=LOCAL_INGRESS_DOMAIN)]
+)
 def test_concurrent_creates_and_deletes_lose_nothing(
     container_manager: ContainerManager,
     fresh_namespace_name: str,
