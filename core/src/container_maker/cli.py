@@ -28,7 +28,7 @@ from .api.server import (
 )
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
-from .settings import ENV_PREFIX, Settings
+from .settings import ENV_PREFIX, Settings, split_list
 
 log = logging.getLogger("container_maker.cli")
 
@@ -130,6 +130,25 @@ def serve(
             "credentials; mounted into the snapshot sidecar only.",
         ),
     ] = None,
+    image_pull_policy: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("IMAGE_PULL_POLICY"),
+            help="imagePullPolicy of the user's container: Always (the registry is asked, "
+            "with the pod's pull rights, at every start, so no tenant runs another's cached "
+            "private image), IfNotPresent or Never (default: Always).",
+        ),
+    ] = None,
+    image_registry: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=_env("IMAGE_REGISTRIES"),
+            help="A registry image_name may come from: a host, host:port, or either with a "
+            "/path prefix; repeat the flag or separate with commas (docker.io covers short "
+            "names like nginx:1.27). The --registry of saved images is allowed too. "
+            "Default: any registry.",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -183,6 +202,12 @@ def serve(
         "status_report_validity": status_report_validity,
         "registry": registry,
         "registry_secret": registry_secret,
+        "image_pull_policy": image_pull_policy,
+        "image_registries": (
+            None
+            if image_registry is None
+            else tuple(r for given in image_registry for r in split_list(given))
+        ),
     }
     cluster = None
     try:

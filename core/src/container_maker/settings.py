@@ -7,9 +7,11 @@ core's back. :meth:`Settings.from_env` is the one place environment variables ar
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .models import ContainerResources, Model
 
@@ -36,6 +38,14 @@ DEFAULT_SIDECAR_RESOURCES = ContainerResources(
 )
 """Each sidecar's own small requests (a pod must not cost three times what was asked)."""
 
+ImagePullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+# An allowed registry: host[:port] (a DNS name or [IPv6]) and an optional path prefix.
+_REGISTRY_ENTRY = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
 
 class Settings(Model):
     """Configuration of the container manager and its plugins.
@@ -53,6 +63,14 @@ class Settings(Model):
     - ``registry_endpoints``: registry name -> ``host:port`` at which pods reach that registry
       when it differs from its name (a node-local test registry reached through a relay);
       applies to ``registry`` and to the registries of saved containers' images.
+    - ``image_pull_policy``: the user container's ``imagePullPolicy``. ``Always`` (the default)
+      makes the node ask the registry, with the pod's own pull rights, every time a container
+      starts, so a tenant cannot run another tenant's private image that happens to be cached
+      on the node; the layers themselves are not downloaded again.
+    - ``image_registries``: the registries ``image_name`` may come from, each
+      ``host[:port][/path prefix]`` (``docker.io`` covers short names such as ``nginx:1.27``,
+      which mean ``docker.io/library/nginx``). Empty: any registry. When set, the registry of
+      ``registry`` is allowed too, so saved images can be created again.
     - ``snapshot_mount_path``: where the shared snapshot volume is mounted in every container.
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
@@ -83,6 +101,8 @@ class Settings(Model):
     registry: str | None = None
     registry_secret: str | None = None
     registry_endpoints: dict[str, str] = Field(default_factory=dict)
+    image_pull_policy: ImagePullPolicy = "Always"
+    image_registries: tuple[str, ...] = ()
     snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
     default_resources: ContainerResources = DEFAULT_RESOURCES
     sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
@@ -98,6 +118,17 @@ class Settings(Model):
     status_heartbeat_interval: float = Field(default=10.0, gt=0)
     status_report_validity: int = Field(default=30, gt=0)
 
+    @field_validator("image_registries")
+    @classmethod
+    def _registries_are_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not _REGISTRY_ENTRY.match(entry):
+                raise ValueError(
+                    f"{entry!r} is not a registry: host[:port][/path prefix], like "
+                    "registry.example.com, 10.0.0.5:5000 or docker.io/library"
+                )
+        return value
+
     @model_validator(mode="after")
     def _report_outlives_heartbeat(self) -> Settings:
         if self.status_report_validity <= self.status_heartbeat_interval:
@@ -112,13 +143,17 @@ class Settings(Model):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``CONTAINER_MAKER_*`` variables; unset variables keep the defaults.
 
-        ``CONTAINER_MAKER_BLOCKED_PLUGINS`` is a comma-separated list.
+        ``CONTAINER_MAKER_BLOCKED_PLUGINS`` and ``CONTAINER_MAKER_IMAGE_REGISTRIES`` are
+        comma-separated lists.
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         blocked = env.get(ENV_PREFIX + "BLOCKED_PLUGINS")
         if blocked is not None:
             values["blocked_plugins"] = tuple(p.strip() for p in blocked.split(",") if p.strip())
+        registries = env.get(ENV_PREFIX + "IMAGE_REGISTRIES")
+        if registries is not None:
+            values["image_registries"] = split_list(registries)
         for name in (
             "ingress_host",
             "ingress_class",
@@ -126,6 +161,7 @@ class Settings(Model):
             "status_image",
             "registry",
             "registry_secret",
+            "image_pull_policy",
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:
@@ -138,3 +174,8 @@ class Settings(Model):
             pairs = (p.split("=", 1) for p in endpoints.split(",") if "=" in p)
             values["registry_endpoints"] = {k.strip(): v.strip() for k, v in pairs}
         return cls.model_validate(values)
+
+
+def split_list(value: str) -> tuple[str, ...]:
+    """A comma-separated setting as a tuple, blanks around and between commas dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
