@@ -72,24 +72,33 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+// Records what was opened or read, JSON-escaped: in the summary (up to LOOT_MAX bytes) and at
+// once as a `LOOT` line of the log (all of it).
 static void loot(const char *fmt, ...) {
-    char buf[2048];
+    char buf[2048], esc[8 * sizeof buf];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (n < 0) return;
-    for (int i = 0; i < n && i < (int)sizeof buf - 1 && R->loot_len < LOOT_MAX - 8; i++) {
+    size_t e = 0;
+    for (int i = 0; i < n && i < (int)sizeof buf - 1; i++) {
         unsigned char c = (unsigned char)buf[i];
         if (c == '"' || c == '\\') {
-            R->loot[R->loot_len++] = '\\';
-            R->loot[R->loot_len++] = (char)c;
+            esc[e++] = '\\';
+            esc[e++] = (char)c;
         } else if (c < 0x20 || c > 0x7e) {
-            R->loot_len += (size_t)snprintf(R->loot + R->loot_len, 8, "\\u%04x", c);
+            e += (size_t)snprintf(esc + e, 8, "\\u%04x", c);
         } else {
-            R->loot[R->loot_len++] = (char)c;
+            esc[e++] = (char)c;
         }
     }
+    esc[e] = 0;
+    printf("LOOT %s\n", esc);
+    size_t room = LOOT_MAX - 1 - R->loot_len;
+    size_t take = e < room ? e : room;
+    memcpy(R->loot + R->loot_len, esc, take);
+    R->loot_len += take;
 }
 
 static int last_pid(void) {

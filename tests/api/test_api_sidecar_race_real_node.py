@@ -303,7 +303,7 @@ def test_killing_and_racing_the_sidecars_opens_nothing_and_steals_nothing(
     assert summary["save_processes"] == SAVES, summary
     # ...and it opened nothing, so it read nothing.
     assert summary["successes"] == 0, summary["loot"]
-    assert "OPENED" not in log and "READ" not in log
+    assert "LOOT" not in log and "OPENED" not in log and "READ" not in log
     for what, prize in prizes.items():
         assert prize not in log, f"the {what} is in the attacker's log"
 
