@@ -4,7 +4,8 @@
   and cached outside the clone under a hash of its sources and the Go version, like the snapshot
   agent (``snapshot_support.static_go_binary``).
 * The image matches the production recipe (``plugins/sidecars/status-agent/Dockerfile``):
-  ``/status-agent`` mode 0755, entrypoint ``/status-agent run``, user ``64011:64011``. It is
+  ``/status-agent`` mode 0111 (execute-only, so the kernel makes it non-dumpable from execve),
+  entrypoint ``/status-agent run``, user ``64011:64011``. It is
   built with the snapshot support's deterministic one-layer image builder.
 """
 
@@ -19,6 +20,8 @@ from container_maker_testcluster import images
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_AGENT_DIR = ROOT / "plugins" / "sidecars" / "status-agent"
 STATUS_AGENT_USER = "64011:64011"
+# Execute-only, as in the Dockerfile: readable by nobody, so not dumpable from execve on.
+STATUS_AGENT_MODE = 0o111
 
 
 def status_agent_binary() -> Path:
@@ -27,9 +30,10 @@ def status_agent_binary() -> Path:
 
 
 def status_agent_image() -> images.Image:
-    """FROM scratch: the agent binary, unprivileged, entrypoint ``/status-agent run``."""
+    """FROM scratch: the agent binary, execute-only and unprivileged, entrypoint
+    ``/status-agent run``."""
     layer = images.Layer()
-    layer.file("status-agent", status_agent_binary().read_bytes(), 0o755)
+    layer.file("status-agent", status_agent_binary().read_bytes(), STATUS_AGENT_MODE)
     config: dict[str, object] = {
         "Entrypoint": ["/status-agent", "run"],
         "User": STATUS_AGENT_USER,

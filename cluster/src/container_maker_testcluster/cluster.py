@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -131,7 +131,9 @@ class LocalCluster:
 
     Use as a context manager, or call ``start()`` and ``stop()``. ``run_dir`` holds the
     certificates, kubeconfigs, etcd data and logs; it is created by ``start()`` and removed by
-    ``stop()`` (pass ``keep_run_dir=True`` to keep logs for a post-mortem).
+    ``stop()`` (pass ``keep_run_dir=True`` to keep logs for a post-mortem). With
+    ``node="real"``, ``kubelet_config`` is laid over the kubelet's configuration (top-level
+    keys), for a test that needs e.g. a shorter crash-loop back-off.
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class LocalCluster:
         nodes: int = 1,
         node: str = "simulated",
         node_lock_wait: float = 0,
+        kubelet_config: Mapping[str, object] | None = None,
         keep_run_dir: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
@@ -152,6 +155,8 @@ class LocalCluster:
             raise ValueError("a real-node cluster has exactly one node")
         self.node = node
         self.node_lock_wait = node_lock_wait
+        # Real node only: settings laid over the kubelet's configuration (a test's own needs).
+        self.kubelet_config = dict(kubelet_config or {})
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="cm-cluster-"))
         self.nodes = nodes
         self.keep_run_dir = keep_run_dir

@@ -623,6 +623,7 @@ disabled_plugins = [
             "rotateCertificates": False,
             "serverTLSBootstrap": False,
             "logging": {"format": "text"},
+            **self.cluster.kubelet_config,
         }
         path = self.dir / "kubelet.yaml"
         path.write_text(yaml.safe_dump(config))

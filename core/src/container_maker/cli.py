@@ -240,6 +240,25 @@ def serve(
             "repeatable or comma separated. Credentials never go over plain HTTP to any other.",
         ),
     ] = None,
+    image_pull_policy: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("IMAGE_PULL_POLICY"),
+            help="imagePullPolicy of the user's container: Always (the registry is asked, "
+            "with the pod's pull rights, at every start, so no tenant runs another's cached "
+            "private image), IfNotPresent or Never (default: Always).",
+        ),
+    ] = None,
+    image_registry: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=_env("IMAGE_REGISTRIES"),
+            help="A registry image_name may come from: a host, host:port, or either with a "
+            "/path prefix; repeat the flag or separate with commas (docker.io covers short "
+            "names like nginx:1.27). The --registry of saved images is allowed too. "
+            "Default: any registry.",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -304,6 +323,8 @@ def serve(
         "load_balancer_node_ports": load_balancer_node_ports,
         "namespace_quota": namespace_quota,
         "registry_insecure": split_names(*registry_insecure) if registry_insecure else None,
+        "image_pull_policy": image_pull_policy,
+        "image_registries": None if image_registry is None else split_names(*image_registry),
     }
     cluster = None
     try:

@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -57,6 +57,7 @@ RETIRED_INGRESS_HOST = (
     "record *.<domain> at the ingress controller, set the domain and unset ingress_host"
 )
 """Why a configured ``ingress_host`` stops the server instead of being used (see the README)."""
+
 DEFAULT_MAX_RESOURCES = ContainerResources(
     cpu_request="4",
     cpu_limit="4",
@@ -159,6 +160,15 @@ def split_names(*values: str) -> tuple[str, ...]:
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
 
 
+ImagePullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+# An allowed registry: host[:port] (a DNS name or [IPv6]) and an optional path prefix.
+_REGISTRY_ENTRY = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
 class Settings(Model):
     """Configuration of the container manager and its plugins.
 
@@ -189,6 +199,14 @@ class Settings(Model):
       other registry: such a save is FAILED_PRECONDITION before anything is sent.
     - ``snapshot_mount_path``: where the shared snapshot volume is mounted in the user's
       container (the snapshot sidecar keeps its lock in a volume of its own).
+    - ``image_pull_policy``: the user container's ``imagePullPolicy``. ``Always`` (the default)
+      makes the node ask the registry, with the pod's own pull rights, every time a container
+      starts, so a tenant cannot run another tenant's private image that happens to be cached
+      on the node; the layers themselves are not downloaded again.
+    - ``image_registries``: the registries ``image_name`` may come from, each
+      ``host[:port][/path prefix]`` (``docker.io`` covers short names such as ``nginx:1.27``,
+      which mean ``docker.io/library/nginx``). Empty: any registry. When set, the registry of
+      ``registry`` is allowed too, so saved images can be created again.
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
     - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
     - ``node_port_min`` / ``node_port_max``: the cluster's NodePort range.
@@ -239,6 +257,8 @@ class Settings(Model):
     registry_secret: str | None = None
     registry_endpoints: dict[str, str] = Field(default_factory=dict)
     registry_insecure: tuple[str, ...] = ()
+    image_pull_policy: ImagePullPolicy = "Always"
+    image_registries: tuple[str, ...] = ()
     snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
     default_resources: ContainerResources = DEFAULT_RESOURCES
     sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
@@ -300,6 +320,17 @@ class Settings(Model):
             len(value) > 253 or not all(_DNS_LABEL.match(part) for part in value.split("."))
         ):
             raise ValueError(f"{value!r} is not a Secret name (a lowercase DNS subdomain)")
+        return value
+
+    @field_validator("image_registries")
+    @classmethod
+    def _registries_are_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not _REGISTRY_ENTRY.match(entry):
+                raise ValueError(
+                    f"{entry!r} is not a registry: host[:port][/path prefix], like "
+                    "registry.example.com, 10.0.0.5:5000 or docker.io/library"
+                )
         return value
 
     @model_validator(mode="after")
@@ -366,7 +397,8 @@ class Settings(Model):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``CONTAINER_MAKER_*`` variables; unset variables keep the defaults.
 
-        ``CONTAINER_MAKER_BLOCKED_PLUGINS`` and ``CONTAINER_MAKER_REGISTRY_INSECURE`` are
+        ``CONTAINER_MAKER_BLOCKED_PLUGINS``, ``CONTAINER_MAKER_REGISTRY_INSECURE`` and
+        ``CONTAINER_MAKER_IMAGE_REGISTRIES`` are
         comma-separated lists.
         """
         env = os.environ if environ is None else environ
@@ -374,6 +406,9 @@ class Settings(Model):
         blocked = env.get(ENV_PREFIX + "BLOCKED_PLUGINS")
         if blocked is not None:
             values["blocked_plugins"] = tuple(p.strip() for p in blocked.split(",") if p.strip())
+        registries = env.get(ENV_PREFIX + "IMAGE_REGISTRIES")
+        if registries is not None:
+            values["image_registries"] = split_names(registries)
         for name in (
             "ingress_host",
             "ingress_domain",
@@ -383,6 +418,7 @@ class Settings(Model):
             "status_image",
             "registry",
             "registry_secret",
+            "image_pull_policy",
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:

@@ -139,6 +139,62 @@ def _validate_image(value: str) -> None:
         )
 
 
+DOCKER_HUB = "docker.io"
+# Names under which Docker Hub is also known; containerd resolves them all to docker.io.
+_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def image_registry_and_path(image: str) -> tuple[str, str]:
+    """The registry host (``host[:port]``, lowercase) and repository path of an image reference,
+    as container runtimes resolve it: a first component with a ``.`` or ``:``, or
+    ``localhost``, is a registry; otherwise the image is on Docker Hub, and a one-component
+    name is under ``library/`` (``nginx:1.27`` is ``docker.io/library/nginx``)."""
+    name = image.split("@", 1)[0]
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+        host, path = first.lower(), rest
+    else:
+        host, path = DOCKER_HUB, name
+    if host in _DOCKER_HUB_ALIASES:
+        host = DOCKER_HUB
+        if "/" not in path.rsplit(":", 1)[0]:
+            path = f"library/{path}"
+    tail = path.rsplit("/", 1)
+    tail[-1] = tail[-1].split(":", 1)[0]  # the tag
+    return host, "/".join(tail)
+
+
+def _registry_allows(entry: str, host: str, path: str) -> bool:
+    allowed_host, _, prefix = entry.partition("/")
+    allowed_host = allowed_host.lower()
+    if allowed_host in _DOCKER_HUB_ALIASES:
+        allowed_host = DOCKER_HUB
+    if allowed_host != host:
+        return False
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def validate_image_registry(image: str, settings: Settings) -> None:
+    """``image`` must come from one of ``settings.image_registries`` (or the registry that saved
+    images go to, so a saved container can be created again); an empty list allows any.
+
+    A registry entry matches its host and port exactly (``reg.example`` does not allow
+    ``reg.example:5000``) and, with a path, whole path components only (``reg.example/team``
+    allows ``reg.example/team/app``, not ``reg.example/teams/app``).
+    """
+    if not settings.image_registries:
+        return
+    allowed = settings.image_registries + ((settings.registry,) if settings.registry else ())
+    host, path = image_registry_and_path(image)
+    if any(_registry_allows(entry, host, path) for entry in allowed):
+        return
+    raise InvalidArgument(
+        "image_name",
+        f"{image!r} is from registry {host!r} ({host}/{path}), which this server does not "
+        f"pull from; allowed registries: {', '.join(allowed)}",
+    )
+
+
 def _validate_exposure(value: int) -> ExposureLevel:
     field = "exposure_level"
     valid = [level for level in ExposureLevel if level != ExposureLevel.UNSPECIFIED]
@@ -366,13 +422,14 @@ def validate_spec(spec: ContainerSpec, settings: Settings) -> ContainerResources
     """Check a create request; return the user container's resolved resources.
 
     Checks, in order: exposure level, network (namespace) name, container name, image reference,
-    the per-container ceilings (port count, node ports, environment size), ports, environment
-    variable names, resource quantities and their bounds.
+    the image's registry, the per-container ceilings (port count, node ports, environment size),
+    ports, environment variable names, resource quantities and their bounds.
     """
     level = _validate_exposure(spec.exposure_level)
     validate_namespace_name(spec.network_name)
     _validate_container_name(spec.container_name)
     _validate_image(spec.image_name)
+    validate_image_registry(spec.image_name, settings)
     validate_ceilings(spec, settings)
     _validate_ports(spec, level, settings)
     _validate_environment(spec)

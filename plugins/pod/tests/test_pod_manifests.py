@@ -80,6 +80,16 @@ def test_user_container() -> None:
     ]
 
 
+def test_the_image_is_pulled_at_every_start_unless_the_operator_says_otherwise() -> None:
+    """Always by default: the registry checks the pod's pull rights each time, so a tenant
+    cannot run another tenant's private image from the node's cache."""
+    spec, context = make()
+    assert build_pod(spec, context)["spec"]["containers"][0]["imagePullPolicy"] == "Always"
+    relaxed = context.model_copy(update={"settings": Settings(image_pull_policy="IfNotPresent")})
+    user = build_pod(spec, relaxed)["spec"]["containers"][0]
+    assert user["imagePullPolicy"] == "IfNotPresent"
+
+
 def test_default_resources_and_snapshot_volume() -> None:
     spec, context = make()
     pod = build_pod(spec, context)

@@ -33,12 +33,17 @@ def readiness_probe(spec: ContainerSpec) -> dict[str, Any] | None:
 
 def user_container(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
     """The user's container: image, environment, ports, resources, the snapshot volume, and a
-    readiness probe on its first TCP port."""
+    readiness probe on its first TCP port.
+
+    Its image is pulled by ``settings.image_pull_policy`` (``Always`` by default): with
+    ``IfNotPresent`` a tenant naming another tenant's private image, once that one ran on the
+    node, would get it from the node's cache without any right to pull it.
+    """
     probe = readiness_probe(spec)
     return {
         "name": spec.container_name,
         "image": spec.image_name,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": context.settings.image_pull_policy,
         "env": [{"name": k, "value": v} for k, v in sorted(spec.environment_variables.items())],
         "ports": [
             {
