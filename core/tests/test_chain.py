@@ -16,18 +16,38 @@ from container_maker.plugins import Hooks, create_plugin_manager
 
 
 def test_chain_order() -> None:
-    assert EXPOSURE_CHAIN == ("namespace", "status", "pod", "service", "ingress")
-    assert delete_order(EXPOSURE_CHAIN) == ("ingress", "service", "pod", "status", "namespace")
+    assert EXPOSURE_CHAIN == (
+        "namespace",
+        "networkpolicy",
+        "status",
+        "pod",
+        "service",
+        "ingress",
+    )
+    assert delete_order(EXPOSURE_CHAIN) == (
+        "ingress",
+        "service",
+        "pod",
+        "status",
+        "networkpolicy",
+        "namespace",
+    )
     assert delete_order(("pod", "service")) == ("service", "pod")
 
 
 @pytest.mark.parametrize(
     ("level", "kinds"),
     [
-        (ExposureLevel.INTERNAL, ("namespace", "status", "pod")),
-        (ExposureLevel.CLUSTER_LOCAL, ("namespace", "status", "pod", "service")),
-        (ExposureLevel.CLUSTER_EXTERNAL, ("namespace", "status", "pod", "service")),
-        (ExposureLevel.EXPOSED, ("namespace", "status", "pod", "service", "ingress")),
+        (ExposureLevel.INTERNAL, ("namespace", "networkpolicy", "status", "pod")),
+        (ExposureLevel.CLUSTER_LOCAL, ("namespace", "networkpolicy", "status", "pod", "service")),
+        (
+            ExposureLevel.CLUSTER_EXTERNAL,
+            ("namespace", "networkpolicy", "status", "pod", "service"),
+        ),
+        (
+            ExposureLevel.EXPOSED,
+            ("namespace", "networkpolicy", "status", "pod", "service", "ingress"),
+        ),
     ],
 )
 def test_kinds_per_level_with_the_installed_plugins(

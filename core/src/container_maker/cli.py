@@ -28,7 +28,7 @@ from .api.server import (
 )
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
-from .settings import ENV_PREFIX, Settings
+from .settings import ENV_PREFIX, Settings, parse_peers
 
 log = logging.getLogger("container_maker.cli")
 
@@ -130,6 +130,39 @@ def serve(
             "credentials; mounted into the snapshot sidecar only.",
         ),
     ] = None,
+    ingress_peers: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("INGRESS_PEERS"),
+            help="Who may reach containers' published ports besides their own namespace's "
+            'containers, as JSON: [{"namespace_labels": {"kubernetes.io/metadata.name": '
+            '"ingress-nginx"}, "pod_labels": {...}}, {"cidr": "..."}] [default: nobody].',
+        ),
+    ] = None,
+    egress_denied_cidrs: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("EGRESS_DENIED_CIDRS"),
+            help="Comma-separated ranges containers may not connect to (the rest of the "
+            "internet is allowed) [default: private, CGNAT, loopback, link-local, ULA].",
+        ),
+    ] = None,
+    api_server_endpoints: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("API_SERVER_ENDPOINTS"),
+            help="Comma-separated ip:port of the API server as pods reach it, which the status "
+            "sidecar may connect to [default: the kubernetes EndpointSlice's, read at create].",
+        ),
+    ] = None,
+    egress_cluster_dns: Annotated[
+        bool | None,
+        typer.Option(
+            "--egress-cluster-dns/--no-egress-cluster-dns",
+            envvar=_env("EGRESS_CLUSTER_DNS"),
+            help="Containers may query the cluster DNS on port 53 [default: yes].",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -183,9 +216,12 @@ def serve(
         "status_report_validity": status_report_validity,
         "registry": registry,
         "registry_secret": registry_secret,
+        "egress_cluster_dns": egress_cluster_dns,
     }
     cluster = None
     try:
+        policy = _policy_overrides(ingress_peers, egress_denied_cidrs, api_server_endpoints)
+        overrides.update(policy)
         settings = _settings(overrides)
         tls = _tls(tls_cert, tls_key, tls_client_ca)
         if local:
@@ -232,12 +268,33 @@ def _settings(overrides: dict[str, Any]) -> Settings:
     try:
         base = Settings.from_env()
         return Settings.model_validate({**base.model_dump(), **given})
-    except ValidationError as error:
+    except ValueError as error:
+        if not isinstance(error, ValidationError):
+            raise InvalidConfiguration(f"bad settings: {error}") from error
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
             for e in error.errors()
         )
         raise InvalidConfiguration(f"bad settings: {problems}") from error
+
+
+def _policy_overrides(
+    peers: str | None, denied: str | None, endpoints: str | None
+) -> dict[str, Any]:
+    """The network policy options as settings values (None: not given)."""
+
+    def listed(text: str | None) -> tuple[str, ...] | None:
+        return None if text is None else tuple(p.strip() for p in text.split(",") if p.strip())
+
+    try:
+        parsed_peers = parse_peers(peers) if peers else None
+    except ValueError as error:
+        raise InvalidConfiguration(f"bad --ingress-peers: {error}") from error
+    return {
+        "ingress_peers": parsed_peers,
+        "egress_denied_cidrs": listed(denied),
+        "api_server_endpoints": listed(endpoints),
+    }
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConfig | None:

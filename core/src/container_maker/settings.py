@@ -6,10 +6,12 @@ core's back. :meth:`Settings.from_env` is the one place environment variables ar
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from collections.abc import Mapping
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .models import ContainerResources, Model
 
@@ -35,6 +37,44 @@ DEFAULT_SIDECAR_RESOURCES = ContainerResources(
     ephemeral_limit="256Mi",
 )
 """Each sidecar's own small requests (a pod must not cost three times what was asked)."""
+
+DEFAULT_EGRESS_DENIED_CIDRS: tuple[str, ...] = (
+    "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local host
+    "10.0.0.0/8",  # private (RFC 1918)
+    "100.64.0.0/10",  # carrier-grade NAT, often a cloud's internal range
+    "127.0.0.0/8",  # loopback
+    "169.254.0.0/16",  # link-local, with the cloud metadata service at 169.254.169.254
+    "172.16.0.0/12",  # private (RFC 1918)
+    "192.168.0.0/16",  # private (RFC 1918)
+    "::1/128",  # loopback
+    "fc00::/7",  # unique local (ULA)
+    "fe80::/10",  # link-local
+)
+"""Where containers may not connect to, although the rest of the internet is allowed."""
+
+
+class PolicyPeer(Model):
+    """A peer allowed to reach containers' published ports (the ingress controller, a gateway).
+
+    Either the pods of the namespaces matching ``namespace_labels`` (only those of them
+    matching ``pod_labels`` when given), or the addresses in ``cidr``. A namespace is matched
+    by name with its ``kubernetes.io/metadata.name`` label, which the API server sets.
+    """
+
+    namespace_labels: dict[str, str] = Field(default_factory=dict)
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    cidr: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_peer(self) -> PolicyPeer:
+        if self.cidr is not None:
+            if self.namespace_labels or self.pod_labels:
+                raise ValueError("a peer is either a cidr or namespace (and pod) labels, not both")
+            ipaddress.ip_network(self.cidr, strict=True)
+        elif not self.namespace_labels:
+            # Pod labels alone would select pods of the tenant's own namespace.
+            raise ValueError("a peer needs a cidr or namespace_labels")
+        return self
 
 
 class Settings(Model):
@@ -73,6 +113,17 @@ class Settings(Model):
     - ``status_report_validity``: seconds a report vouches for the ports; past that without a
       new one the container is not ready and its ports are UNKNOWN. It bounds how long a
       frozen sidecar's last word can stand. It must exceed the heartbeat interval.
+    - ``ingress_peers``: who may reach containers' published ports besides the containers of
+      the same namespace (the ingress controller, a gateway), as :class:`PolicyPeer` objects;
+      none
+      by default. CLUSTER_EXTERNAL containers' published ports are open to every address.
+    - ``egress_denied_cidrs``: ranges containers may not connect to although the rest of the
+      internet is allowed (default :data:`DEFAULT_EGRESS_DENIED_CIDRS`).
+    - ``api_server_endpoints``: ``ip:port`` of the API server as pods reach it after the
+      Service's DNAT, which the status sidecar may connect to; empty: read from the
+      ``kubernetes`` EndpointSlice of ``default`` at each create.
+    - ``egress_cluster_dns``: containers may query the cluster DNS (pods labelled
+      ``k8s-app=kube-dns`` in ``kube-system``) on port 53.
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -97,6 +148,30 @@ class Settings(Model):
     status_poll_interval: float = Field(default=1.0, gt=0)
     status_heartbeat_interval: float = Field(default=10.0, gt=0)
     status_report_validity: int = Field(default=30, gt=0)
+    ingress_peers: tuple[PolicyPeer, ...] = ()
+    egress_denied_cidrs: tuple[str, ...] = DEFAULT_EGRESS_DENIED_CIDRS
+    api_server_endpoints: tuple[str, ...] = ()
+    egress_cluster_dns: bool = True
+
+    @field_validator("egress_denied_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as e:
+                raise ValueError(f"{cidr!r} is not a network in CIDR notation: {e}") from e
+            # The API server refuses IPv4-mapped blocks; on the wire they are IPv4 anyway.
+            if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped:
+                raise ValueError(f"{cidr!r} is IPv4-mapped: give the IPv4 range instead")
+        return value
+
+    @field_validator("api_server_endpoints")
+    @classmethod
+    def _endpoints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for endpoint in value:
+            split_endpoint(endpoint)
+        return value
 
     @model_validator(mode="after")
     def _report_outlives_heartbeat(self) -> Settings:
@@ -132,9 +207,56 @@ class Settings(Model):
                 # An empty ingress host or class (or registry) means "none", not "".
                 optional = name.startswith(("ingress", "registry"))
                 values[name] = (value or None) if optional else value
+        for name in ("egress_denied_cidrs", "api_server_endpoints"):
+            listed = env.get(ENV_PREFIX + name.upper())
+            if listed is not None:
+                values[name] = tuple(p.strip() for p in listed.split(",") if p.strip())
+        peers = env.get(ENV_PREFIX + "INGRESS_PEERS")
+        if peers:
+            values["ingress_peers"] = parse_peers(peers)
+        dns = env.get(ENV_PREFIX + "EGRESS_CLUSTER_DNS")
+        if dns is not None:
+            values["egress_cluster_dns"] = parse_bool("EGRESS_CLUSTER_DNS", dns)
         endpoints = env.get(ENV_PREFIX + "REGISTRY_ENDPOINTS")
         if endpoints:
             # "name=host:port,name=host:port"
             pairs = (p.split("=", 1) for p in endpoints.split(",") if "=" in p)
             values["registry_endpoints"] = {k.strip(): v.strip() for k, v in pairs}
         return cls.model_validate(values)
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    """``"ip:port"`` (``"[v6]:port"`` for IPv6) as an address and a port; ValueError if not."""
+    host, sep, port = endpoint.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        address = ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = 0
+        address = None
+    if not sep or address is None or not 0 < number < 65536:
+        raise ValueError(f"{endpoint!r} is not an ip:port ([ip]:port for IPv6)")
+    return str(address), number
+
+
+def parse_peers(text: str) -> tuple[PolicyPeer, ...]:
+    """Ingress peers from JSON: a list of objects with ``namespace_labels`` (and
+    ``pod_labels``) or ``cidr``."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"ingress peers must be a JSON list: {e}") from e
+    if not isinstance(data, list):
+        raise ValueError("ingress peers must be a JSON list of objects")
+    return tuple(PolicyPeer.model_validate(item) for item in data)
+
+
+def parse_bool(name: str, text: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no) of the variable ``name``."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{ENV_PREFIX}{name} must be true or false, not {text!r}")
