@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from container_maker.chain import (
+    CONTAINER_KINDS,
+    DELETED_KINDS,
     EXPOSURE_CHAIN,
     check_declarations,
     delete_order,
@@ -33,6 +35,11 @@ def test_chain_order() -> None:
         "namespace",
     )
     assert delete_order(("pod", "service")) == ("service", "pod")
+
+
+def test_the_network_policy_is_deleted_with_a_container_but_not_part_of_its_view() -> None:
+    assert CONTAINER_KINDS == ("status", "pod", "service", "ingress")
+    assert DELETED_KINDS == ("networkpolicy", *CONTAINER_KINDS)
 
 
 @pytest.mark.parametrize(
