@@ -20,7 +20,6 @@ can fail.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import time
@@ -46,12 +45,12 @@ from status_agent_support import status_agent_image
 from container_maker._proto import types_pb2 as pb
 from container_maker.settings import DEFAULT_EGRESS_DENIED_CIDRS, PolicyPeer, Settings
 from container_maker_testcluster import images
-from container_maker_testcluster.cluster import SERVICE_CIDR
-from container_maker_testcluster.realnode import NODE_IP, NODE_IP_PREFIX
+from container_maker_testcluster.cluster import SERVICE_IP
+from container_maker_testcluster.realnode import NODE_IP_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 8080  # testapp serves its page here
-API_SERVICE_IP = str(ipaddress.ip_network(SERVICE_CIDR)[1])  # the "kubernetes" Service
+API_SERVICE_IP = SERVICE_IP  # the "kubernetes" Service, port 443
 POLICIES_OFF = os.environ.get("CONTAINER_MAKER_TEST_NETWORK_POLICIES") == "off"
 BLOCKED: tuple[str, ...] = ("networkpolicy",) if POLICIES_OFF else ()
 
@@ -177,6 +176,7 @@ def net_env(real_node_cluster: Any) -> Iterator[NetEnv]:
     admin = real_node_cluster.api_client()
     local = real_node_cluster.local
     registry = local.real_node.registry
+    network = local.real_node.network
     testapp = real_node_cluster.image("testapp")
     registry_relay = Relay(int(registry.rsplit(":", 1)[1]))
     namespaces: list[str] = []
@@ -218,8 +218,8 @@ def net_env(real_node_cluster: Any) -> Iterator[NetEnv]:
                 outsider=outsider,
                 container_a=container_a,
                 network_a=network_a,
-                kubelet=f"{NODE_IP}:{local.real_node.kubelet_port}",
-                api_endpoint=f"{NODE_IP}:{local.ports.apiserver}",
+                kubelet="{}:{}".format(*network.kubelet_endpoint),
+                api_endpoint="{}:{}".format(*network.apiserver_endpoint),
                 testapp=testapp,
                 settings=settings,
             )
