@@ -39,7 +39,7 @@ def test_chain_order() -> None:
 
 def test_the_network_policy_is_deleted_with_a_container_but_not_part_of_its_view() -> None:
     assert CONTAINER_KINDS == ("status", "pod", "service", "ingress")
-    assert DELETED_KINDS == ("networkpolicy", *CONTAINER_KINDS)
+    assert DELETED_KINDS == ("networkpolicy", "status", "pod", "service", "ingress")
 
 
 @pytest.mark.parametrize(
