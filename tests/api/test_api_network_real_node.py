@@ -336,7 +336,7 @@ def test_the_user_container_reaches_the_api_server_but_is_refused(net_env: NetEn
     assert "kubernetes.io" not in listing and "container-maker" not in listing, listing
 
 
-def test_without_the_status_plugin_the_api_servers_service_address_times_out(
+def test_without_the_status_plugin_the_api_servers_service_address_is_unreachable(
     net_env: NetEnv,
 ) -> None:
     """With the status plugin blocked no API-server rule is made: the Service address (which
