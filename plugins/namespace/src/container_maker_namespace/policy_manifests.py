@@ -31,7 +31,6 @@ from typing import Any
 
 from container_maker.context import BuildContext
 from container_maker.identity import (
-    ID_KEY,
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
     managed_labels,
@@ -198,8 +197,3 @@ def container_policy(
             "egress": egress,
         },
     }
-
-
-def is_container_policy(labels: dict[str, str]) -> bool:
-    """True for a container's own policy (it carries the container id), not the namespace's."""
-    return ID_KEY in labels
