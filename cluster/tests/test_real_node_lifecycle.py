@@ -23,10 +23,12 @@ from container_maker_testcluster.realnode import (
     NETWORK_SYSCTLS,
     NODE_LINK,
     OUR_CHAIN,
+    SYSCTLS_FILE,
     cgroup_dirs,
     cni_results,
     ipsets,
     iptables_chains,
+    machine_lock,
     runtime_processes,
 )
 
@@ -76,10 +78,18 @@ def machine_state() -> dict[str, Any]:
             name: (Path("/proc/sys") / name).read_text()
             for name in (*KUBELET_SYSCTLS, *NETWORK_SYSCTLS)
         },
+        "saved sysctls": SYSCTLS_FILE.exists(),
     }
 
 
 def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> None:
+    # Under the machine's lock from the first look to the last: another real node (another
+    # test run on this machine) can neither be running at `before` nor start before `after`.
+    with machine_lock(REAL_NODE_LOCK_WAIT_SECONDS):
+        check_leaves_nothing_behind(tmp_path)
+
+
+def check_leaves_nothing_behind(tmp_path: Path) -> None:
     before = machine_state()
     run_dir = tmp_path / "cluster"
     cluster = LocalCluster(run_dir, node="real", node_lock_wait=REAL_NODE_LOCK_WAIT_SECONDS)
@@ -144,6 +154,7 @@ def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> N
         assert OUR_CHAIN in during["iptables"]["iptables mangle"]
         assert any(f"iif {BRIDGE}" in rule for rule in during["ip rules"])
         assert {during["sysctls"][name].strip() for name in NETWORK_SYSCTLS} == {"1"}
+        assert during["saved sysctls"]
         assert "containerd-shim" in " ".join(during["processes"])
         assert any(str(run_dir) in m for m in during["mounts"])
         assert during["cgroups"]

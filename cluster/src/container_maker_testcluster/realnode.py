@@ -65,7 +65,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -106,6 +106,7 @@ KUBE_ROUTER_IPSET = re.compile(r"(KUBE-SRC-|KUBE-DST-|TMP-)[A-Z2-7]{16}")
 CGROUP_ROOT = "/container-maker"
 CNI_BIN_DIR = Path("/usr/lib/cni")
 LOCK_FILE = Path("/run/container-maker-real-node.lock")
+SYSCTLS_FILE = Path("/run/container-maker-real-node.sysctls.json")  # while a node runs
 CTR_NAMESPACE = "k8s.io"
 SOCKET_PATH_MAX = 104 - len(".ttrpc")
 # The kubelet's sockets under its root directory: the longest is pod-resources/<10 digits> or
@@ -151,6 +152,42 @@ PROGRAMS = {
 
 class RealNodeError(RuntimeError):
     """The real node cannot run here; the message says what is missing or what failed."""
+
+
+_held_lock: IO[str] | None = None
+
+
+def _acquire_machine_lock(wait: float) -> IO[str]:
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(LOCK_FILE, "w")  # noqa: SIM115 -- held until the node stops
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                lock.close()
+                raise RealNodeError(
+                    f"another real-node cluster runs on this machine (it holds {LOCK_FILE}); "
+                    "only one can, since kube-proxy's iptables chains are machine-wide"
+                ) from None
+            time.sleep(1)
+
+
+@contextlib.contextmanager
+def machine_lock(wait: float) -> Iterator[None]:
+    """Hold the machine's real-node lock in this process for the block; a real node started
+    inside uses it instead of taking its own. For a test that must see the machine without
+    anyone's real node both before its own starts and after it stops."""
+    global _held_lock
+    lock = _acquire_machine_lock(wait)
+    _held_lock = lock
+    try:
+        yield
+    finally:
+        _held_lock = None
+        lock.close()
 
 
 def _run(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -390,22 +427,8 @@ class RealNode:
     def prepare(self) -> None:
         """Before the API server starts: lock, certificates, network, registry and images."""
         check_prerequisites()
-        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(LOCK_FILE, "w")  # noqa: SIM115 -- held until stop()
-        deadline = time.monotonic() + self.lock_wait
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    lock.close()
-                    raise RealNodeError(
-                        f"another real-node cluster runs on this machine (it holds {LOCK_FILE}); "
-                        "only one can, since kube-proxy's iptables chains are machine-wide"
-                    ) from None
-                time.sleep(1)
-        self._lock = lock
+        self._owns_lock = _held_lock is None
+        self._lock = _acquire_machine_lock(self.lock_wait) if _held_lock is None else _held_lock
         self.dir.mkdir(parents=True, exist_ok=True)
         self._new_dirs = [d for d in HARDCODED_DIRS if not d.exists()]
         self._cleanup_network()  # leftovers of a run that was killed outright
@@ -514,8 +537,17 @@ class RealNode:
             )
             _run(tool, "-t", "mangle", "-I", "FORWARD", "1", "-j", OUR_CHAIN)
         self._added("iptables " + OUR_CHAIN, lambda: remove_iptables_chains(("CM-",)))
-        for name in (*KUBELET_SYSCTLS, *NETWORK_SYSCTLS):
-            self._sysctls[name] = (Path("/proc/sys") / name).read_text().strip()
+        # The machine's values, kept in /run until the stop has put them back: a run killed
+        # outright leaves the file, and the next run restores from it, not from the values
+        # the killed run had set.
+        if SYSCTLS_FILE.exists():
+            self._sysctls = json.loads(SYSCTLS_FILE.read_text())
+        else:
+            self._sysctls = {
+                name: (Path("/proc/sys") / name).read_text().strip()
+                for name in (*KUBELET_SYSCTLS, *NETWORK_SYSCTLS)
+            }
+            SYSCTLS_FILE.write_text(json.dumps(self._sysctls))
         for name, value in NETWORK_SYSCTLS.items():
             (Path("/proc/sys") / name).write_text(value)
 
@@ -1017,6 +1049,8 @@ disabled_plugins = [
         for name, value in self._sysctls.items():
             with contextlib.suppress(OSError):
                 (Path("/proc/sys") / name).write_text(value)
-        if self._lock is not None:
+        if self._sysctls:
+            SYSCTLS_FILE.unlink(missing_ok=True)
+        if self._lock is not None and self._owns_lock:
             self._lock.close()
-            self._lock = None
+        self._lock = None
