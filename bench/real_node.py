@@ -9,7 +9,7 @@
   another; time from the create call to the pod being Running with its container ready (polled
   every 50 ms); median and range. The first pod also pulls the image from the local registry.
 * resident memory (VmRSS) of the node's processes once the pods have run: kubelet, kube-proxy,
-  containerd, the registry, and one containerd shim per running pod.
+  kube-router, containerd, the registry, and one containerd shim per running pod.
 
 The machine is shared and noisy: compare figures taken in the same run.
 """
@@ -84,7 +84,10 @@ def pod_latencies(cluster: LocalCluster, count: int) -> list[float]:
 
 def node_memory(cluster: LocalCluster) -> dict[str, float]:
     pids = cluster.pids
-    memory = {n: rss_mib(pids[n]) for n in ("kubelet", "kube-proxy", "containerd", "registry")}
+    memory = {
+        n: rss_mib(pids[n])
+        for n in ("kubelet", "kube-proxy", "kube-router", "containerd", "registry")
+    }
     assert cluster.real_node is not None
     socket = str(cluster.real_node.socket).encode()
     shims = []

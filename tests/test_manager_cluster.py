@@ -202,8 +202,8 @@ def test_hook_sequence_with_real_plugins(
     fresh_namespace_name: str,
 ) -> None:
     created = container_manager.create(make_spec(fresh_namespace_name, level=level))
-    chain = ["namespace", "status", "pod", "service", "ingress"][
-        : {1: 3, 2: 4, 3: 4, 4: 5}[int(level)]
+    chain = ["namespace", "networkpolicy", "status", "pod", "service", "ingress"][
+        : {1: 4, 2: 5, 3: 5, 4: 6}[int(level)]
     ]
     expected_create = [HookCall("cm_preflight"), HookCall("cm_get", "pod")]
     for kind in chain:
@@ -215,9 +215,10 @@ def test_hook_sequence_with_real_plugins(
 
     cm_hook_calls.clear()
     container_manager.delete(created.container_id, fresh_namespace_name)
-    lookups = [HookCall("cm_get", k) for k in ("status", "pod", "service", "ingress")]
+    view = [HookCall("cm_get", k) for k in ("status", "pod", "service", "ingress")]
+    lookups = [HookCall("cm_get", "networkpolicy"), *view]
     deletes = [HookCall("cm_delete", k) for k in reversed(chain) if k != "namespace"]
-    cleanup = [HookCall("cm_get", "namespace"), *lookups, HookCall("cm_delete", "namespace")]
+    cleanup = [HookCall("cm_get", "namespace"), *view, HookCall("cm_delete", "namespace")]
     assert cm_hook_calls == [*lookups, *deletes, *cleanup]
 
 
@@ -250,7 +251,9 @@ class FailAfter:
         return result
 
 
-@pytest.mark.parametrize("kind", ["namespace", "status", "pod", "service", "ingress"])
+@pytest.mark.parametrize(
+    "kind", ["namespace", "networkpolicy", "status", "pod", "service", "ingress"]
+)
 @pytest.mark.parametrize("fault", [FailBefore, FailAfter], ids=["before", "after"])
 def test_failure_at_each_step_leaves_nothing_behind(
     kind: str,
@@ -269,7 +272,7 @@ def test_failure_at_each_step_leaves_nothing_behind(
     assert managed_objects(kube_api_client, fresh_namespace_name) == []
 
 
-@pytest.mark.parametrize("kind", ["status", "pod", "service", "ingress"])
+@pytest.mark.parametrize("kind", ["networkpolicy", "status", "pod", "service", "ingress"])
 def test_failure_in_a_shared_namespace_keeps_the_namespace_and_the_neighbours(
     kind: str,
     container_manager: ContainerManager,
@@ -523,8 +526,12 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
 def status_objects(name: str) -> list[str]:
-    """The status kind's objects of container ``name``: its report and the access to it."""
-    return [f"{kind}/{name}-status" for kind in ("lease", "role", "rolebinding", "serviceaccount")]
+    """The objects of container ``name`` besides its pod, Service and Ingress: the status kind's
+    (its report and the access to it) and its NetworkPolicy."""
+    status = [
+        f"{kind}/{name}-status" for kind in ("lease", "role", "rolebinding", "serviceaccount")
+    ]
+    return [f"networkpolicy/{name}-net", *status]
 
 
 STATUS_OBJECTS = status_objects("web")
@@ -538,6 +545,8 @@ RESOURCES = {
     "serviceaccounts",
     "roles",
     "rolebindings",
+    "networkpolicies",
+    "endpointslices",
 }
 
 

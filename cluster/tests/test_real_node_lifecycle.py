@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from test_real_node import wait_running  # the same helper as the pod tests
+from test_real_node import eventually, wait_running  # the same helpers as the pod tests
 
 from container_maker_testcluster.cluster import LocalCluster
 from container_maker_testcluster.pytest_plugin import (
@@ -20,10 +20,15 @@ from container_maker_testcluster.pytest_plugin import (
 from container_maker_testcluster.realnode import (
     BRIDGE,
     KUBELET_SYSCTLS,
+    NETWORK_SYSCTLS,
     NODE_LINK,
+    OUR_CHAIN,
+    SYSCTLS_FILE,
     cgroup_dirs,
     cni_results,
+    ipsets,
     iptables_chains,
+    machine_lock,
     runtime_processes,
 )
 
@@ -45,6 +50,8 @@ def machine_state() -> dict[str, Any]:
     return {
         "links": links,
         "routes": sorted(_out("ip", "route", "show", "table", "all").splitlines()),
+        "ip rules": _out("ip", "rule", "show").splitlines(),
+        "ipsets": ipsets(),
         "iptables": iptables_chains(),
         "iptables rules": sorted(
             line
@@ -67,11 +74,22 @@ def machine_state() -> dict[str, Any]:
         ),
         "cgroups": cgroup_dirs(),
         "cni results": cni_results(),
-        "sysctls": {name: (Path("/proc/sys") / name).read_text() for name in KUBELET_SYSCTLS},
+        "sysctls": {
+            name: (Path("/proc/sys") / name).read_text()
+            for name in (*KUBELET_SYSCTLS, *NETWORK_SYSCTLS)
+        },
+        "saved sysctls": SYSCTLS_FILE.exists(),
     }
 
 
 def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> None:
+    # Under the machine's lock from the first look to the last: another real node (another
+    # test run on this machine) can neither be running at `before` nor start before `after`.
+    with machine_lock(REAL_NODE_LOCK_WAIT_SECONDS):
+        check_leaves_nothing_behind(tmp_path)
+
+
+def check_leaves_nothing_behind(tmp_path: Path) -> None:
     before = machine_state()
     run_dir = tmp_path / "cluster"
     cluster = LocalCluster(run_dir, node="real", node_lock_wait=REAL_NODE_LOCK_WAIT_SECONDS)
@@ -87,6 +105,23 @@ def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> N
                 ),
             ),
         )
+        # A policy, so that kube-router makes ipsets (of its pods) that the stop must remove.
+        client.NetworkingV1Api(cluster.api_client()).create_namespaced_network_policy(
+            "default",
+            client.V1NetworkPolicy(
+                metadata=client.V1ObjectMeta(name="left-behind"),
+                spec=client.V1NetworkPolicySpec(
+                    pod_selector=client.V1LabelSelector(),
+                    ingress=[
+                        client.V1NetworkPolicyIngressRule(
+                            _from=[
+                                client.V1NetworkPolicyPeer(pod_selector=client.V1LabelSelector())
+                            ]
+                        )
+                    ],
+                ),
+            ),
+        )
         core.create_namespaced_service(
             "default",
             client.V1Service(
@@ -95,11 +130,31 @@ def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> N
             ),
         )
         wait_running(TestCluster(cluster.kubeconfig, "", False, cluster), "default", "left-running")
+        # kube-router's sync after the pod started: its chain for the pod, the policy's ipsets.
+        eventually(
+            lambda: (
+                any(n.startswith("KUBE-SRC-") for n in ipsets())
+                and any(
+                    c.startswith("KUBE-POD-FW-")
+                    for c in iptables_chains().get("iptables filter", [])
+                )
+            ),
+            30,
+            "kube-router's chain and ipsets for the pod",
+        )
         during = machine_state()
         # While it runs, the node really is on the machine: the parts the stop must remove.
         assert {BRIDGE, NODE_LINK} <= set(during["links"])
         assert any("blackhole 10.245.0.0/16" in r for r in during["routes"])
         assert any(k.startswith("iptables nat") for k in during["iptables"])
+        # kube-router's chains, our safety drop in mangle, the pod routing rules, the sysctls.
+        filter_chains = during["iptables"]["iptables filter"]
+        assert {"KUBE-ROUTER-FORWARD", "KUBE-NWPLCY-DEFAULT"} <= set(filter_chains)
+        assert any(c.startswith("KUBE-POD-FW-") for c in filter_chains)
+        assert OUR_CHAIN in during["iptables"]["iptables mangle"]
+        assert any(f"iif {BRIDGE}" in rule for rule in during["ip rules"])
+        assert {during["sysctls"][name].strip() for name in NETWORK_SYSCTLS} == {"1"}
+        assert during["saved sysctls"]
         assert "containerd-shim" in " ".join(during["processes"])
         assert any(str(run_dir) in m for m in during["mounts"])
         assert during["cgroups"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from container_maker.chain import (
+    CONTAINER_KINDS,
+    DELETED_KINDS,
     EXPOSURE_CHAIN,
     check_declarations,
     delete_order,
@@ -16,18 +18,43 @@ from container_maker.plugins import Hooks, create_plugin_manager
 
 
 def test_chain_order() -> None:
-    assert EXPOSURE_CHAIN == ("namespace", "status", "pod", "service", "ingress")
-    assert delete_order(EXPOSURE_CHAIN) == ("ingress", "service", "pod", "status", "namespace")
+    assert EXPOSURE_CHAIN == (
+        "namespace",
+        "networkpolicy",
+        "status",
+        "pod",
+        "service",
+        "ingress",
+    )
+    assert delete_order(EXPOSURE_CHAIN) == (
+        "ingress",
+        "service",
+        "pod",
+        "status",
+        "networkpolicy",
+        "namespace",
+    )
     assert delete_order(("pod", "service")) == ("service", "pod")
+
+
+def test_the_network_policy_is_deleted_with_a_container_but_not_part_of_its_view() -> None:
+    assert CONTAINER_KINDS == ("status", "pod", "service", "ingress")
+    assert DELETED_KINDS == ("networkpolicy", "status", "pod", "service", "ingress")
 
 
 @pytest.mark.parametrize(
     ("level", "kinds"),
     [
-        (ExposureLevel.INTERNAL, ("namespace", "status", "pod")),
-        (ExposureLevel.CLUSTER_LOCAL, ("namespace", "status", "pod", "service")),
-        (ExposureLevel.CLUSTER_EXTERNAL, ("namespace", "status", "pod", "service")),
-        (ExposureLevel.EXPOSED, ("namespace", "status", "pod", "service", "ingress")),
+        (ExposureLevel.INTERNAL, ("namespace", "networkpolicy", "status", "pod")),
+        (ExposureLevel.CLUSTER_LOCAL, ("namespace", "networkpolicy", "status", "pod", "service")),
+        (
+            ExposureLevel.CLUSTER_EXTERNAL,
+            ("namespace", "networkpolicy", "status", "pod", "service"),
+        ),
+        (
+            ExposureLevel.EXPOSED,
+            ("namespace", "networkpolicy", "status", "pod", "service", "ingress"),
+        ),
     ],
 )
 def test_kinds_per_level_with_the_installed_plugins(

@@ -14,7 +14,7 @@ from container_maker.models import ExposureLevel
 from container_maker.plugins import Hooks, create_plugin_manager
 from container_maker.settings import Settings
 
-BUILT_IN = {"namespace", "pod", "service", "ingress", "snapshot", "status"}
+BUILT_IN = {"namespace", "networkpolicy", "pod", "service", "ingress", "snapshot", "status"}
 
 
 def test_one_name_for_project_marker_and_group() -> None:
@@ -44,10 +44,11 @@ def test_without_entry_points_only_the_specs_exist() -> None:
 
 
 def test_blocklist_removes_optional_plugins() -> None:
-    pm = create_plugin_manager(blocked=("ingress", "snapshot"))
+    pm = create_plugin_manager(blocked=("ingress", "snapshot", "networkpolicy"))
     names = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
     assert "ingress" not in names
     assert "snapshot" not in names
+    assert "networkpolicy" not in names
     kinds = Hooks(pm).declared_kinds()
     assert "ingress" not in kinds
     assert kinds_for_level(ExposureLevel.EXPOSED, kinds) == (

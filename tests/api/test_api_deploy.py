@@ -59,6 +59,10 @@ def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespac
         "validatingadmissionpolicy.admissionregistration.k8s.io/container-maker-status-lease",
         "validatingadmissionpolicybinding.admissionregistration.k8s.io/"
         "container-maker-status-lease",
+        "role.rbac.authorization.k8s.io/container-maker-api-endpoints",
+        "rolebinding.rbac.authorization.k8s.io/container-maker-api-endpoints",
+        "networkpolicy.networking.k8s.io/default-deny",
+        "networkpolicy.networking.k8s.io/container-maker",
     ):
         assert any(line.startswith(kind_name) and "(server dry run)" in line for line in lines)
     # The restricted Pod Security Standard of the namespace raised no warning for the pod.
@@ -83,6 +87,28 @@ def test_deployment_uses_grpc_probes_and_requests(kube_cluster: Any, applied: st
     assert container.resources.requests == {"cpu": "100m", "memory": "128Mi"}
     assert container.security_context.allow_privilege_escalation is False
     assert not container.security_context.privileged
+
+
+def test_server_namespace_policies_as_applied(kube_cluster: Any, applied: str) -> None:
+    """Read back from the API server: everything in the namespace is denied but gRPC from
+    namespaces labelled as the gateway's, and the server's egress to the API server's ports."""
+    networking = client.NetworkingV1Api(kube_cluster.api_client())
+    deny = networking.read_namespaced_network_policy("default-deny", applied).spec
+    assert deny.pod_selector.match_labels is None and deny.pod_selector.match_expressions is None
+    assert deny.policy_types == ["Ingress", "Egress"]
+    assert not deny.ingress and not deny.egress
+    server = networking.read_namespaced_network_policy("container-maker", applied).spec
+    apps = client.AppsV1Api(kube_cluster.api_client())
+    template = apps.read_namespaced_deployment("container-maker", applied).spec.template
+    assert server.pod_selector.match_labels.items() <= template.metadata.labels.items()
+    (ingress,) = server.ingress
+    assert [(p.protocol, p.port) for p in ingress.ports] == [("TCP", 50052)]
+    (source,) = ingress._from
+    assert source.namespace_selector.match_labels == {"container-maker.io/gateway": "true"}
+    assert source.pod_selector is None and source.ip_block is None
+    (egress,) = server.egress
+    assert egress.to is None
+    assert [(p.protocol, p.port) for p in egress.ports] == [("TCP", 443), ("TCP", 6443)]
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +202,15 @@ FORBIDDEN = [
     ("update", "", "resourcequotas", "status", "any-namespace"),
     ("update", "", "limitranges", "", "any-namespace"),
     ("delete", "", "limitranges", "", "any-namespace"),
+    # NetworkPolicies are made and removed, never changed or watched.
+    ("update", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
+    ("patch", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
+    ("watch", "networking.k8s.io", "networkpolicies", "", ""),
+    # Only the API server's own EndpointSlice, only read.
+    ("list", "discovery.k8s.io", "endpointslices", "", "default"),
+    ("get", "discovery.k8s.io", "endpointslices", "", "kube-system", "kube-dns"),
+    ("get", "discovery.k8s.io", "endpointslices", "", "default", "other"),
+    ("update", "discovery.k8s.io", "endpointslices", "", "default", "kubernetes"),
 ]
 ALLOWED = [
     ("create", "", "namespaces", "", ""),
@@ -198,10 +233,24 @@ ALLOWED = [
     ("get", "", "resourcequotas", "", "any-namespace"),
     ("create", "", "limitranges", "", "any-namespace"),
     ("get", "", "limitranges", "", "any-namespace"),
+    # Each container's NetworkPolicy and each made namespace's default-deny.
+    ("create", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
+    ("list", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
+    ("delete", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
+    # The API server's endpoints, which the status sidecar may reach.
+    ("get", "discovery.k8s.io", "endpointslices", "", "default", "kubernetes"),
 ]
 
 
-def allowed(api: client.ApiClient, verb: str, group: str, resource: str, sub: str, ns: str) -> bool:
+def allowed(
+    api: client.ApiClient,
+    verb: str,
+    group: str,
+    resource: str,
+    sub: str,
+    ns: str,
+    name: str = "",
+) -> bool:
     review: Any = {
         "spec": {
             "resourceAttributes": {
@@ -210,6 +259,7 @@ def allowed(api: client.ApiClient, verb: str, group: str, resource: str, sub: st
                 "resource": resource,
                 "subresource": sub,
                 "namespace": ns,
+                "name": name,
             }
         }
     }

@@ -321,7 +321,7 @@ def test_settings_from_environment_and_flags(
     serve = Serve("--threads=2", env=env)
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=60)
-    assert ready["plugins"] == ["namespace", "pod", "service", "status"]
+    assert ready["plugins"] == ["namespace", "networkpolicy", "pod", "service", "status"]
     assert ready["port"] != 50052
 
 
@@ -419,6 +419,39 @@ def test_a_bad_ingress_domain_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
     assert "ingress_domain" in line["event"] and "not a lowercase DNS name" in line["event"]
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "message"),
+    [
+        (['--ingress-peers=[{"cidr": "10.0.0.1/8"}]'], {}, "has host bits set"),
+        (["--ingress-peers=gateway"], {}, "bad --ingress-peers: ingress peers must be a JSON"),
+        (["--egress-denied-cidrs=10.0.0.0/8,nowhere"], {}, "'nowhere' is not a network"),
+        (["--api-server-endpoints=kubernetes:443"], {}, "'kubernetes:443' is not an ip:port"),
+        ([], {"CONTAINER_MAKER_EGRESS_CLUSTER_DNS": "maybe"}, "CONTAINER_MAKER_EGRESS_CLUSTER_DNS"),
+    ],
+)
+def test_bad_network_policy_settings_are_a_clear_error(
+    tmp_path: Path, args: list[str], variables: dict[str, str], message: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
+    env.update(variables)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "container-maker"),
+            "serve",
+            "--port=0",
+            f"--kubeconfig={tmp_path / 'none'}",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr, result.stderr
 
 
 def test_in_cluster_configuration(

@@ -1,11 +1,13 @@
 """Build (or reuse) the binaries the test cluster runs, cached outside the clone by version.
 
-Two things are built:
+Three things are built:
 
 * ``kube``: our wrapper module in ``cluster/kube`` (etcd, kube-apiserver,
   kube-controller-manager, kube-scheduler and kubectl in one static binary), built the way
   upstream builds its release binaries, with the release's version stamped in at link time.
 * ``kwok``: installed with ``go install`` at the pinned version.
+* ``kube-router``: installed with ``go install`` at the pinned version; the real-node profile
+  runs its NetworkPolicy controller alone (see :mod:`container_maker_testcluster.realnode`).
 
 Each lands in ``<cache>/<name>-<version>-<key>/`` where the key hashes every input of the build,
 so a second run (and CI on the same machine) finds it and returns in well under a second, while a
@@ -38,6 +40,7 @@ from container_maker_testcluster.paths import cache_dir, cluster_source_dir
 # "no space left on device" mid-link.
 MIN_FREE_BYTES_FOR_BUILD = 8 * 1024**3
 PROGRESS_EVERY_SECONDS = 15.0
+KUBE_ROUTER_MODULE = "github.com/cloudnativelabs/kube-router/v2"
 
 
 class BuildError(RuntimeError):
@@ -48,12 +51,13 @@ class BuildError(RuntimeError):
 class Versions:
     kubernetes: str
     kwok: str
+    kube_router: str
     go_toolchain: str
 
     @classmethod
     def load(cls) -> Versions:
         data = tomllib.loads((cluster_source_dir() / "versions.toml").read_text())
-        return cls(data["kubernetes"], data["kwok"], data["go_toolchain"])
+        return cls(data["kubernetes"], data["kwok"], data["kube_router"], data["go_toolchain"])
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class Binaries:
 
     kube: Path
     kwok: Path
+    kube_router: Path
 
     @property
     def bin_dir(self) -> Path:
@@ -89,7 +94,11 @@ def _input_key(versions: Versions) -> str:
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum", "main.go"):
         digest.update(name.encode() + b"\0" + (src / name).read_bytes())
-    digest.update(repr(versions).encode())
+    # kube's own inputs, spelled as the key always spelled them (the other tools' versions
+    # are not inputs of kube: bumping one must not relink it).
+    v = versions
+    kube_inputs = f"kubernetes={v.kubernetes!r}, kwok={v.kwok!r}, go_toolchain={v.go_toolchain!r}"
+    digest.update(f"Versions({kube_inputs})".encode())
     digest.update(link_flags(versions).encode())
     return digest.hexdigest()[:12]
 
@@ -242,14 +251,41 @@ def _build_kwok(versions: Versions, target: Path) -> None:
         )
 
 
+def _build_kube_router(versions: Versions, target: Path) -> None:
+    env = go_env(versions)
+    # Its go.mod has no replace directives, so `go install module@version` works as it is.
+    env["GOFLAGS"] = ""
+    with _staged(target) as tmp:
+        env["GOBIN"] = str(tmp / "bin")
+        _log(f"installing kube-router {versions.kube_router} (cold: about 3 min on 2 cores)")
+        _run_with_progress(
+            [
+                "go",
+                "install",
+                "-v",
+                "-trimpath",
+                "-ldflags=-s -w",
+                f"{KUBE_ROUTER_MODULE}/cmd/kube-router@{versions.kube_router}",
+            ],
+            cwd=tmp,
+            env=env,
+            what="kube-router",
+        )
+
+
 def ensure_binaries() -> Binaries:
     """Return the cluster's binaries, building whatever is not cached yet."""
     versions = Versions.load()
     root = cache_dir()
     kube_dir = root / f"kube-{versions.kubernetes}-{_input_key(versions)}"
     kwok_dir = root / f"kwok-{versions.kwok}-{versions.go_toolchain}"
-    wanted = Binaries(kube=kube_dir / "bin" / "kube", kwok=kwok_dir / "bin" / "kwok")
-    if wanted.kube.exists() and wanted.kwok.exists():
+    router_dir = root / f"kube-router-{versions.kube_router}-{versions.go_toolchain}"
+    wanted = Binaries(
+        kube=kube_dir / "bin" / "kube",
+        kwok=kwok_dir / "bin" / "kwok",
+        kube_router=router_dir / "bin" / "kube-router",
+    )
+    if wanted.kube.exists() and wanted.kwok.exists() and wanted.kube_router.exists():
         return wanted
     if shutil.which("go") is None:
         raise BuildError("Go is not installed: the test cluster is built from Go modules")
@@ -259,6 +295,8 @@ def ensure_binaries() -> Binaries:
             _build_kube(versions, kube_dir)
         if not wanted.kwok.exists():
             _build_kwok(versions, kwok_dir)
+        if not wanted.kube_router.exists():
+            _build_kube_router(versions, router_dir)
     return wanted
 
 

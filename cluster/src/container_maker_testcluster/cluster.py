@@ -32,7 +32,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -70,8 +70,11 @@ class ClusterError(RuntimeError):
 
 # Ports are picked below the kernel's ephemeral range (32768-60999 by default): a port picked
 # there could be taken by any outgoing connection (the components' own, among them) between
-# our check and the component's bind, which did happen ("address already in use").
-_PORT_RANGE = (20000, 32000)
+# our check and the component's bind, which did happen ("address already in use"). And below
+# the NodePort range (30000-32767): with the real node the API server and the kubelet listen on
+# the node's address, where kube-proxy would DNAT a NodePort of the same number away from them,
+# and where kube-router lets every pod reach those ports whatever the NetworkPolicies say.
+_PORT_RANGE = (20000, 30000)
 _handed_out: set[int] = set()
 _port_lock = threading.Lock()
 BIND_CLASH = "address already in use"
@@ -627,7 +630,11 @@ def describe(cluster: LocalCluster) -> dict[str, object]:
         "supervisor_pid": os.getpid(),
         "node": cluster.node,
         **(
-            {"registry": cluster.real_node.registry, "images": cluster.real_node.image_refs}
+            {
+                "registry": cluster.real_node.registry,
+                "images": cluster.real_node.image_refs,
+                "network": asdict(cluster.real_node.network),
+            }
             if cluster.real_node
             else {}
         ),

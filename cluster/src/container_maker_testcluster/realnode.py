@@ -10,29 +10,46 @@ Parts (all real, none simulated):
 * a CNI network: Debian's bridge + host-local plugins, bridge ``cm-br0`` with gateway
   10.245.0.1 and pods in 10.245.0.0/24 (a block of POD_CIDR);
 * the kubelet and kube-proxy (iptables mode) from our wrapper binary, each with a client
-  certificate of its own (``system:node:<node>`` in ``system:nodes``; ``system:kube-proxy``).
+  certificate of its own (``system:node:<node>`` in ``system:nodes``; ``system:kube-proxy``);
+* kube-router's NetworkPolicy controller alone (``--run-firewall`` only: no router, no service
+  proxy, no health or metrics port), so NetworkPolicies are enforced, with iptables and ipsets
+  in the filter table. Its identity (KUBE_ROUTER_USER, a client certificate) may only read pods,
+  namespaces, nodes, NetworkPolicies, and the Services, Endpoints and EndpointSlices its
+  informers insist on; it writes nothing. What it enforces: ingress to and egress from every pod
+  of the node, pod-to-pod on the bridge too (``net.bridge.bridge-nf-call-iptables`` is set to 1
+  for that), after kube-proxy's DNAT (so an egress rule for the API server names the node's
+  address and the API server's port, :class:`PodNetwork`). What it always lets through: the
+  node's own addresses to any pod (the kubelet's probes), and pods to the node's addresses on
+  NODE_PORT_RANGE; denied traffic is REJECTed (the connection fails at once).
 
 Network safety (the workplace rule: traffic only to loopback and our own pods): the node's
 address is NODE_IP from the documentation range 198.51.100.0/24, on an interface of ours that
 discards whatever is routed to it, so nothing addressed to the node leaves the machine. That
 interface is a bridge with no ports (``cm-node0``): this kernel has no dummy driver (``ip link
 add cm-node0 type dummy`` fails with "Error: Unknown device type."), and a port-less bridge
-drops what it transmits just the same. The whole
-POD_CIDR is a blackhole route (the bridge's /24 is more specific, so local pods still win). The
-Service CIDR is routed to that interface rather than blackholed: a host process connecting
-to a ClusterIP needs a route before iptables' OUTPUT chain can DNAT it to a pod (a blackhole makes
-connect() fail first with EINVAL); anything left unDNATed is discarded there. IP forwarding is
-left as found (off on this machine) and a rule of ours drops anything from the bridge to any other
-interface, so pods cannot reach beyond the machine either. Pods get no DNS resolver.
+drops what it transmits just the same. The whole POD_CIDR is a blackhole route (the bridge's
+/24 is more specific, so local pods still win). The Service CIDR is routed to that interface
+rather than blackholed: a host process connecting to a ClusterIP needs a route before iptables'
+OUTPUT chain can DNAT it to a pod (a blackhole makes connect() fail first with EINVAL); anything
+left unDNATed is discarded there. IP forwarding is on while the node runs (``ip_forward`` is
+set to 1, as the CNI bridge plugin would at the first pod: a pod reaching another pod through a
+Service is routed at the bridge's gateway) and put back on stop. Nothing from a pod may leave
+through another interface, and kube-router's FORWARD jump (first in the filter table, ACCEPTing
+policy-compliant traffic there) would bypass a filter drop, so the drop is in two places it
+never touches: a routing rule (what arrives from the bridge is routed to the node's pod subnet,
+delivered locally, or blackholed in table POD_ROUTE_TABLE) and a mangle-table FORWARD chain of
+ours (OUR_CHAIN: bridge to any other interface is dropped, IPv4 and IPv6). No masquerading.
+Pods get no DNS resolver.
 
 The API server listens on NODE_IP and advertises it, so the ``kubernetes`` Service's endpoint
 is valid and pods reach the API through it (a status sidecar reports that way); the packets
 stay on the machine (local delivery from the bridge).
 
 Everything added is removed on stop: pods, containers, shims, mounts, network namespaces, the
-bridge and dummy interfaces, routes, iptables chains (kube-proxy's, the kubelet's, ours), the
-cgroups under CGROUP_ROOT, and kernel settings the kubelet changes are put back. Only one real
-node can run on a machine at a time (kube-proxy's iptables chains are global); a lock enforces it.
+bridges, routes and routing rules, iptables chains (kube-proxy's, the kubelet's, kube-router's,
+ours; kube-router leaves its rules behind when it stops) and kube-router's ipsets, the cgroups
+under CGROUP_ROOT, and the kernel settings the kubelet and we change are put back. Only one real
+node can run on a machine at a time (the iptables chains are global); a lock enforces it.
 """
 
 from __future__ import annotations
@@ -48,7 +65,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -61,6 +79,11 @@ if TYPE_CHECKING:
     from container_maker_testcluster.cluster import LocalCluster
 
 NODE_NAME = "cm-real-node"
+KUBE_ROUTER_USER = "container-maker:kube-router"
+# kube-router always lets traffic to the node's own addresses through on these ports (its
+# KUBE-ROUTER-INPUT chain RETURNs them before any policy): it must match the API server's
+# --service-node-port-range (the default), and no port a pod must not reach may be in it.
+NODE_PORT_RANGE = (30000, 32767)
 NODE_LABEL = "container-maker.io/real-node"
 NODE_IP = "198.51.100.10"  # documentation range (RFC 5737), on NODE_LINK only
 NODE_IP_PREFIX = "198.51.100.0/24"
@@ -70,10 +93,20 @@ POD_GATEWAY = "10.245.0.1"
 BRIDGE = "cm-br0"
 NODE_LINK = "cm-node0"  # a bridge without ports: the kernel has no dummy driver
 CNI_NETWORK = "container-maker-pods"
-OUR_CHAIN = "CM-REAL-NODE"
+OUR_CHAIN = "CM-REAL-NODE"  # in the mangle table: kube-router owns filter's FORWARD
+# Policy routing for whatever arrives from the pod bridge: to the node's pod subnet through the
+# main table, anything else (not local) into our table's blackhole default route.
+RULE_PODS_TO_PODS = 1244
+RULE_PODS_ELSEWHERE = 1245
+POD_ROUTE_TABLE = 1245
+# kube-router's iptables chains (filter table) and ipsets (its policies' pod and CIDR sets, and
+# the temporary sets of its atomic ipset swaps): removed on stop, since they outlive it.
+KUBE_ROUTER_CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-")
+KUBE_ROUTER_IPSET = re.compile(r"(KUBE-SRC-|KUBE-DST-|TMP-)[A-Z2-7]{16}")
 CGROUP_ROOT = "/container-maker"
 CNI_BIN_DIR = Path("/usr/lib/cni")
 LOCK_FILE = Path("/run/container-maker-real-node.lock")
+SYSCTLS_FILE = Path("/run/container-maker-real-node.sysctls.json")  # while a node runs
 CTR_NAMESPACE = "k8s.io"
 SOCKET_PATH_MAX = 104 - len(".ttrpc")
 # The kubelet's sockets under its root directory: the longest is pod-resources/<10 digits> or
@@ -97,6 +130,12 @@ KUBELET_SYSCTLS = (
     "kernel/keys/root_maxkeys",
     "kernel/keys/root_maxbytes",
 )
+# Set by us for the pod network, put back on stop. ip_forward: routed pod traffic (a pod to a
+# Service whose endpoint is another pod, DNATed at the bridge's gateway) needs it, and the CNI
+# bridge plugin switches it on at the first pod anyway. bridge-nf-call-iptables: pod-to-pod
+# traffic on the same bridge is switched at layer 2 and skips iptables (so every NetworkPolicy)
+# unless it is 1.
+NETWORK_SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"}
 # Debian packages the real node needs, installed by ./dev setup.
 PROGRAMS = {
     "containerd": "containerd",
@@ -106,12 +145,49 @@ PROGRAMS = {
     "iptables": "iptables",
     "conntrack": "conntrack",
     "ip": "iproute2",
+    "ipset": "ipset",
     "gcc": "gcc",
 }
 
 
 class RealNodeError(RuntimeError):
     """The real node cannot run here; the message says what is missing or what failed."""
+
+
+_held_lock: IO[str] | None = None
+
+
+def _acquire_machine_lock(wait: float) -> IO[str]:
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(LOCK_FILE, "w")  # noqa: SIM115 -- held until the node stops
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                lock.close()
+                raise RealNodeError(
+                    f"another real-node cluster runs on this machine (it holds {LOCK_FILE}); "
+                    "only one can, since kube-proxy's iptables chains are machine-wide"
+                ) from None
+            time.sleep(1)
+
+
+@contextlib.contextmanager
+def machine_lock(wait: float) -> Iterator[None]:
+    """Hold the machine's real-node lock in this process for the block; a real node started
+    inside uses it instead of taking its own. For a test that must see the machine without
+    anyone's real node both before its own starts and after it stops."""
+    global _held_lock
+    lock = _acquire_machine_lock(wait)
+    _held_lock = lock
+    try:
+        yield
+    finally:
+        _held_lock = None
+        lock.close()
 
 
 def _run(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -191,7 +267,8 @@ def remove_iptables_chains(prefixes: tuple[str, ...] = ("KUBE-", "CM-")) -> None
         dump = _run(f"{tool}-save", "-t", table, check=False).stdout
         for line in dump.splitlines():
             match = re.match(r"-A (\S+) (.*)", line)
-            if match and match.group(1) not in chains and re.search(r"-j (KUBE-|CM-)", line):
+            jump = re.search(r"-j (\S+)", match.group(2)) if match else None
+            if match and match.group(1) not in chains and jump and jump[1].startswith(prefixes):
                 _run(
                     tool,
                     "-t",
@@ -205,6 +282,46 @@ def remove_iptables_chains(prefixes: tuple[str, ...] = ("KUBE-", "CM-")) -> None
             _run(tool, "-t", table, "-F", chain, check=False)
         for chain in chains:
             _run(tool, "-t", table, "-X", chain, check=False)
+
+
+def ipsets() -> list[str]:
+    """Names of the machine's ipsets (kube-router's are the only ones a real node makes)."""
+    return sorted(_run("ipset", "list", "-name", check=False).stdout.split())
+
+
+def remove_kube_router_state() -> None:
+    """Remove kube-router's iptables chains (and every jump to them), then its ipsets: both
+    outlive the process, and a set cannot be destroyed while a rule refers to it."""
+    remove_iptables_chains(KUBE_ROUTER_CHAIN_PREFIXES)
+    for name in ipsets():
+        if KUBE_ROUTER_IPSET.fullmatch(name):
+            _run("ipset", "destroy", name, check=False)
+
+
+def _forward_rules() -> list[str]:
+    return _run("iptables", "-S", "FORWARD", check=False).stdout.splitlines()[1:]  # no -P
+
+
+def kube_router_enforcing() -> bool:
+    """Whether kube-router's rules are in place and one full sync has finished: its FORWARD
+    jump comes first, and its chain ends with the ACCEPT of policy-compliant traffic that only
+    a completed sync writes. Raises (saying what is missing) rather than answer False, for the
+    error of a wait that times out."""
+    forward = _forward_rules()
+    if not forward or not forward[0].endswith("-j KUBE-ROUTER-FORWARD"):
+        raise RealNodeError(f"kube-router's jump is not first in FORWARD: {forward}")
+    chain = _run("iptables", "-S", "KUBE-ROUTER-FORWARD", check=False).stdout
+    if "--mark 0x20000/0x20000 -j ACCEPT" not in chain:
+        raise RealNodeError(f"no full sync in KUBE-ROUTER-FORWARD yet: {chain}")
+    return True
+
+
+def _remove_pod_routing() -> None:
+    for priority in (RULE_PODS_TO_PODS, RULE_PODS_ELSEWHERE):
+        for _ in range(10):  # a killed run may have left more than one
+            if _run("ip", "rule", "del", "priority", str(priority), check=False).returncode:
+                break
+    _run("ip", "route", "flush", "table", str(POD_ROUTE_TABLE), check=False)
 
 
 def cgroup_dirs() -> list[Path]:
@@ -244,6 +361,29 @@ def remove_cgroups() -> None:
                     path.rmdir()
         with contextlib.suppress(OSError):
             root.rmdir()
+
+
+@dataclass(frozen=True)
+class PodNetwork:
+    """Where things are as the real node's pods see them (for NetworkPolicy peers and tests).
+
+    ``apiserver_service`` is the ``kubernetes`` Service (ClusterIP, port 443); kube-proxy
+    DNATs it to ``apiserver_endpoint``, the node's address and the API server's port, which is
+    what an egress policy's ``ipBlock`` and port must name to allow the API server (policies
+    see packets after DNAT). The node's address is on a port-less bridge of ours: nothing sent
+    to it leaves the machine. kube-router always admits traffic from the node's own addresses
+    to pods, and to the node's addresses on ``node_port_range``.
+    """
+
+    node_ip: str
+    pod_cidr: str
+    node_pod_subnet: str
+    pod_gateway: str
+    service_cidr: str
+    apiserver_service: tuple[str, int]
+    apiserver_endpoint: tuple[str, int]
+    kubelet_endpoint: tuple[str, int]
+    node_port_range: tuple[int, int]
 
 
 class RealNode:
@@ -287,22 +427,8 @@ class RealNode:
     def prepare(self) -> None:
         """Before the API server starts: lock, certificates, network, registry and images."""
         check_prerequisites()
-        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(LOCK_FILE, "w")  # noqa: SIM115 -- held until stop()
-        deadline = time.monotonic() + self.lock_wait
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    lock.close()
-                    raise RealNodeError(
-                        f"another real-node cluster runs on this machine (it holds {LOCK_FILE}); "
-                        "only one can, since kube-proxy's iptables chains are machine-wide"
-                    ) from None
-                time.sleep(1)
-        self._lock = lock
+        self._owns_lock = _held_lock is None
+        self._lock = _acquire_machine_lock(self.lock_wait) if _held_lock is None else _held_lock
         self.dir.mkdir(parents=True, exist_ok=True)
         self._new_dirs = [d for d in HARDCODED_DIRS if not d.exists()]
         self._cleanup_network()  # leftovers of a run that was killed outright
@@ -311,12 +437,30 @@ class RealNode:
         self._start_registry()
 
     def start(self) -> None:
-        """After the control plane is up: containerd, kubelet, kube-proxy."""
+        """After the control plane is up: containerd, kubelet, kube-proxy, kube-router."""
         self._grant_apiserver_kubelet_access()
         self._start_containerd()
         create_cgroups()
         self._start_kubelet()
         self._start_kube_proxy()
+        self._start_kube_router()
+
+    @property
+    def network(self) -> PodNetwork:
+        """The addresses a NetworkPolicy on this node is about (see :class:`PodNetwork`)."""
+        from container_maker_testcluster.cluster import SERVICE_CIDR, SERVICE_IP
+
+        return PodNetwork(
+            node_ip=NODE_IP,
+            pod_cidr=POD_CIDR,
+            node_pod_subnet=NODE_POD_SUBNET,
+            pod_gateway=POD_GATEWAY,
+            service_cidr=SERVICE_CIDR,
+            apiserver_service=(SERVICE_IP, 443),
+            apiserver_endpoint=(NODE_IP, self.cluster.ports.apiserver),
+            kubelet_endpoint=(NODE_IP, self.kubelet_port),
+            node_port_range=NODE_PORT_RANGE,
+        )
 
     def apiserver_args(self) -> list[str]:
         return [
@@ -337,6 +481,7 @@ class RealNode:
             pki, pki_dir, "kubelet-serving", NODE_NAME, ips=(NODE_IP,), dns=(NODE_NAME,)
         )
         self.proxy_cert = issue_client_cert(pki, pki_dir, "kube-proxy", "system:kube-proxy")
+        self.router_cert = issue_client_cert(pki, pki_dir, "kube-router", KUBE_ROUTER_USER)
         # The API server's identity towards the kubelet (exec, logs, port-forward); bound to
         # system:kubelet-api-admin once the API server is up, not a system:masters member.
         issue_client_cert(pki, pki_dir, "apiserver-kubelet-client", "kube-apiserver-kubelet-client")
@@ -366,19 +511,54 @@ class RealNode:
         # Routed into the port-less bridge (which discards), not blackholed: see the module doc.
         _run("ip", "route", "add", SERVICE_CIDR, "dev", NODE_LINK, "src", NODE_IP)
         # Pods may talk to the host and to each other, never through the host to elsewhere.
-        _run("iptables", "-N", OUR_CHAIN)
-        _run("iptables", "-A", OUR_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
-        _run("iptables", "-I", "FORWARD", "1", "-j", OUR_CHAIN)
+        # Not in the filter table: kube-router puts its FORWARD jump first there and ACCEPTs
+        # policy-compliant traffic, which would never reach a drop of ours behind it. Two
+        # places it never touches instead: routing, and the mangle table (traversed before
+        # filter). Routing: what arrives from the bridge goes to the pod subnet (main table)
+        # or is delivered locally (the local table's rule comes first), anything else into a
+        # blackhole. The ip rules name the bridge before the CNI plugin creates it: a rule's
+        # iif matches by name.
+        _run("ip", "route", "add", "blackhole", "default", "table", str(POD_ROUTE_TABLE))
+        self._added("pod route table", _remove_pod_routing)
+        _run(
+            "ip", "rule", "add", "priority", str(RULE_PODS_TO_PODS),
+            "iif", BRIDGE, "to", NODE_POD_SUBNET, "lookup", "main",
+        )  # fmt: skip
+        _run(
+            "ip", "rule", "add", "priority", str(RULE_PODS_ELSEWHERE),
+            "iif", BRIDGE, "lookup", str(POD_ROUTE_TABLE),
+        )  # fmt: skip
+        # mangle: bridge to any other interface is dropped, for IPv6 too (pods have no IPv6
+        # address, but their interfaces have link-local ones).
+        for tool in ("iptables", "ip6tables"):
+            _run(tool, "-t", "mangle", "-N", OUR_CHAIN)
+            _run(
+                tool, "-t", "mangle", "-A", OUR_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP"
+            )
+            _run(tool, "-t", "mangle", "-I", "FORWARD", "1", "-j", OUR_CHAIN)
         self._added("iptables " + OUR_CHAIN, lambda: remove_iptables_chains(("CM-",)))
-        for name in KUBELET_SYSCTLS:
-            self._sysctls[name] = (Path("/proc/sys") / name).read_text().strip()
+        # The machine's values, kept in /run until the stop has put them back: a run killed
+        # outright leaves the file, and the next run restores from it, not from the values
+        # the killed run had set.
+        if SYSCTLS_FILE.exists():
+            self._sysctls = json.loads(SYSCTLS_FILE.read_text())
+        else:
+            self._sysctls = {
+                name: (Path("/proc/sys") / name).read_text().strip()
+                for name in (*KUBELET_SYSCTLS, *NETWORK_SYSCTLS)
+            }
+            SYSCTLS_FILE.write_text(json.dumps(self._sysctls))
+        for name, value in NETWORK_SYSCTLS.items():
+            (Path("/proc/sys") / name).write_text(value)
 
     def _cleanup_network(self) -> None:
         """Remove every network object of ours, whether or not this run created it."""
         for link in (BRIDGE, NODE_LINK):
             _run("ip", "link", "del", link, check=False)
         _run("ip", "route", "del", "blackhole", POD_CIDR, check=False)
-        remove_iptables_chains()
+        _remove_pod_routing()
+        remove_iptables_chains()  # kube-proxy's, the kubelet's, kube-router's and ours
+        remove_kube_router_state()  # and kube-router's ipsets
 
     # -- registry and images -----------------------------------------------------------------
 
@@ -674,6 +854,123 @@ disabled_plugins = [
         self._proxy_config = path
         self.cluster._start("kube-proxy", [f"--config={path}"])
 
+    def _start_kube_router(self) -> None:
+        """kube-router's NetworkPolicy controller alone: no router, no service proxy, no health
+        or metrics port (the health port would listen on every interface)."""
+        from kubernetes import client
+
+        low, high = NODE_PORT_RANGE
+        for what, port in (
+            ("the API server", self.cluster.ports.apiserver),
+            ("the kubelet", self.kubelet_port),
+        ):
+            if low <= port <= high:  # free ports are ephemeral ones: 32768 and up, normally
+                raise RealNodeError(
+                    f"{what}'s port {port} is in the node port range {low}-{high}, which "
+                    "kube-router lets every pod reach whatever the policies say"
+                )
+        self._grant_kube_router_read_access()
+        kubeconfig = self._cert_kubeconfig(
+            self.dir / "kube-router.kubeconfig", KUBE_ROUTER_USER, self.router_cert
+        )
+        core = client.CoreV1Api(self.cluster.api_client())
+
+        def registered() -> bool:
+            # kube-router reads the node once at start (its address tells its pods) and
+            # exits if the node is not there yet.
+            node = core.read_node(NODE_NAME)
+            status = node.status
+            return status is not None and any(a.address == NODE_IP for a in status.addresses or [])
+
+        self.cluster._wait_for(f"node {NODE_NAME} to register", registered, 60)
+        from container_maker_testcluster.cluster import SERVICE_CIDR
+
+        assert self.cluster.binaries is not None
+        self._router_argv = [
+            str(self.cluster.binaries.kube_router),
+            f"--kubeconfig={kubeconfig}",
+            f"--hostname-override={NODE_NAME}",
+            "--run-firewall=true",
+            "--run-router=false",
+            "--run-service-proxy=false",
+            "--run-loadbalancer=false",
+            "--enable-cni=false",
+            "--enable-ipv4=true",
+            "--enable-ipv6=false",
+            "--health-port=0",
+            "--metrics-port=0",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-node-port-range={NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}",
+            "--v=1",
+        ]
+        self.start_network_policy()
+
+    def _grant_kube_router_read_access(self) -> None:
+        """Read-only: it writes nothing to the API. Services, endpoints and EndpointSlices too,
+        although its policy controller ignores them: kube-router starts those informers
+        whichever controllers run and exits unless every one syncs within a minute."""
+        from kubernetes import client
+
+        rbac = client.RbacAuthorizationV1Api(self.cluster.api_client())
+        read = ["list", "watch"]
+        rbac.create_cluster_role(
+            client.V1ClusterRole(
+                metadata=client.V1ObjectMeta(name=KUBE_ROUTER_USER),
+                rules=[
+                    client.V1PolicyRule(
+                        api_groups=[""],
+                        resources=["pods", "namespaces", "services", "endpoints"],
+                        verbs=read,
+                    ),
+                    client.V1PolicyRule(api_groups=[""], resources=["nodes"], verbs=["get", *read]),
+                    client.V1PolicyRule(
+                        api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=read
+                    ),
+                    client.V1PolicyRule(
+                        api_groups=["networking.k8s.io"], resources=["networkpolicies"], verbs=read
+                    ),
+                ],
+            )
+        )
+        rbac.create_cluster_role_binding(
+            client.V1ClusterRoleBinding(
+                metadata=client.V1ObjectMeta(name=KUBE_ROUTER_USER),
+                role_ref=client.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=KUBE_ROUTER_USER
+                ),
+                subjects=[
+                    client.RbacV1Subject(
+                        kind="User", name=KUBE_ROUTER_USER, api_group="rbac.authorization.k8s.io"
+                    )
+                ],
+            )
+        )
+
+    def start_network_policy(self) -> None:
+        """Start kube-router (again) and return once its first full sync is in iptables."""
+        # kube-proxy prepends its FORWARD jumps when missing, and kube-router puts its own
+        # first at every sync: with kube-proxy's in place first, kube-router's ends up first
+        # (as upstream intends) from its first sync on, not only from its next one.
+        self.cluster._wait_for(
+            "kube-proxy's FORWARD rules",
+            lambda: any(r.endswith("-j KUBE-FORWARD") for r in _forward_rules()),
+            60,
+        )
+        component = self.cluster._launch("kube-router", self._router_argv)
+        self.cluster._components.append(component)
+        self.cluster._wait_for(
+            "kube-router's NetworkPolicy rules", kube_router_enforcing, 90, component
+        )
+
+    def stop_network_policy(self) -> None:
+        """Stop kube-router and remove its rules and ipsets, leaving kube-proxy's and ours: with
+        this, NetworkPolicies are objects nobody enforces (the negative control of the tests).
+        ``start_network_policy()`` puts it back."""
+        for component in [c for c in self.cluster._components if c.name == "kube-router"]:
+            self.cluster._terminate(component)
+            self.cluster._components.remove(component)
+        remove_kube_router_state()
+
     # -- stop --------------------------------------------------------------------------------
 
     def drain(self, timeout: float = 60) -> None:
@@ -753,6 +1050,8 @@ disabled_plugins = [
         for name, value in self._sysctls.items():
             with contextlib.suppress(OSError):
                 (Path("/proc/sys") / name).write_text(value)
-        if self._lock is not None:
+        if self._sysctls:
+            SYSCTLS_FILE.unlink(missing_ok=True)
+        if self._lock is not None and self._owns_lock:
             self._lock.close()
-            self._lock = None
+        self._lock = None

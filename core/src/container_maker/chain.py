@@ -12,17 +12,33 @@ from collections.abc import Mapping
 from .errors import InvalidConfiguration
 from .models import ExposureLevel, ResourceKind
 
-EXPOSURE_CHAIN: tuple[str, ...] = ("namespace", "status", "pod", "service", "ingress")
+EXPOSURE_CHAIN: tuple[str, ...] = (
+    "namespace",
+    "networkpolicy",
+    "status",
+    "pod",
+    "service",
+    "ingress",
+)
 """Kinds in creation order. Each object may depend on the ones before it (the pod lives in the
 namespace and runs as the ServiceAccount the status kind made, the Service selects the pod and
-is owned by it, the Ingress routes to the Service). "status" is the status sidecar's report
-object and its access to it; it belongs to every level and, unlike the pod, may be blocked."""
+is owned by it, the Ingress routes to the Service). "networkpolicy" is the container's
+NetworkPolicy (and, in a namespace Container Maker made, the namespace's default-deny), made
+before the pod so that the pod never runs without its rules. "status" is the status sidecar's
+report object and its access to it. Both belong to every level and, unlike the pod, may be
+blocked."""
 
 ESSENTIAL_KINDS: tuple[str, ...] = ("namespace", "pod")
 """Kinds without which no container can exist; their plugins cannot be blocked."""
 
-# Kinds that make up a container inside its namespace (the namespace is its "network").
-CONTAINER_KINDS: tuple[str, ...] = EXPOSURE_CHAIN[1:]
+CONTAINER_KINDS: tuple[str, ...] = ("status", "pod", "service", "ingress")
+"""Kinds whose objects make up a container's view inside its namespace (the namespace is its
+"network"): get, list and watch look them up, and its status comes from them."""
+
+DELETED_KINDS: tuple[str, ...] = EXPOSURE_CHAIN[1:]
+"""Kinds that delete looks up by the container's id and removes: its view and its
+NetworkPolicy, which says nothing about the container's state and so is not part of the view
+(no call of get, list or watch is spent on it)."""
 
 
 def check_declarations(declared: Mapping[str, ResourceKind]) -> None:

@@ -34,6 +34,7 @@ from .settings import (
     Settings,
     merged_quota,
     merged_resources,
+    parse_peers,
     split_names,
 )
 
@@ -259,6 +260,39 @@ def serve(
             "Default: any registry.",
         ),
     ] = None,
+    ingress_peers: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("INGRESS_PEERS"),
+            help="Who may reach containers' published ports besides their own namespace's "
+            'containers, as JSON: [{"namespace_labels": {"kubernetes.io/metadata.name": '
+            '"ingress-nginx"}, "pod_labels": {...}}, {"cidr": "..."}] [default: nobody].',
+        ),
+    ] = None,
+    egress_denied_cidrs: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("EGRESS_DENIED_CIDRS"),
+            help="Comma-separated ranges containers may not connect to (the rest of the "
+            "internet is allowed) [default: private, CGNAT, loopback, link-local, ULA].",
+        ),
+    ] = None,
+    api_server_endpoints: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("API_SERVER_ENDPOINTS"),
+            help="Comma-separated ip:port of the API server as pods reach it, which the status "
+            "sidecar may connect to [default: the kubernetes EndpointSlice's, read at create].",
+        ),
+    ] = None,
+    egress_cluster_dns: Annotated[
+        bool | None,
+        typer.Option(
+            "--egress-cluster-dns/--no-egress-cluster-dns",
+            envvar=_env("EGRESS_CLUSTER_DNS"),
+            help="Containers may query the cluster DNS on port 53 [default: yes].",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar=_env("TLS_CERT"), help="Server certificate (PEM): enables TLS."),
@@ -325,9 +359,12 @@ def serve(
         "registry_insecure": split_names(*registry_insecure) if registry_insecure else None,
         "image_pull_policy": image_pull_policy,
         "image_registries": None if image_registry is None else split_names(*image_registry),
+        "egress_cluster_dns": egress_cluster_dns,
     }
     cluster = None
     try:
+        policy = _policy_overrides(ingress_peers, egress_denied_cidrs, api_server_endpoints)
+        overrides.update(policy)
         settings = _settings(overrides)
         tls = _tls(tls_cert, tls_key, tls_client_ca)
         if local:
@@ -412,6 +449,25 @@ def local_settings(settings: Settings) -> Settings:
     if settings.ingress_domain:
         return settings
     return settings.model_copy(update={"ingress_domain": LOCAL_INGRESS_DOMAIN})
+
+
+def _policy_overrides(
+    peers: str | None, denied: str | None, endpoints: str | None
+) -> dict[str, Any]:
+    """The network policy options as settings values (None: not given)."""
+
+    def listed(text: str | None) -> tuple[str, ...] | None:
+        return None if text is None else split_names(text)
+
+    try:
+        parsed_peers = parse_peers(peers) if peers else None
+    except ValueError as error:
+        raise InvalidConfiguration(f"bad --ingress-peers: {error}") from error
+    return {
+        "ingress_peers": parsed_peers,
+        "egress_denied_cidrs": listed(denied),
+        "api_server_endpoints": listed(endpoints),
+    }
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConfig | None:

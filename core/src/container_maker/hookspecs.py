@@ -81,7 +81,8 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
     chain order, right before ``cm_create`` for the same kind.
 
     Parameters:
-        kind: the kind to build ("namespace", "status", "pod", "service", "ingress").
+        kind: the kind to build ("namespace", "networkpolicy", "status", "pod", "service",
+            "ingress").
         spec: the validated container spec.
         context: a :class:`~container_maker.context.BuildContext`: the container id, the
             resolved resources, the settings, the owner Pod (for service and ingress) and, for
@@ -145,7 +146,9 @@ def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObjec
     """Find the managed objects of ``kind`` matching ``query``, in one API call.
 
     Called: by get, list and delete (and by create to detect an existing container of the same
-    name), at most once per kind per operation.
+    name), at most once per kind per operation; get and list (and the watch) look up only the
+    kinds of a container's view (``container_maker.chain.CONTAINER_KINDS``), delete and the
+    rollback of a failed create every kind but the namespace.
 
     Parameters:
         kind: the kind to look up.
@@ -167,8 +170,9 @@ def cm_delete(
 ) -> DeleteResult | None:
     """Delete objects of ``kind`` that an earlier ``cm_get`` or ``cm_create`` returned.
 
-    Called: by delete, walking the chain in reverse (ingress, service, pod, then the namespace
-    when the core decided it may go: created by Container Maker and no managed container left);
+    Called: by delete, walking the chain in reverse (ingress, service, pod, status,
+    networkpolicy, then the namespace when the core decided it may go: created by Container
+    Maker and no managed container left);
     and by create, in reverse, to roll back what it created when a later step failed.
 
     Parameters:

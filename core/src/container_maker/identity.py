@@ -25,7 +25,12 @@ SNAPSHOT_VOLUME = "snapshot"
 
 # Suffixes appended to the container name for the objects that need their own name. The pod
 # carries the container name itself. Names must stay valid Kubernetes names after the suffix.
-NAME_SUFFIXES: Mapping[str, str] = {"pod": "", "service": "-svc", "ingress": "-ing"}
+NAME_SUFFIXES: Mapping[str, str] = {
+    "pod": "",
+    "service": "-svc",
+    "ingress": "-ing",
+    "networkpolicy": "-net",
+}
 MAX_NAME_LENGTH = 63 - max(len(s) for s in NAME_SUFFIXES.values())
 
 _EXPOSURE_NAMES = {

@@ -18,6 +18,7 @@ from kubernetes.client import ApiClient
 
 from .chain import (
     CONTAINER_KINDS,
+    DELETED_KINDS,
     DESIGN_MIN_LEVELS,
     EXPOSURE_CHAIN,
     check_declarations,
@@ -264,7 +265,7 @@ class ContainerManager:
             raise InternalError(f"creating {spec.container_name} failed: {error!r}") from error
 
         log.info("create done container_id=%s name=%s", container_id, spec.container_name)
-        objects: Objects = {o.kind: (o,) for o in created if o.kind != "namespace"}
+        objects: Objects = {o.kind: (o,) for o in created if o.kind in CONTAINER_KINDS}
         return self._assemble(container_id, spec.network_name, objects)
 
     def _existing(self, spec: ContainerSpec, ctx: KubeContext) -> Container | None:
@@ -348,7 +349,7 @@ class ContainerManager:
         objects: Objects = {"pod": pods}
         query = Query(namespace=namespace, container_id=container_id)
         for kind in kinds_for_level(level, self.kinds):
-            if kind in ("namespace", "pod"):
+            if kind == "pod" or kind not in CONTAINER_KINDS:
                 continue
             found = self._get(kind, query, ctx)
             if found:
@@ -394,7 +395,7 @@ class ContainerManager:
         ctx = self._context(timeout)
         query = Query(namespace=network_name, container_id=container_id)
         # Every kind is looked up, whatever the level: leftovers of a crashed create go too.
-        objects: Objects = {kind: self._get(kind, query, ctx) for kind in CONTAINER_KINDS}
+        objects: Objects = {kind: self._get(kind, query, ctx) for kind in DELETED_KINDS}
         if not any(objects.values()):
             raise NotFound(f"no container {container_id} in namespace {network_name}")
         log.info("delete start container_id=%s network=%s", container_id, network_name)

@@ -6,6 +6,8 @@ core's back. :meth:`Settings.from_env` is the one place environment variables ar
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -168,6 +170,44 @@ _REGISTRY_ENTRY = re.compile(
     r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 
+DEFAULT_EGRESS_DENIED_CIDRS: tuple[str, ...] = (
+    "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local host
+    "10.0.0.0/8",  # private (RFC 1918)
+    "100.64.0.0/10",  # carrier-grade NAT, often a cloud's internal range
+    "127.0.0.0/8",  # loopback
+    "169.254.0.0/16",  # link-local, with the cloud metadata service at 169.254.169.254
+    "172.16.0.0/12",  # private (RFC 1918)
+    "192.168.0.0/16",  # private (RFC 1918)
+    "::1/128",  # loopback
+    "fc00::/7",  # unique local (ULA)
+    "fe80::/10",  # link-local
+)
+"""Where containers may not connect to, although the rest of the internet is allowed."""
+
+
+class PolicyPeer(Model):
+    """A peer allowed to reach containers' published ports (the ingress controller, a gateway).
+
+    Either the pods of the namespaces matching ``namespace_labels`` (only those of them
+    matching ``pod_labels`` when given), or the addresses in ``cidr``. A namespace is matched
+    by name with its ``kubernetes.io/metadata.name`` label, which the API server sets.
+    """
+
+    namespace_labels: dict[str, str] = Field(default_factory=dict)
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    cidr: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_peer(self) -> PolicyPeer:
+        if self.cidr is not None:
+            if self.namespace_labels or self.pod_labels:
+                raise ValueError("a peer is either a cidr or namespace (and pod) labels, not both")
+            ipaddress.ip_network(self.cidr, strict=True)
+        elif not self.namespace_labels:
+            # Pod labels alone would select pods of the tenant's own namespace.
+            raise ValueError("a peer needs a cidr or namespace_labels")
+        return self
+
 
 class Settings(Model):
     """Configuration of the container manager and its plugins.
@@ -245,6 +285,19 @@ class Settings(Model):
     - ``namespace_quota``: the ResourceQuota's ``hard`` of every namespace Container Maker
       creates (named ``container-maker``, like its LimitRange, which is derived from the
       resource settings and the sidecars' resources so that our own pods always fit).
+
+    Network policy (the NetworkPolicies of each container and of each namespace we create):
+
+    - ``ingress_peers``: who may reach containers' published ports besides the containers of
+      the same namespace (the ingress controller, a gateway), as :class:`PolicyPeer` objects;
+      none by default. CLUSTER_EXTERNAL containers' published ports are open to every address.
+    - ``egress_denied_cidrs``: ranges containers may not connect to although the rest of the
+      internet is allowed (default :data:`DEFAULT_EGRESS_DENIED_CIDRS`).
+    - ``api_server_endpoints``: ``ip:port`` of the API server as pods reach it after the
+      Service's DNAT, which the status sidecar may connect to; empty: read from the
+      ``kubernetes`` EndpointSlice of ``default`` at each create.
+    - ``egress_cluster_dns``: containers may query the cluster DNS (pods labelled
+      ``k8s-app=kube-dns`` in ``kube-system``) on port 53.
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -331,6 +384,31 @@ class Settings(Model):
                     f"{entry!r} is not a registry: host[:port][/path prefix], like "
                     "registry.example.com, 10.0.0.5:5000 or docker.io/library"
                 )
+        return value
+
+    ingress_peers: tuple[PolicyPeer, ...] = ()
+    egress_denied_cidrs: tuple[str, ...] = DEFAULT_EGRESS_DENIED_CIDRS
+    api_server_endpoints: tuple[str, ...] = ()
+    egress_cluster_dns: bool = True
+
+    @field_validator("egress_denied_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as e:
+                raise ValueError(f"{cidr!r} is not a network in CIDR notation: {e}") from e
+            # The API server refuses IPv4-mapped blocks; on the wire they are IPv4 anyway.
+            if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped:
+                raise ValueError(f"{cidr!r} is IPv4-mapped: give the IPv4 range instead")
+        return value
+
+    @field_validator("api_server_endpoints")
+    @classmethod
+    def _endpoints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for endpoint in value:
+            split_endpoint(endpoint)
         return value
 
     @model_validator(mode="after")
@@ -428,6 +506,16 @@ class Settings(Model):
         insecure = env.get(ENV_PREFIX + "REGISTRY_INSECURE")
         if insecure is not None:
             values["registry_insecure"] = split_names(insecure)
+        for name in ("egress_denied_cidrs", "api_server_endpoints"):
+            listed = env.get(ENV_PREFIX + name.upper())
+            if listed is not None:
+                values[name] = split_names(listed)
+        peers = env.get(ENV_PREFIX + "INGRESS_PEERS")
+        if peers:
+            values["ingress_peers"] = parse_peers(peers)
+        dns = env.get(ENV_PREFIX + "EGRESS_CLUSTER_DNS")
+        if dns is not None:
+            values["egress_cluster_dns"] = boolean(dns, ENV_PREFIX + "EGRESS_CLUSTER_DNS")
         endpoints = env.get(ENV_PREFIX + "REGISTRY_ENDPOINTS")
         if endpoints:
             # "name=host:port,name=host:port"
@@ -465,3 +553,30 @@ def limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
             DEFAULT_NAMESPACE_QUOTA, text, prefix + "NAMESPACE_QUOTA"
         )
     return values
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    """``"ip:port"`` (``"[v6]:port"`` for IPv6) as an address and a port; ValueError if not."""
+    host, sep, port = endpoint.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        address = ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = 0
+        address = None
+    if not sep or address is None or not 0 < number < 65536:
+        raise ValueError(f"{endpoint!r} is not an ip:port ([ip]:port for IPv6)")
+    return str(address), number
+
+
+def parse_peers(text: str) -> tuple[PolicyPeer, ...]:
+    """Ingress peers from JSON: a list of objects with ``namespace_labels`` (and
+    ``pod_labels``) or ``cidr``."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"ingress peers must be a JSON list: {e}") from e
+    if not isinstance(data, list):
+        raise ValueError("ingress peers must be a JSON list of objects")
+    return tuple(PolicyPeer.model_validate(item) for item in data)

@@ -44,7 +44,7 @@ import pytest
 from kubernetes import client
 
 from .context import KubeContext
-from .identity import label_selector
+from .identity import ID_KEY, label_selector
 from .manager import ContainerManager
 from .plugins import create_plugin_manager
 from .settings import LOCAL_INGRESS_DOMAIN, Settings
@@ -86,7 +86,7 @@ def foreign_pod(
             time.sleep(0.2)
 
 
-def _name(obj: client.V1Pod | client.V1Service | client.V1Ingress) -> str:
+def _name(obj: Any) -> str:
     # Objects read from the API always carry metadata; the client's types allow None.
     assert obj.metadata is not None
     return str(obj.metadata.name)
@@ -96,10 +96,12 @@ def managed_objects(
     api_client: client.ApiClient, namespace: str, selector: str = _MANAGED
 ) -> list[str]:
     """The objects in ``namespace`` matching ``selector`` (by default: every object Container
-    Maker made) of the kinds a container is made of: pods, Services, Ingresses and the status
-    kind's ServiceAccounts, Roles, RoleBindings and Leases, as sorted "kind/name" strings, read
-    with raw API calls. The ResourceQuota and LimitRange of a namespace Container Maker made
-    belong to the namespace, not to a container, and go with it: they are not listed."""
+    Maker made) of the kinds a container is made of: pods, Services, Ingresses, the status
+    kind's ServiceAccounts, Roles, RoleBindings and Leases, and its NetworkPolicy, as sorted
+    "kind/name" strings, read with raw API calls.
+
+    Objects of the namespace itself (its default-deny NetworkPolicy, its ResourceQuota and
+    LimitRange), which carry no container id and go with the namespace, are not listed."""
     core = client.CoreV1Api(api_client)
     networking = client.NetworkingV1Api(api_client)
     rbac = client.RbacAuthorizationV1Api(api_client)
@@ -113,11 +115,16 @@ def managed_objects(
         "rolebinding": rbac.list_namespaced_role_binding,
         "lease": coordination.list_namespaced_lease,
     }
-    return sorted(
+    found = [
         f"{kind}/{_name(obj)}"
         for kind, list_kind in listings.items()
         for obj in list_kind(namespace, label_selector=selector).items
+    ]
+    policies = networking.list_namespaced_network_policy(
+        namespace, label_selector=f"{selector},{ID_KEY}"
     )
+    found += [f"networkpolicy/{_name(obj)}" for obj in policies.items]
+    return sorted(found)
 
 
 def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: float = 60.0) -> T:

@@ -1,0 +1,3 @@
+module containermaker.test/apiprobe
+
+go 1.26
