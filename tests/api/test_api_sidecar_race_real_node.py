@@ -109,6 +109,9 @@ def race_env(race_cluster: LocalCluster) -> Iterator[RaceEnv]:
         status_image=images.push(status_agent_image(), node_registry),
         registry=f"{auth.address}/saved",
         registry_secret=SECRET,
+        # The test's registry speaks plain HTTP on the machine's loopback: named as such, as an
+        # operator must, or the agent refuses to send it the credentials.
+        registry_insecure=(auth.address,),
         registry_endpoints={auth.address: relay.address, node_registry: node_relay.address},
     )
     attacker = images.push(attacker_image(), node_registry)

@@ -24,6 +24,19 @@ static void regular(const char *path, int size, int i) {
     close(fd);
 }
 
+/* Writes the number of swaps so far to PROGRESS (READY with ".progress"), so that a test can
+ * tell that the race ran while the save walked, whatever the save caught. */
+static void progress(const char *ready, long swaps) {
+    char path[4096], tmp[4096];
+    snprintf(path, sizeof path, "%s.progress", ready);
+    snprintf(tmp, sizeof tmp, "%s.progress.tmp", ready);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%ld\n", swaps);
+    fclose(f);
+    rename(tmp, path);
+}
+
 int main(int argc, char **argv) {
     if (argc != 7) {
         fprintf(stderr, "usage: rename_race DIR COUNT SIZE TARGET SECONDS READY\n");
@@ -45,6 +58,7 @@ int main(int argc, char **argv) {
     time_t end = time(NULL) + seconds;
     long swaps = 0;
     snprintf(tmp, sizeof tmp, "%s/.tmp", dir);
+    progress(ready, 0);
     while (time(NULL) < end) {
         for (int i = 0; i < count; i++) {
             snprintf(path, sizeof path, "%s/f%05d", dir, i);
@@ -57,6 +71,7 @@ int main(int argc, char **argv) {
             unlink(tmp);
             if (link(spare, tmp) == 0) rename(tmp, path);
         }
+        progress(ready, swaps);
     }
     printf("%ld swaps\n", swaps);
     return 0;
