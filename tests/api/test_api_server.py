@@ -9,12 +9,15 @@ import ipaddress
 import json
 import os
 import queue
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from kubernetes import client
+from kubernetes import client, config
 
 from container_maker.api import TlsConfig
 from container_maker.api.kubeconfig import load_api_client
@@ -236,12 +239,22 @@ def test_mutual_tls(pki: dict[str, Path]) -> None:
 # -- the command ----------------------------------------------------------------------------
 
 
+CONTAINER_MAKER = str(Path(sys.executable).parent / "container-maker")
+# tests/signal_storm.py: a second signal inside the first one's handler (see there).
+SIGNAL_STORM = [sys.executable, str(ROOT / "tests" / "signal_storm.py"), "container_maker.cli:app"]
+
+
 class Serve:
     """``container-maker serve`` as a subprocess; its JSON log lines are collected."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "container-maker"), "serve", *args],
+            [*(command or [CONTAINER_MAKER]), "serve", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -411,18 +424,102 @@ def test_missing_explicit_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
         load_api_client(tmp_path / "nope.kubeconfig")
 
 
+def fake_kubeconfig(directory: Path) -> Path:
+    """A kubeconfig for an API server that is not there: serve starts without reaching it."""
+    path = directory / "nowhere.kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "none"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
+
+
+def test_a_second_signal_inside_the_signal_handler_stops_the_server(
+    tmp_path: Path, serve_processes: list[Serve]
+) -> None:
+    """Issue 18: two signals at once (a supervisor signals the process group and ``uv run``
+    forwards the same signal) used to deadlock the handler. tests/signal_storm.py delivers the
+    second one inside the first one's handler, right after it takes a lock if it takes one
+    (the old handler did, in Event.set, and hung there every time; checked)."""
+    serve = Serve(
+        f"--kubeconfig={fake_kubeconfig(tmp_path)}", "--host=127.0.0.1", "--port=0",
+        "--grace-period=30", command=SIGNAL_STORM,
+    )  # fmt: skip
+    serve_processes.append(serve)
+    serve.wait_for("serving", timeout=120)
+    deadline = time.monotonic() + 30
+    while not any(x.startswith("signal-storm: handler for SIGTERM") for x in serve.raw):
+        assert time.monotonic() < deadline, "".join(serve.raw)
+        time.sleep(0.05)
+    serve.process.send_signal(signal.SIGTERM)
+    try:
+        code = serve.process.wait(30)  # the grace period is 30 s: no call is in flight
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 30 s after SIGTERM; output:\n{''.join(serve.raw)}")
+    assert code == 0, "".join(serve.raw)
+    assert any("signal-storm: second SIGTERM inside the handler" in x for x in serve.raw)
+    assert serve.wait_for("shutting down", timeout=5)["signal"] == "SIGTERM"
+    serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
+    serve.wait_for("stopped", timeout=5)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+@dataclass(frozen=True)
+class LocalClusterSeen:
+    """The local cluster of a ``serve --local``, as its output names it."""
+
+    kubeconfig: Path
+    pids: dict[str, int]
+
+    @classmethod
+    def from_output(cls, raw: list[str]) -> LocalClusterSeen:
+        text = "".join(raw)
+        kubeconfig = re.search(r"KUBECONFIG=([^\s\"]+)", text)
+        assert kubeconfig, text
+        pids = {m[1]: int(m[2]) for m in re.finditer(r"started (\S+) \(pid (\d+),", text)}
+        assert {"etcd", "kube-apiserver", "kwok"} <= set(pids), text
+        return cls(Path(kubeconfig[1]), pids)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.kubeconfig.parent
+
+    def assert_stopped(self) -> None:
+        assert not [name for name, pid in self.pids.items() if alive(pid)]
+        assert not self.run_dir.exists()
+
+
 @pytest.mark.simulated
-def test_serve_local_starts_a_cluster_and_serves_on_it(
+def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     kube_cluster: Any, serve_processes: list[Serve]
 ) -> None:
+    """``serve --local`` serves on a cluster of its own. A call is provably in flight when the
+    first SIGTERM comes (waiting for a container that cannot be scheduled), so the grace
+    period (60 s) is running when the second one comes: the call is cancelled, the server and
+    the local cluster stop at once, and nothing of the cluster is left."""
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
-    serve = Serve("--local", "--port=0")
+    serve = Serve("--local", "--port=0", "--grace-period=60")
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=300)
     assert ready["address"] == "127.0.0.1"
     assert ready["kube_config_source"] == "local test cluster"
     assert ready["kubernetes"] != kube_cluster.api_client().configuration.host
+    local = LocalClusterSeen.from_output(serve.raw)
     channel = grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
     assert health_status(channel) == SERVING
     from container_maker._proto import service_pb2_grpc
@@ -431,6 +528,84 @@ def test_serve_local_starts_a_cluster_and_serves_on_it(
     stub = service_pb2_grpc.ContainerMakerAPIStub(channel)
     listed = stub.listContainer(pb.ListContainerRequest(network_name="default"), timeout=30)
     assert list(listed.containers) == []
+
+    api = config.new_client_from_config(config_file=str(local.kubeconfig))  # type: ignore[no-untyped-call]
+    core = client.CoreV1Api(api)
+    core.patch_node("kwok-node-0", {"spec": {"unschedulable": True}})
+    outcome: list[grpc.StatusCode] = []
+
+    def create() -> None:
+        request = pb.CreateContainerRequest(
+            image_name="nginx:1.27", container_name="waits", network_name="signals",
+            exposure_level=pb.EXPOSURE_LEVEL_CLUSTER_LOCAL,
+            publish_information=[pb.PublishInformation(publish_port=80, target_port=8080)],
+            wait_until_ready=True,
+        )  # fmt: skip
+        try:
+            stub.createContainer(request, timeout=120)
+            outcome.append(grpc.StatusCode.OK)
+        except grpc.RpcError as error:
+            outcome.append(error.code())
+
+    call = threading.Thread(target=create, daemon=True)
+    call.start()
+    deadline = time.monotonic() + 60
+    while not core.list_namespaced_pod("signals").items:  # the call now waits for its pod
+        assert time.monotonic() < deadline and call.is_alive(), outcome
+        time.sleep(0.2)
+
     serve.process.send_signal(signal.SIGTERM)
-    assert serve.process.wait(60) == 0
-    serve.wait_for("stopping the local cluster", timeout=5)
+    assert serve.wait_for("shutting down", timeout=10)["grace_seconds"] == 60
+    assert call.is_alive()  # the first signal's grace period is running
+    second = time.monotonic()
+    serve.process.send_signal(signal.SIGTERM)
+    try:
+        code = serve.process.wait(45)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 45 s after the second SIGTERM:\n{''.join(serve.raw)}")
+    took = time.monotonic() - second
+    assert code == 0, "".join(serve.raw)
+    call.join(10)
+    assert outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
+    serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
+    assert serve.wait_for("stopping the local cluster", timeout=5)["without_grace"] is True
+    serve.wait_for("local cluster stopped", timeout=5)
+    # The create's handler does not notice the cancel and would wait until its deadline;
+    # the process does not wait for it.
+    assert (
+        serve.wait_for("exiting without waiting for the handlers of cancelled calls", 5)["handlers"]
+        == 1
+    )
+    local.assert_stopped()
+    print(f"stopped {took:.1f} s after the second SIGTERM")
+    assert took < 30, "".join(serve.raw)
+
+
+@pytest.mark.simulated
+def test_timeout_around_uv_run_serve_local_stops_cleanly(kube_cluster: Any) -> None:
+    """The issue's operator: ``timeout`` signals its process group while ``uv run`` forwards
+    the same SIGTERM, so the server gets two at once (or one, by luck). It stops, stops its
+    local cluster, and exits; ``timeout`` then exits 124."""
+    if kube_cluster.local is None:
+        pytest.skip("tests run against an existing cluster: no cluster of their own is started")
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    limit = 45  # enough to start the local cluster (about 10 s) and serve a while
+    started = time.monotonic()
+    result = subprocess.run(
+        ["timeout", "-s", "TERM", str(limit), uv, "run", "--no-sync", "container-maker",
+         "serve", "--local", "--port", "0"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit + 120,
+    )  # fmt: skip
+    took = time.monotonic() - started - limit
+    raw = result.stderr.splitlines(keepends=True)
+    events = [json.loads(x)["event"] for x in raw if x.startswith("{")]
+    assert result.returncode == 124, result.stderr  # timeout's own code: it had to signal
+    order = ["serving", "shutting down", "stopped", "stopping the local cluster",
+             "local cluster stopped"]  # fmt: skip
+    assert [e for e in events if e in order] == order, result.stderr
+    LocalClusterSeen.from_output(raw).assert_stopped()
+    signals = 2 if "second signal: cancelling the calls in flight now" in events else 1
+    print(f"stopped {took:.1f} s after the signal ({signals} SIGTERM seen by the server)")
+    assert took < 30, result.stderr
