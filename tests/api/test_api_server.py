@@ -480,23 +480,22 @@ def alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class LocalClusterSeen:
-    """The local cluster of a ``serve --local``, as its output names it."""
+    """The local cluster of a ``serve --local``, as its log lines name it (``started etcd
+    (pid N, log RUN_DIR/logs/etcd.log)``)."""
 
-    kubeconfig: Path
+    run_dir: Path
     pids: dict[str, int]
 
     @classmethod
     def from_output(cls, raw: list[str]) -> LocalClusterSeen:
         text = "".join(raw)
-        kubeconfig = re.search(r"KUBECONFIG=([^\s\"]+)", text)
-        assert kubeconfig, text
-        pids = {m[1]: int(m[2]) for m in re.finditer(r"started (\S+) \(pid (\d+),", text)}
-        assert {"etcd", "kube-apiserver", "kwok"} <= set(pids), text
-        return cls(Path(kubeconfig[1]), pids)
+        started = list(re.finditer(r"started (\S+) \(pid (\d+), log ([^\s\"]+)/logs/", text))
+        assert started, text
+        return cls(Path(started[0][3]), {m[1]: int(m[2]) for m in started})
 
     @property
-    def run_dir(self) -> Path:
-        return self.kubeconfig.parent
+    def kubeconfig(self) -> Path:
+        return self.run_dir / "admin.kubeconfig"
 
     def assert_stopped(self) -> None:
         assert not [name for name, pid in self.pids.items() if alive(pid)]
@@ -520,6 +519,7 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     assert ready["kube_config_source"] == "local test cluster"
     assert ready["kubernetes"] != kube_cluster.api_client().configuration.host
     local = LocalClusterSeen.from_output(serve.raw)
+    assert {"etcd", "kube-apiserver", "kwok"} <= set(local.pids)
     channel = grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
     assert health_status(channel) == SERVING
     from container_maker._proto import service_pb2_grpc
@@ -609,3 +609,38 @@ def test_timeout_around_uv_run_serve_local_stops_cleanly(kube_cluster: Any) -> N
     signals = 2 if "second signal: cancelling the calls in flight now" in events else 1
     print(f"stopped {took:.1f} s after the signal ({signals} SIGTERM seen by the server)")
     assert took < 30, result.stderr
+
+
+@pytest.mark.simulated
+def test_serve_local_interrupted_while_starting_stops_what_it_started(
+    kube_cluster: Any, serve_processes: list[Serve]
+) -> None:
+    """A SIGTERM while the local cluster starts (its first run builds it for minutes) aborts
+    the start; what was started is stopped and the process exits."""
+    if kube_cluster.local is None:
+        pytest.skip("tests run against an existing cluster: no cluster of their own is started")
+    serve = Serve("--local", "--port=0")
+    serve_processes.append(serve)
+    deadline = time.monotonic() + 300
+    while not any("started kube-apiserver" in x for x in serve.raw):
+        assert time.monotonic() < deadline and serve.process.poll() is None, "".join(serve.raw)
+        time.sleep(0.05)
+    serve.process.send_signal(signal.SIGTERM)
+    assert serve.process.wait(60) == 0, "".join(serve.raw)
+    assert serve.wait_for("interrupted while starting", timeout=5)["signal"] == "SIGTERM"
+    assert not any('"serving"' in x for x in serve.raw)
+    LocalClusterSeen.from_output(serve.raw).assert_stopped()
+
+
+def test_serve_help_says_what_a_second_signal_does() -> None:
+    result = subprocess.run(
+        [CONTAINER_MAKER, "serve", "--help"],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = " ".join(result.stdout.split())
+    assert "A second one stops now" in text
+    assert "--local cluster is stopped" in text
