@@ -502,6 +502,94 @@ class LocalClusterSeen:
         assert not self.run_dir.exists()
 
 
+class CallInFlight:
+    """A ``createContainer`` that waits until ready, for a container that cannot be scheduled
+    (the caller cordoned the nodes): in flight until its deadline (120 s) or a cancel."""
+
+    def __init__(self, stub: Any, api: client.ApiClient, network: str) -> None:
+        from container_maker._proto import types_pb2 as pb
+
+        self.outcome: list[grpc.StatusCode] = []
+        request = pb.CreateContainerRequest(
+            image_name="nginx:1.27", container_name="waits", network_name=network,
+            exposure_level=pb.EXPOSURE_LEVEL_CLUSTER_LOCAL,
+            publish_information=[pb.PublishInformation(publish_port=80, target_port=8080)],
+            wait_until_ready=True,
+        )  # fmt: skip
+
+        def create() -> None:
+            try:
+                stub.createContainer(request, timeout=120)
+                self.outcome.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                self.outcome.append(error.code())
+
+        self.thread = threading.Thread(target=create, daemon=True)
+        self.thread.start()
+        core = client.CoreV1Api(api)
+        deadline = time.monotonic() + 60
+        while not self._pods(core, network):  # then the handler waits for the pod
+            assert time.monotonic() < deadline and self.thread.is_alive(), self.outcome
+            time.sleep(0.2)
+
+    @staticmethod
+    def _pods(core: client.CoreV1Api, network: str) -> list[Any]:
+        try:
+            return list(core.list_namespaced_pod(network).items)
+        except client.ApiException:
+            return []
+
+
+@pytest.fixture
+def nodes_cordoned(admin_api: client.ApiClient) -> Iterator[None]:
+    """The session cluster's nodes take no new pod for the test's duration."""
+    core = client.CoreV1Api(admin_api)
+    names = [n.metadata.name for n in core.list_node().items if n.metadata]
+    for name in names:
+        core.patch_node(name, {"spec": {"unschedulable": True}})
+    yield
+    for name in names:
+        core.patch_node(name, {"spec": {"unschedulable": False}})
+
+
+def test_the_process_does_not_wait_for_handlers_of_cancelled_calls(
+    kube_cluster: Any,
+    admin_api: client.ApiClient,
+    nodes_cordoned: None,
+    network: str,
+    serve_processes: list[Serve],
+) -> None:
+    """At the end of the grace period gRPC cancels the calls left, but a handler that does
+    not ask (a wait_until_ready create polls until its own deadline) would keep the process
+    alive until then, past any supervisor's patience."""
+    serve = Serve(
+        f"--kubeconfig={kube_cluster.kubeconfig}", "--host=127.0.0.1", "--port=0",
+        "--grace-period=2",
+    )  # fmt: skip
+    serve_processes.append(serve)
+    ready = serve.wait_for("serving", timeout=60)
+    from container_maker._proto import service_pb2_grpc
+
+    stub = service_pb2_grpc.ContainerMakerAPIStub(
+        grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
+    )
+    call = CallInFlight(stub, admin_api, network)
+    started = time.monotonic()
+    serve.process.send_signal(signal.SIGTERM)
+    try:
+        code = serve.process.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 30 s after SIGTERM (grace 2 s):\n{''.join(serve.raw)}")
+    took = time.monotonic() - started
+    assert code == 0, "".join(serve.raw)
+    line = serve.wait_for("exiting without waiting for the handlers of cancelled calls", 5)
+    assert line["handlers"] == 1
+    call.thread.join(10)
+    assert call.outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
+    print(f"exited {took:.1f} s after SIGTERM (grace 2 s)")
+    assert took < 15, "".join(serve.raw)
+
+
 @pytest.mark.simulated
 def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     kube_cluster: Any, serve_processes: list[Serve]
@@ -530,33 +618,12 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     assert list(listed.containers) == []
 
     api = config.new_client_from_config(config_file=str(local.kubeconfig))  # type: ignore[no-untyped-call]
-    core = client.CoreV1Api(api)
-    core.patch_node("kwok-node-0", {"spec": {"unschedulable": True}})
-    outcome: list[grpc.StatusCode] = []
-
-    def create() -> None:
-        request = pb.CreateContainerRequest(
-            image_name="nginx:1.27", container_name="waits", network_name="signals",
-            exposure_level=pb.EXPOSURE_LEVEL_CLUSTER_LOCAL,
-            publish_information=[pb.PublishInformation(publish_port=80, target_port=8080)],
-            wait_until_ready=True,
-        )  # fmt: skip
-        try:
-            stub.createContainer(request, timeout=120)
-            outcome.append(grpc.StatusCode.OK)
-        except grpc.RpcError as error:
-            outcome.append(error.code())
-
-    call = threading.Thread(target=create, daemon=True)
-    call.start()
-    deadline = time.monotonic() + 60
-    while not core.list_namespaced_pod("signals").items:  # the call now waits for its pod
-        assert time.monotonic() < deadline and call.is_alive(), outcome
-        time.sleep(0.2)
+    client.CoreV1Api(api).patch_node("kwok-node-0", {"spec": {"unschedulable": True}})
+    call = CallInFlight(stub, api, "signals")
 
     serve.process.send_signal(signal.SIGTERM)
     assert serve.wait_for("shutting down", timeout=10)["grace_seconds"] == 60
-    assert call.is_alive()  # the first signal's grace period is running
+    assert call.thread.is_alive()  # the first signal's grace period is running
     second = time.monotonic()
     serve.process.send_signal(signal.SIGTERM)
     try:
@@ -565,17 +632,11 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
         pytest.fail(f"still running 45 s after the second SIGTERM:\n{''.join(serve.raw)}")
     took = time.monotonic() - second
     assert code == 0, "".join(serve.raw)
-    call.join(10)
-    assert outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
+    call.thread.join(10)
+    assert call.outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
     serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
     assert serve.wait_for("stopping the local cluster", timeout=5)["without_grace"] is True
     serve.wait_for("local cluster stopped", timeout=5)
-    # The create's handler does not notice the cancel and would wait until its deadline;
-    # the process does not wait for it.
-    assert (
-        serve.wait_for("exiting without waiting for the handlers of cancelled calls", 5)["handlers"]
-        == 1
-    )
     local.assert_stopped()
     print(f"stopped {took:.1f} s after the second SIGTERM")
     assert took < 30, "".join(serve.raw)

@@ -216,17 +216,18 @@ def serve(
                     max_message_bytes=max_message_bytes,
                 )
                 server.start()
-                log.info(
-                    "serving",
-                    extra={
-                        "address": host or "0.0.0.0",
-                        "port": bound,
-                        "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
-                        "kubernetes": target.server,
-                        "kube_config_source": target.source,
-                        "plugins": sorted(manager.kinds),
-                    },
-                )
+            # Started: from here on a signal is a stop (graceful), never an interrupted start.
+            log.info(
+                "serving",
+                extra={
+                    "address": host or "0.0.0.0",
+                    "port": bound,
+                    "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
+                    "kubernetes": target.server,
+                    "kube_config_source": target.source,
+                    "plugins": sorted(manager.kinds),
+                },
+            )
             server.serve_until_signalled(grace=grace_period, signals=signals)
         except Interrupted as interrupted:
             log.info("interrupted while starting", extra={"signal": interrupted.signal.name})
