@@ -71,11 +71,15 @@ def machine_state() -> dict[str, Any]:
     }
 
 
-def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("now", [False, True], ids=["graceful", "now"])
+def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path, now: bool) -> None:
+    """``now`` is the stop a second signal asks for (SIGKILL at once, the pods not waited
+    for): it must remove just as much."""
     before = machine_state()
     run_dir = tmp_path / "cluster"
     cluster = LocalCluster(run_dir, node="real", node_lock_wait=REAL_NODE_LOCK_WAIT_SECONDS)
-    with cluster:
+    cluster.start()
+    try:
         assert cluster.real_node is not None
         core = client.CoreV1Api(cluster.api_client())
         core.create_namespaced_pod(
@@ -105,6 +109,8 @@ def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> N
         assert during["cgroups"]
         assert during["cni results"]
         assert runtime_processes(cluster.real_node.socket)
+    finally:
+        cluster.stop(now=now)
     # The pod was still running when the cluster stopped.
     after = machine_state()
     assert after == before

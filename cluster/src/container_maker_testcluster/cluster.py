@@ -225,9 +225,10 @@ class LocalCluster:
         Each component gets SIGTERM and :data:`STOP_GRACE_SECONDS` to exit, then SIGKILL. With
         ``now``, or once a SIGTERM or SIGINT arrives while this runs (in the main thread), it
         gets SIGKILL at once and the real node's pods are not waited for; everything is still
-        removed. Such a signal is taken as that "stop now" and consumed: it never interrupts
-        the stop (Python's own SIGINT handler would raise KeyboardInterrupt in the middle of
-        it, leaving processes, mounts or network settings behind).
+        removed. Such a signal is taken as that "stop now" and never interrupts the stop
+        (Python's own SIGINT handler would raise KeyboardInterrupt in the middle of it,
+        leaving processes, mounts or network settings behind); it is delivered again once the
+        stop is done, to whatever handles it outside (pytest's KeyboardInterrupt, say).
         """
         with StopSignals() as signals:
             told = False
@@ -243,6 +244,9 @@ class LocalCluster:
                 return True
 
             self._stop(hurry)
+        if signals.first is not None:
+            # Deferred, not swallowed: the handler restored above gets it now.
+            signal.raise_signal(signals.first)
 
     def _stop(self, hurry: Callable[[], bool]) -> None:
         real = self.real_node
