@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from container_maker_testcluster.cluster import LocalCluster
+from container_maker_testcluster.cluster import STOP_GRACE_SECONDS, LocalCluster
 from container_maker_testcluster.pytest_plugin import KUBECONFIG_ENV
 
 pytestmark = pytest.mark.skipif(
@@ -118,3 +120,55 @@ def test_ctrl_c_stops_a_foreground_cluster(tmp_path: Path) -> None:
     assert "stopped" in output
     assert not any(alive(p) for p in pids)
     assert not run_dir.exists()
+
+
+def test_a_second_signal_during_the_stop_skips_the_grace_and_still_cleans_up(
+    tmp_path: Path,
+) -> None:
+    """``up`` stops on SIGTERM; a SIGINT during that stop (Python's own handler would raise
+    KeyboardInterrupt in the middle of it) makes it skip the components' grace, and it still
+    removes everything. The stop provably runs when the SIGINT comes: a stopped (SIGSTOP)
+    controller manager cannot exit, so the stop waits STOP_GRACE_SECONDS for it."""
+    run_dir = tmp_path / "cluster"
+    process = subprocess.Popen(
+        [*CLI, "up", "--dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    state = wait_for_state(run_dir)
+    pids = component_pids(state)
+    assert isinstance(state["pids"], dict)
+    controller_manager = int(state["pids"]["kube-controller-manager"])
+    try:
+        os.kill(controller_manager, signal.SIGSTOP)
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while "stopping" not in lines.get(timeout=max(0.1, deadline - time.monotonic())):
+            pass
+        second = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(60)
+        took = time.monotonic() - second
+    finally:
+        if alive(controller_manager):
+            os.kill(controller_manager, signal.SIGCONT)
+        if process.poll() is None:
+            process.kill()
+    text = "".join(output)
+    assert code == 0, text
+    assert "stopping now" in text and "stopped" in text.splitlines()[-1], text
+    assert not any(alive(p) for p in pids)
+    assert not run_dir.exists()
+    print(f"stopped {took:.1f} s after the second signal")
+    assert took < STOP_GRACE_SECONDS, text

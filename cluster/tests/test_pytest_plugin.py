@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,23 +38,27 @@ def test_inner(kube_cluster, namespace):
 """
 
 
+def inner_pytest(tmp_path: Path, test: str) -> list[str]:
+    (tmp_path / "test_inner.py").write_text(test)
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(tmp_path),
+        "-c",
+        os.devnull,
+        str(tmp_path / "test_inner.py"),
+    ]
+
+
 def run_inner(tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
-    (tmp_path / "test_inner.py").write_text(INNER_TEST)
     report = tmp_path / "report.json"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--rootdir",
-            str(tmp_path),
-            "-c",
-            os.devnull,
-            str(tmp_path / "test_inner.py"),
-        ],
+        inner_pytest(tmp_path, INNER_TEST),
         env={**os.environ, **env, "REPORT": str(report)},
         capture_output=True,
         text=True,
@@ -89,3 +95,49 @@ def test_session_end_stops_the_cluster(tmp_path: Path) -> None:
     assert isinstance(pids, list) and len(pids) == 5
     assert not [p for p in pids if Path(f"/proc/{p}").exists()]
     assert not Path(str(report["run_dir"])).exists()
+
+
+INNER_TEST_WAITS = """
+import json, os, time
+
+def test_inner(kube_cluster):
+    local = kube_cluster.local
+    with open(os.environ["REPORT"] + ".tmp", "w") as f:
+        json.dump({"pids": list(local.pids.values()), "run_dir": str(local.run_dir)}, f)
+    os.rename(os.environ["REPORT"] + ".tmp", os.environ["REPORT"])
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get(KUBECONFIG_ENV)),
+    reason=f"{KUBECONFIG_ENV} is set: this run must not start clusters",
+)
+def test_two_sigterms_end_the_session_and_stop_the_cluster(tmp_path: Path) -> None:
+    """``timeout ./dev test``: timeout signals its process group and ``uv run`` forwards the
+    same SIGTERM. The run ends as on Ctrl-C and the cluster is stopped; SIGTERM's default
+    action would have killed pytest with the run directory left behind."""
+    report = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if k != KUBECONFIG_ENV}
+    process = subprocess.Popen(
+        inner_pytest(tmp_path, INNER_TEST_WAITS),
+        env={**env, "REPORT": str(report)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not report.exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.stdout
+            time.sleep(0.2)
+        data = json.loads(report.read_text())
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert not [p for p in data["pids"] if Path(f"/proc/{p}").exists()], output
+    assert not Path(data["run_dir"]).exists(), output

@@ -82,18 +82,22 @@ def machine_state() -> dict[str, Any]:
     }
 
 
-def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("now", [False, True], ids=["graceful", "now"])
+def test_stopping_a_real_node_cluster_leaves_nothing_behind(tmp_path: Path, now: bool) -> None:
+    """``now`` is the stop a second signal asks for (SIGKILL at once, the pods not waited
+    for): it must remove just as much."""
     # Under the machine's lock from the first look to the last: another real node (another
     # test run on this machine) can neither be running at `before` nor start before `after`.
     with machine_lock(REAL_NODE_LOCK_WAIT_SECONDS):
-        check_leaves_nothing_behind(tmp_path)
+        check_leaves_nothing_behind(tmp_path, now)
 
 
-def check_leaves_nothing_behind(tmp_path: Path) -> None:
+def check_leaves_nothing_behind(tmp_path: Path, now: bool) -> None:
     before = machine_state()
     run_dir = tmp_path / "cluster"
     cluster = LocalCluster(run_dir, node="real", node_lock_wait=REAL_NODE_LOCK_WAIT_SECONDS)
-    with cluster:
+    cluster.start()
+    try:
         assert cluster.real_node is not None
         core = client.CoreV1Api(cluster.api_client())
         core.create_namespaced_pod(
@@ -160,6 +164,8 @@ def check_leaves_nothing_behind(tmp_path: Path) -> None:
         assert during["cgroups"]
         assert during["cni results"]
         assert runtime_processes(cluster.real_node.socket)
+    finally:
+        cluster.stop(now=now)
     # The pod was still running when the cluster stopped.
     after = machine_state()
     assert after == before

@@ -9,12 +9,15 @@ import ipaddress
 import json
 import os
 import queue
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from kubernetes import client
+from kubernetes import client, config
 
 from container_maker.api import TlsConfig
 from container_maker.api.kubeconfig import load_api_client
@@ -236,12 +239,22 @@ def test_mutual_tls(pki: dict[str, Path]) -> None:
 # -- the command ----------------------------------------------------------------------------
 
 
+CONTAINER_MAKER = str(Path(sys.executable).parent / "container-maker")
+# tests/signal_storm.py: a second signal inside the first one's handler (see there).
+SIGNAL_STORM = [sys.executable, str(ROOT / "tests" / "signal_storm.py"), "container_maker.cli:app"]
+
+
 class Serve:
     """``container-maker serve`` as a subprocess; its JSON log lines are collected."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "container-maker"), "serve", *args],
+            [*(command or [CONTAINER_MAKER]), "serve", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -491,19 +504,191 @@ def test_missing_explicit_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
         load_api_client(tmp_path / "nope.kubeconfig")
 
 
+def fake_kubeconfig(directory: Path) -> Path:
+    """A kubeconfig for an API server that is not there: serve starts without reaching it."""
+    path = directory / "nowhere.kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "none"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
+
+
+def test_a_second_signal_inside_the_signal_handler_stops_the_server(
+    tmp_path: Path, serve_processes: list[Serve]
+) -> None:
+    """Issue 18: two signals at once (a supervisor signals the process group and ``uv run``
+    forwards the same signal) used to deadlock the handler. tests/signal_storm.py delivers the
+    second one inside the first one's handler, right after it takes a lock if it takes one
+    (the old handler did, in Event.set, and hung there every time; checked)."""
+    serve = Serve(
+        f"--kubeconfig={fake_kubeconfig(tmp_path)}", "--host=127.0.0.1", "--port=0",
+        "--grace-period=30", command=SIGNAL_STORM,
+    )  # fmt: skip
+    serve_processes.append(serve)
+    serve.wait_for("serving", timeout=120)
+    deadline = time.monotonic() + 30
+    while not any(x.startswith("signal-storm: handler for SIGTERM") for x in serve.raw):
+        assert time.monotonic() < deadline, "".join(serve.raw)
+        time.sleep(0.05)
+    serve.process.send_signal(signal.SIGTERM)
+    try:
+        code = serve.process.wait(30)  # the grace period is 30 s: no call is in flight
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 30 s after SIGTERM; output:\n{''.join(serve.raw)}")
+    assert code == 0, "".join(serve.raw)
+    assert any("signal-storm: second SIGTERM inside the handler" in x for x in serve.raw)
+    assert serve.wait_for("shutting down", timeout=5)["signal"] == "SIGTERM"
+    serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
+    serve.wait_for("stopped", timeout=5)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+@dataclass(frozen=True)
+class LocalClusterSeen:
+    """The local cluster of a ``serve --local``, as its log lines name it (``started etcd
+    (pid N, log RUN_DIR/logs/etcd.log)``)."""
+
+    run_dir: Path
+    pids: dict[str, int]
+
+    @classmethod
+    def from_output(cls, raw: list[str]) -> LocalClusterSeen:
+        text = "".join(raw)
+        started = list(re.finditer(r"started (\S+) \(pid (\d+), log ([^\s\"]+)/logs/", text))
+        assert started, text
+        return cls(Path(started[0][3]), {m[1]: int(m[2]) for m in started})
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.run_dir / "admin.kubeconfig"
+
+    def assert_stopped(self) -> None:
+        assert not [name for name, pid in self.pids.items() if alive(pid)]
+        assert not self.run_dir.exists()
+
+
+class CallInFlight:
+    """A ``createContainer`` that waits until ready, for a container that cannot be scheduled
+    (the caller cordoned the nodes): in flight until its deadline (120 s) or a cancel."""
+
+    def __init__(self, stub: Any, api: client.ApiClient, network: str) -> None:
+        from container_maker._proto import types_pb2 as pb
+
+        self.outcome: list[grpc.StatusCode] = []
+        request = pb.CreateContainerRequest(
+            image_name="nginx:1.27", container_name="waits", network_name=network,
+            exposure_level=pb.EXPOSURE_LEVEL_CLUSTER_LOCAL,
+            publish_information=[pb.PublishInformation(publish_port=80, target_port=8080)],
+            wait_until_ready=True,
+        )  # fmt: skip
+
+        def create() -> None:
+            try:
+                stub.createContainer(request, timeout=120)
+                self.outcome.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                self.outcome.append(error.code())
+
+        self.thread = threading.Thread(target=create, daemon=True)
+        self.thread.start()
+        core = client.CoreV1Api(api)
+        deadline = time.monotonic() + 60
+        while not self._pods(core, network):  # then the handler waits for the pod
+            assert time.monotonic() < deadline and self.thread.is_alive(), self.outcome
+            time.sleep(0.2)
+
+    @staticmethod
+    def _pods(core: client.CoreV1Api, network: str) -> list[Any]:
+        try:
+            return list(core.list_namespaced_pod(network).items)
+        except client.ApiException:
+            return []
+
+
+@pytest.fixture
+def nodes_cordoned(admin_api: client.ApiClient) -> Iterator[None]:
+    """The session cluster's nodes take no new pod for the test's duration."""
+    core = client.CoreV1Api(admin_api)
+    names = [n.metadata.name for n in core.list_node().items if n.metadata]
+    for name in names:
+        core.patch_node(name, {"spec": {"unschedulable": True}})
+    yield
+    for name in names:
+        core.patch_node(name, {"spec": {"unschedulable": False}})
+
+
+def test_the_process_does_not_wait_for_handlers_of_cancelled_calls(
+    kube_cluster: Any,
+    admin_api: client.ApiClient,
+    nodes_cordoned: None,
+    network: str,
+    serve_processes: list[Serve],
+) -> None:
+    """At the end of the grace period gRPC cancels the calls left, but a handler that does
+    not ask (a wait_until_ready create polls until its own deadline) would keep the process
+    alive until then, past any supervisor's patience."""
+    serve = Serve(
+        f"--kubeconfig={kube_cluster.kubeconfig}", "--host=127.0.0.1", "--port=0",
+        "--grace-period=2",
+    )  # fmt: skip
+    serve_processes.append(serve)
+    ready = serve.wait_for("serving", timeout=60)
+    from container_maker._proto import service_pb2_grpc
+
+    stub = service_pb2_grpc.ContainerMakerAPIStub(
+        grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
+    )
+    call = CallInFlight(stub, admin_api, network)
+    started = time.monotonic()
+    serve.process.send_signal(signal.SIGTERM)
+    try:
+        code = serve.process.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 30 s after SIGTERM (grace 2 s):\n{''.join(serve.raw)}")
+    took = time.monotonic() - started
+    assert code == 0, "".join(serve.raw)
+    line = serve.wait_for("exiting without waiting for the handlers of cancelled calls", 5)
+    assert line["handlers"] == 1
+    call.thread.join(10)
+    assert call.outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
+    print(f"exited {took:.1f} s after SIGTERM (grace 2 s)")
+    assert took < 15, "".join(serve.raw)
+
+
 @pytest.mark.simulated
-def test_serve_local_starts_a_cluster_and_serves_on_it(
+def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     kube_cluster: Any, serve_processes: list[Serve]
 ) -> None:
+    """``serve --local`` serves on a cluster of its own. A call is provably in flight when the
+    first SIGTERM comes (waiting for a container that cannot be scheduled), so the grace
+    period (60 s) is running when the second one comes: the call is cancelled, the server and
+    the local cluster stop at once, and nothing of the cluster is left."""
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
-    serve = Serve("--local", "--port=0")
+    serve = Serve("--local", "--port=0", "--grace-period=60")
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=300)
     assert ready["address"] == "127.0.0.1"
     assert ready["kube_config_source"] == "local test cluster"
     assert ready["kubernetes"] != kube_cluster.api_client().configuration.host
     assert ready["ingress_domain"] == "containers.localhost"  # EXPOSED works out of the box
+    local = LocalClusterSeen.from_output(serve.raw)
+    assert {"etcd", "kube-apiserver", "kwok"} <= set(local.pids)
     channel = grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
     assert health_status(channel) == SERVING
     from container_maker._proto import service_pb2_grpc
@@ -525,6 +710,92 @@ def test_serve_local_starts_a_cluster_and_serves_on_it(
     (port,) = exposed.published_ports
     assert port.url.startswith("http://80-site-default-")
     assert port.url.endswith(".containers.localhost/")
+
+    api = config.new_client_from_config(config_file=str(local.kubeconfig))  # type: ignore[no-untyped-call]
+    client.CoreV1Api(api).patch_node("kwok-node-0", {"spec": {"unschedulable": True}})
+    call = CallInFlight(stub, api, "signals")
+
     serve.process.send_signal(signal.SIGTERM)
-    assert serve.process.wait(60) == 0
-    serve.wait_for("stopping the local cluster", timeout=5)
+    assert serve.wait_for("shutting down", timeout=10)["grace_seconds"] == 60
+    assert call.thread.is_alive()  # the first signal's grace period is running
+    second = time.monotonic()
+    serve.process.send_signal(signal.SIGTERM)
+    try:
+        code = serve.process.wait(45)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 45 s after the second SIGTERM:\n{''.join(serve.raw)}")
+    took = time.monotonic() - second
+    assert code == 0, "".join(serve.raw)
+    call.thread.join(10)
+    assert call.outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
+    serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
+    assert serve.wait_for("stopping the local cluster", timeout=5)["without_grace"] is True
+    serve.wait_for("local cluster stopped", timeout=5)
+    local.assert_stopped()
+    print(f"stopped {took:.1f} s after the second SIGTERM")
+    assert took < 30, "".join(serve.raw)
+
+
+@pytest.mark.simulated
+def test_timeout_around_uv_run_serve_local_stops_cleanly(kube_cluster: Any) -> None:
+    """The issue's operator: ``timeout`` signals its process group while ``uv run`` forwards
+    the same SIGTERM, so the server gets two at once (or one, by luck). It stops, stops its
+    local cluster, and exits; ``timeout`` then exits 124."""
+    if kube_cluster.local is None:
+        pytest.skip("tests run against an existing cluster: no cluster of their own is started")
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    limit = 45  # enough to start the local cluster (about 10 s) and serve a while
+    started = time.monotonic()
+    result = subprocess.run(
+        ["timeout", "-s", "TERM", str(limit), uv, "run", "--no-sync", "container-maker",
+         "serve", "--local", "--port", "0"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit + 120,
+    )  # fmt: skip
+    took = time.monotonic() - started - limit
+    raw = result.stderr.splitlines(keepends=True)
+    events = [json.loads(x)["event"] for x in raw if x.startswith("{")]
+    assert result.returncode == 124, result.stderr  # timeout's own code: it had to signal
+    order = ["serving", "shutting down", "stopped", "stopping the local cluster",
+             "local cluster stopped"]  # fmt: skip
+    assert [e for e in events if e in order] == order, result.stderr
+    LocalClusterSeen.from_output(raw).assert_stopped()
+    signals = 2 if "second signal: cancelling the calls in flight now" in events else 1
+    print(f"stopped {took:.1f} s after the signal ({signals} SIGTERM seen by the server)")
+    assert took < 30, result.stderr
+
+
+@pytest.mark.simulated
+def test_serve_local_interrupted_while_starting_stops_what_it_started(
+    kube_cluster: Any, serve_processes: list[Serve]
+) -> None:
+    """A SIGTERM while the local cluster starts (its first run builds it for minutes) aborts
+    the start; what was started is stopped and the process exits."""
+    if kube_cluster.local is None:
+        pytest.skip("tests run against an existing cluster: no cluster of their own is started")
+    serve = Serve("--local", "--port=0")
+    serve_processes.append(serve)
+    deadline = time.monotonic() + 300
+    while not any("started kube-apiserver" in x for x in serve.raw):
+        assert time.monotonic() < deadline and serve.process.poll() is None, "".join(serve.raw)
+        time.sleep(0.05)
+    serve.process.send_signal(signal.SIGTERM)
+    assert serve.process.wait(60) == 0, "".join(serve.raw)
+    assert serve.wait_for("interrupted while starting", timeout=5)["signal"] == "SIGTERM"
+    assert not any('"serving"' in x for x in serve.raw)
+    LocalClusterSeen.from_output(serve.raw).assert_stopped()
+
+
+def test_serve_help_says_what_a_second_signal_does() -> None:
+    result = subprocess.run(
+        [CONTAINER_MAKER, "serve", "--help"],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = " ".join(result.stdout.split())
+    assert "A second one stops now" in text
+    assert "--local cluster is stopped" in text

@@ -1,6 +1,7 @@
 """Command line: ``python -m container_maker_testcluster build|up|down|env``.
 
-``up`` runs the cluster in the foreground until Ctrl-C (or SIGTERM), then stops everything;
+``up`` runs the cluster in the foreground until Ctrl-C (or SIGTERM), then stops everything (a
+second signal during the stop skips the components' grace periods, never the cleanup);
 ``up --detach`` runs that same foreground process in the background and returns once the cluster
 is ready; ``down`` stops it; ``env`` prints the shell lines to use it. The run directory
 (default ``/tmp/container-maker-cluster-<uid>``, or ``CONTAINER_MAKER_CLUSTER_DIR``) holds the
@@ -25,6 +26,7 @@ from container_maker_testcluster.cluster import ClusterError, LocalCluster, desc
 from container_maker_testcluster.images import ImageError
 from container_maker_testcluster.paths import default_run_dir
 from container_maker_testcluster.realnode import RealNodeError
+from container_maker_testcluster.signals import Interrupted, StopSignals
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -96,7 +98,11 @@ def up(
     ] = "simulated",
     detach: Annotated[bool, typer.Option(help="Return once ready; stop with `down`.")] = False,
 ) -> None:
-    """Start the cluster and keep it running until Ctrl-C (or `down` with --detach)."""
+    """Start the cluster and keep it running until Ctrl-C or SIGTERM (or `down` with --detach).
+
+    A second signal while it stops skips the components' grace periods (the cleanup is never
+    skipped).
+    """
     run_dir = run_dir or default_run_dir()
     if (state := _state(run_dir)) is not None:
         _say(f"a cluster is already running in {run_dir}")
@@ -113,34 +119,38 @@ def up(
     except ValueError as exc:
         _say(str(exc))
         raise typer.Exit(2) from exc
-    stop = False
-
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        cluster.start()
-        state = describe(cluster)
-        (run_dir / "state.json").write_text(json.dumps(state))
-        print(_usage(state), flush=True)
-        _say("press Ctrl-C to stop")
-        while not stop:
-            exited = [n for n, p in cluster.pids.items() if not Path(f"/proc/{p}").exists()]
-            if exited:
-                _say(f"{', '.join(exited)} exited; stopping the cluster (logs in {run_dir})")
-                break
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    except (BuildError, ClusterError, RealNodeError, ImageError) as exc:
-        _say(str(exc))
-        raise typer.Exit(1) from exc
-    finally:
-        _say("stopping")
-        cluster.stop()
-        _say("stopped")
+    # The first SIGTERM or SIGINT while starting interrupts the start (which stops what it
+    # started); once up, it ends the loop below. A second one, during the stop, makes the stop
+    # skip the components' grace (LocalCluster.stop). Handlers take no lock (see signals.py).
+    signals = StopSignals(raise_first=True)
+    with signals:
+        try:
+            cluster.start()
+            signals.raise_first = False  # from here on the loop below polls for signals
+            if signals.count:  # one came between the start's end and the line above
+                raise Interrupted(signals.first or signal.SIGTERM)
+            state = describe(cluster)
+            (run_dir / "state.json").write_text(json.dumps(state))
+            print(_usage(state), flush=True)
+            _say("press Ctrl-C to stop")
+            while not signals.count:
+                exited = [n for n, p in cluster.pids.items() if not Path(f"/proc/{p}").exists()]
+                if exited:
+                    _say(f"{', '.join(exited)} exited; stopping the cluster (logs in {run_dir})")
+                    break
+                time.sleep(0.5)
+        except Interrupted:
+            pass
+        except (BuildError, ClusterError, RealNodeError, ImageError) as exc:
+            _say(str(exc))
+            raise typer.Exit(1) from exc
+        finally:
+            if signals.first is not None:
+                _say(f"{signals.first.name}: stopping (a second signal skips the grace periods)")
+            else:
+                _say("stopping")
+            cluster.stop(now=signals.count > 1)
+            _say("stopped")
 
 
 def _up_detached(run_dir: Path, nodes: int, node: str) -> None:

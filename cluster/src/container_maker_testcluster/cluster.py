@@ -44,6 +44,7 @@ from container_maker_testcluster.build import Binaries, ensure_binaries, kwok_mo
 from container_maker_testcluster.paths import cluster_source_dir
 from container_maker_testcluster.pki import Pki, create_pki
 from container_maker_testcluster.realnode import NODE_IP, NODE_LABEL, RealNode
+from container_maker_testcluster.signals import StopSignals
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP: first address of the range
@@ -222,20 +223,47 @@ class LocalCluster:
             self.stop()
             raise
 
-    def stop(self) -> None:
+    def stop(self, *, now: bool = False) -> None:
         """Stop every component, newest first, then remove the run directory.
 
         With a real node, its pods are deleted first (so the kubelet tears their sandboxes down
         as in production), whatever containerd still runs is killed before containerd stops,
         and what the node added to the machine is removed last.
+
+        Each component gets SIGTERM and :data:`STOP_GRACE_SECONDS` to exit, then SIGKILL. With
+        ``now``, or once a SIGTERM or SIGINT arrives while this runs (in the main thread), it
+        gets SIGKILL at once and the real node's pods are not waited for; everything is still
+        removed. Such a signal is taken as that "stop now" and never interrupts the stop
+        (Python's own SIGINT handler would raise KeyboardInterrupt in the middle of it,
+        leaving processes, mounts or network settings behind); it is delivered again once the
+        stop is done, to whatever handles it outside (pytest's KeyboardInterrupt, say).
         """
+        with StopSignals() as signals:
+            told = False
+
+            def hurry() -> bool:
+                nonlocal told
+                if not (now or signals.count):
+                    return False
+                if not told and self._components:
+                    told = True
+                    cause = f" ({signals.first.name} while stopping)" if signals.first else ""
+                    self._log(f"stopping now{cause}: no more grace for the components")
+                return True
+
+            self._stop(hurry)
+        if signals.first is not None:
+            # Deferred, not swallowed: the handler restored above gets it now.
+            signal.raise_signal(signals.first)
+
+    def _stop(self, hurry: Callable[[], bool]) -> None:
         real = self.real_node
         if real is not None and self._components:
-            real.drain()
+            real.drain(hurry=hurry)
         for component in reversed(self._components):
             if real is not None and component.name == "containerd":
                 real.stop_runtime_leftovers()
-            self._terminate(component)
+            self._terminate(component, hurry=hurry, say=True)
         self._components.clear()
         if real is not None:
             real.cleanup()
@@ -386,18 +414,31 @@ class LocalCluster:
         self._components[index] = new
         self._wait_for("kube-apiserver /readyz", self._apiserver_ready, 120, new)
 
-    def _terminate(self, component: _Component, *, hard: bool = False) -> None:
+    def _terminate(
+        self,
+        component: _Component,
+        *,
+        hard: bool = False,
+        hurry: Callable[[], bool] = lambda: False,
+        say: bool = False,
+    ) -> None:
+        """SIGTERM, then SIGKILL after the grace period or as soon as ``hurry()`` (SIGKILL at
+        once with ``hard``)."""
         process = component.process
-        if process.poll() is None and hard:
+        if process.poll() is None and say:
+            self._log(f"stopping {component.name} (pid {process.pid})")
+        if process.poll() is None and not (hard or hurry()):
+            process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            while not hurry() and time.monotonic() < deadline:
+                try:
+                    process.wait(0.1)  # short slices: a signal must shorten the wait at once
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+        if process.poll() is None:
             process.kill()
             process.wait()
-        elif process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         component.log_file.close()
 
     def _wait_for(

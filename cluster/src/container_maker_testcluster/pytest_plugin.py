@@ -12,12 +12,17 @@
   after it. ``kube_cluster`` stays KWOK-only: its tests use images (nginx:1.27, ...) that cannot
   be pulled here. Skipped when ``CONTAINER_MAKER_TEST_KUBECONFIG`` points elsewhere.
 * ``real_node_namespace`` (function): a fresh namespace on the real-node cluster.
+
+While a cluster of ours runs, SIGTERM ends the run like Ctrl-C, so that the cluster is stopped
+(see ``_sigterm_as_interrupt``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -28,6 +33,7 @@ import pytest
 from kubernetes import client, config
 
 from container_maker_testcluster.cluster import LocalCluster
+from container_maker_testcluster.signals import StopSignals
 
 KUBECONFIG_ENV = "CONTAINER_MAKER_TEST_KUBECONFIG"
 # Another test run on the same machine may hold the real node; wait for it rather than fail.
@@ -75,6 +81,19 @@ class TestCluster:
         )
 
 
+def _sigterm_as_interrupt() -> contextlib.AbstractContextManager[object]:
+    """While a cluster of ours runs, SIGTERM ends the run like Ctrl-C (KeyboardInterrupt, so
+    the fixtures stop the cluster) instead of killing pytest, which would leave the run
+    directory and, with a real node, the machine's network settings behind. Raised once:
+    ``timeout`` and ``uv run`` deliver two SIGTERMs at once, and a second KeyboardInterrupt
+    would abort the teardown the first started. Signals during the stop itself make it skip
+    the grace periods (:meth:`LocalCluster.stop`). A SIGTERM handler of someone else's is
+    left alone."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return contextlib.nullcontext()
+    return StopSignals(raise_first=True, signals=(signal.SIGTERM,))
+
+
 @pytest.fixture(scope="session")
 def kube_cluster() -> Iterator[TestCluster]:
     external = os.environ.get(KUBECONFIG_ENV)
@@ -84,7 +103,7 @@ def kube_cluster() -> Iterator[TestCluster]:
             pytest.fail(f"{KUBECONFIG_ENV} is set but no kubectl is on PATH")
         yield TestCluster(Path(external), kubectl, simulated=False)
         return
-    with LocalCluster(nodes=2) as local:
+    with _sigterm_as_interrupt(), LocalCluster(nodes=2) as local:
         assert local.binaries is not None
         yield TestCluster(
             local.kubeconfig, str(local.binaries.bin_dir / "kubectl"), simulated=True, local=local
@@ -95,7 +114,10 @@ def kube_cluster() -> Iterator[TestCluster]:
 def real_node_cluster() -> Iterator[TestCluster]:
     if os.environ.get(KUBECONFIG_ENV):
         pytest.skip(f"{KUBECONFIG_ENV} is set: the real-node tests need a cluster started here")
-    with LocalCluster(node="real", node_lock_wait=REAL_NODE_LOCK_WAIT_SECONDS) as local:
+    with (
+        _sigterm_as_interrupt(),
+        LocalCluster(node="real", node_lock_wait=REAL_NODE_LOCK_WAIT_SECONDS) as local,
+    ):
         assert local.binaries is not None
         yield TestCluster(
             local.kubeconfig, str(local.binaries.bin_dir / "kubectl"), simulated=False, local=local

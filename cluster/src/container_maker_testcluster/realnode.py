@@ -973,8 +973,9 @@ disabled_plugins = [
 
     # -- stop --------------------------------------------------------------------------------
 
-    def drain(self, timeout: float = 60) -> None:
-        """Delete the pods bound to the node and wait until the runtime has none left."""
+    def drain(self, timeout: float = 60, hurry: Callable[[], bool] = lambda: False) -> None:
+        """Delete the pods bound to the node and wait until the runtime has none left (or
+        ``hurry()``: what is left is killed by :meth:`stop_runtime_leftovers`)."""
         from kubernetes import client
 
         try:
@@ -987,7 +988,7 @@ disabled_plugins = [
         except Exception:  # the API server may already be gone; the sweep below still runs
             return
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not hurry():
             if not self.runc_containers():
                 return
             time.sleep(0.5)

@@ -9,6 +9,7 @@ nodes) and serves on it, which is how a newcomer gets a working API with one com
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from .api.server import (
     TlsConfig,
     create_server,
 )
+from .api.signals import Interrupted, StopSignals
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
 from .settings import (
@@ -312,7 +314,8 @@ def serve(
         typer.Option(
             envvar=_env("GRACE_PERIOD"),
             min=0,
-            help="Seconds calls in flight may take to finish after SIGTERM.",
+            help="Seconds calls in flight may take to finish after SIGTERM (a second signal "
+            "cuts it short).",
         ),
     ] = DEFAULT_GRACE_SECONDS,
     max_message_bytes: Annotated[
@@ -332,6 +335,11 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the gRPC API (with health and reflection) until SIGTERM or Ctrl-C.
+
+    The first SIGTERM or SIGINT stops gracefully: health turns NOT_SERVING and calls in flight
+    get --grace-period seconds to finish. A second one stops now: the calls left are cancelled
+    and the --local cluster is stopped without waiting for its components (it is always
+    stopped). A signal while starting aborts the start.
 
     CONTAINER_MAKER_BLOCKED_PLUGINS (comma-separated plugin names) is read as well.
     """
@@ -362,46 +370,71 @@ def serve(
         "egress_cluster_dns": egress_cluster_dns,
     }
     cluster = None
-    try:
-        policy = _policy_overrides(ingress_peers, egress_denied_cidrs, api_server_endpoints)
-        overrides.update(policy)
-        settings = _settings(overrides)
-        tls = _tls(tls_cert, tls_key, tls_client_ca)
-        if local:
-            settings = local_settings(settings)
-            cluster, target = _start_local_cluster()
-            host = host or "127.0.0.1"
-        else:
-            target = load_api_client(kubeconfig)
-        manager = ContainerManager(target.api_client, settings=settings)
-        server, bound = create_server(
-            f"{host or '0.0.0.0'}:{port}",
-            manager,
-            threads=threads,
-            tls=tls,
-            max_message_bytes=max_message_bytes,
+    server = None
+    # The stop signals are ours from the first line to the last, so that no signal finds the
+    # default handler (which would end the process with the local cluster left behind).
+    with StopSignals() as signals:
+        try:
+            with signals.interrupting():  # while starting, the first signal aborts the start
+                policy = _policy_overrides(ingress_peers, egress_denied_cidrs, api_server_endpoints)
+                overrides.update(policy)
+                settings = _settings(overrides)
+                tls = _tls(tls_cert, tls_key, tls_client_ca)
+                if local:
+                    settings = local_settings(settings)
+                    cluster = _local_cluster()
+                    target = _start_local_cluster(cluster)
+                    host = host or "127.0.0.1"
+                else:
+                    target = load_api_client(kubeconfig)
+                manager = ContainerManager(target.api_client, settings=settings)
+                server, bound = create_server(
+                    f"{host or '0.0.0.0'}:{port}",
+                    manager,
+                    threads=threads,
+                    tls=tls,
+                    max_message_bytes=max_message_bytes,
+                )
+                server.start()
+            # Started: from here on a signal is a stop (graceful), never an interrupted start.
+            log.info(
+                "serving",
+                extra={
+                    "address": host or "0.0.0.0",
+                    "port": bound,
+                    "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
+                    "kubernetes": target.server,
+                    "kube_config_source": target.source,
+                    "plugins": sorted(manager.kinds),
+                    "ingress_domain": settings.ingress_domain or "",
+                },
+            )
+            server.serve_until_signalled(grace=grace_period, signals=signals)
+        except Interrupted as interrupted:
+            log.info("interrupted while starting", extra={"signal": interrupted.signal.name})
+            if server is not None:
+                server.stop(0)
+        except ContainerMakerError as error:
+            log.error("cannot serve: %s", error.message)
+            raise typer.Exit(2) from error
+        finally:
+            if cluster is not None:
+                # A second signal means "stop now" for the cluster too: no grace per component.
+                now = len(signals.received()) >= 2
+                log.info("stopping the local cluster", extra={"without_grace": now})
+                cluster.stop(now=now)
+                log.info("local cluster stopped")
+    if server is not None and server.handlers_running:
+        # Their calls are cancelled and everything is stopped: waiting for the handlers (as
+        # the interpreter's exit would, up to their own deadlines) would only keep a stopped
+        # server's process alive.
+        log.warning(
+            "exiting without waiting for the handlers of cancelled calls",
+            extra={"handlers": server.handlers_running},
         )
-        server.start()
-        log.info(
-            "serving",
-            extra={
-                "address": host or "0.0.0.0",
-                "port": bound,
-                "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
-                "kubernetes": target.server,
-                "kube_config_source": target.source,
-                "plugins": sorted(manager.kinds),
-                "ingress_domain": settings.ingress_domain or "",
-            },
-        )
-        server.serve_until_signalled(grace=grace_period)
-    except ContainerMakerError as error:
-        log.error("cannot serve: %s", error.message)
-        raise typer.Exit(2) from error
-    finally:
-        if cluster is not None:
-            log.info("stopping the local cluster")
-            cluster.stop()
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
 
 
 def _settings(overrides: dict[str, Any]) -> Settings:
@@ -480,8 +513,9 @@ def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConf
     return TlsConfig(cert=cert, key=key, client_ca=client_ca)
 
 
-def _start_local_cluster() -> tuple[Any, KubeTarget]:
-    """Start the embedded test cluster; return it (to stop it later) and its API client."""
+def _local_cluster() -> Any:
+    """The embedded test cluster (not started yet), so that the caller holds it before it
+    starts and can stop it whatever happens during the start."""
     try:
         from container_maker_testcluster import LocalCluster
     except ImportError as e:
@@ -489,7 +523,11 @@ def _start_local_cluster() -> tuple[Any, KubeTarget]:
             "--local needs the container-maker-testcluster distribution (part of the "
             "development workspace: ./dev setup)"
         ) from e
-    cluster = LocalCluster(nodes=1, log=lambda message: log.info(message))
+    return LocalCluster(nodes=1, log=lambda message: log.info(message))
+
+
+def _start_local_cluster(cluster: Any) -> KubeTarget:
+    """Start the embedded test cluster; return its API client."""
     log.info("starting the local test cluster (the first run builds it: see README.md)")
     cluster.start()
     print(
@@ -498,4 +536,4 @@ def _start_local_cluster() -> tuple[Any, KubeTarget]:
         file=sys.stderr,
         flush=True,
     )
-    return cluster, KubeTarget(cluster.api_client(), "local test cluster", cluster.server)
+    return KubeTarget(cluster.api_client(), "local test cluster", cluster.server)

@@ -5,7 +5,7 @@ health service (``grpc.health.v1``), server reflection (so grpcurl and other too
 ``.proto``) and the API interceptor, bound to an address (port 0 picks a free port). The
 returned :class:`ApiServer` is started by the caller; :meth:`ApiServer.serve_until_signalled`
 runs it until SIGTERM or SIGINT, then marks health NOT_SERVING and stops with a grace period
-during which calls in flight may finish.
+during which calls in flight may finish; a second signal cancels them at once.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from typing import ParamSpec, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,8 +31,11 @@ from container_maker.watch import WatchHub
 from .interceptor import ApiInterceptor
 from .logs import install_request_ids
 from .servicer import ContainerMakerServicer
+from .signals import StopSignals
 
 log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 SERVICE_NAME: str = service_pb2.DESCRIPTOR.services_by_name["ContainerMakerAPI"].full_name
 DEFAULT_PORT = 50052
@@ -66,15 +70,57 @@ class TlsConfig:
         )
 
 
+class CallPool(futures.ThreadPoolExecutor):
+    """The server's threads, counting the calls whose handlers are running.
+
+    gRPC cancels the calls left at the end of the grace period, but a handler learns of that
+    only if it asks (a ``wait_until_ready`` create polls until its own deadline); its thread
+    would keep the process from exiting until then. :attr:`busy` tells the command so.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="grpc-call")
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> futures.Future[_T]:
+        def counted() -> _T:
+            with self._busy_lock:
+                self._busy += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+
+        return super().submit(counted)
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+
 class ApiServer:
     """A created server: start it, stop it, or serve until a signal (see the module)."""
 
     def __init__(
-        self, server: grpc.Server, health_servicer: health.HealthServicer, hub: WatchHub
+        self,
+        server: grpc.Server,
+        health_servicer: health.HealthServicer,
+        hub: WatchHub,
+        pool: CallPool | None = None,
     ) -> None:
         self.grpc_server = server
         self.health = health_servicer
         self.hub = hub
+        self.pool = pool
+
+    @property
+    def handlers_running(self) -> int:
+        """Calls whose handlers still run (after a stop: cancelled calls that did not notice)."""
+        return self.pool.busy if self.pool else 0
 
     def start(self) -> None:
         self.grpc_server.start()
@@ -84,38 +130,47 @@ class ApiServer:
     def stop(self, grace: float | None = DEFAULT_GRACE_SECONDS) -> None:
         """Mark every service NOT_SERVING, refuse new calls, let calls in flight finish for up
         to ``grace`` seconds, then cancel what is left; returns once stopped."""
+        self._begin_stop()
+        self.grpc_server.stop(grace).wait()
+
+    def _begin_stop(self) -> None:
         self.health.enter_graceful_shutdown()
         # Watch streams never finish by themselves: end them so that the grace period is not
         # spent waiting for them.
         self.hub.stop()
-        self.grpc_server.stop(grace).wait()
 
     def serve_until_signalled(
-        self,
-        grace: float = DEFAULT_GRACE_SECONDS,
-        signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
-    ) -> signal.Signals:
-        """Serve until one of ``signals`` arrives, then :meth:`stop`; returns the signal.
+        self, grace: float = DEFAULT_GRACE_SECONDS, signals: StopSignals | None = None
+    ) -> list[signal.Signals]:
+        """Serve until SIGTERM or SIGINT, then stop with ``grace``; returns the signals seen.
 
-        Must run in the main thread (Python delivers signals there).
+        A second signal while calls in flight still have grace skips what is left of it: the
+        calls are cancelled at once. ``signals`` are the caller's (it may want to see signals
+        that come after, while it cleans up); by default the method installs its own. Must run
+        in the main thread (see :mod:`container_maker.api.signals` for how, and why without a
+        lock in the handler).
         """
-        received: list[signal.Signals] = []
-        arrived = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            received.append(signal.Signals(signum))
-            arrived.set()
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in signals}
-        try:
-            arrived.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        log.info("shutting down", extra={"signal": received[0].name, "grace_seconds": grace})
-        self.stop(grace)
+        if signals is None:
+            with StopSignals() as own:
+                return self.serve_until_signalled(grace, own)
+        signals.wait(1)
+        first = signals.received()[0]
+        log.info("shutting down", extra={"signal": first.name, "grace_seconds": grace})
+        self._begin_stop()
+        stopped = self.grpc_server.stop(grace)
+        # Wait for the end of the grace period or a second signal, whichever comes first; the
+        # short slices bound how late the end of the grace period is noticed.
+        while not stopped.is_set():
+            if signals.wait(2, timeout=0.1):
+                second = signals.received()[1]
+                log.warning(
+                    "second signal: cancelling the calls in flight now",
+                    extra={"signal": second.name},
+                )
+                self.grpc_server.stop(0).wait()
+                break
         log.info("stopped")
-        return received[0]
+        return signals.received()
 
 
 def max_watches(threads: int) -> int:
@@ -139,8 +194,9 @@ def create_server(
     are refused with RESOURCE_EXHAUSTED.
     """
     install_request_ids()
+    pool = CallPool(threads)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc-call"),
+        pool,
         interceptors=[ApiInterceptor()],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -167,4 +223,4 @@ def create_server(
         raise InvalidConfiguration(f"cannot listen on {address}: {e}") from e
     if port == 0:
         raise InvalidConfiguration(f"cannot listen on {address} (in use or not a local address)")
-    return ApiServer(server, health_servicer, hub), port
+    return ApiServer(server, health_servicer, hub, pool), port
