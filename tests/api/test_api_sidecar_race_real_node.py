@@ -303,7 +303,9 @@ def test_killing_and_racing_the_sidecars_opens_nothing_and_steals_nothing(
     assert after[NAME] == before[NAME]  # the attacker itself ran throughout
     # ...its opens met live processes and were refused, and it saw the save execs...
     assert summary["denied"] > 0 and summary["save_denied"] > 0, summary
-    assert summary["save_processes"] == SAVES, summary
+    # Every save exec was seen. It may be counted more than once: each save forks its capture
+    # child, which shows the parent's cmdline (`/snapshot-agent save ...`) until its own exec.
+    assert summary["save_processes"] >= SAVES, summary
     # ...and it opened nothing, so it read nothing.
     stolen = [line for line in log.splitlines() if line.startswith("LOOT ")]
     assert summary["successes"] == 0, "\n".join(stolen)

@@ -75,6 +75,8 @@ class TestCluster:
             [self.kubectl_path, f"--kubeconfig={self.kubeconfig}", *args],
             capture_output=True,
             text=True,
+            # What a command in a pod prints need not be text (a server's binary greeting).
+            errors="replace",
             check=check,
             input=input,
             timeout=120,
