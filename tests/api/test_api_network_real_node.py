@@ -45,7 +45,7 @@ from status_agent_support import status_agent_image
 
 from container_maker._proto import types_pb2 as pb
 from container_maker.settings import DEFAULT_EGRESS_DENIED_CIDRS, PolicyPeer, Settings
-from container_maker_testcluster import images
+from container_maker_testcluster import images, realnode
 from container_maker_testcluster.cluster import SERVICE_IP
 from container_maker_testcluster.realnode import NODE_IP_PREFIX
 
@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PORT = 8080  # testapp serves its page here
 API_SERVICE_IP = SERVICE_IP  # the "kubernetes" Service, port 443
 POLICIES_OFF = os.environ.get("CONTAINER_MAKER_TEST_NETWORK_POLICIES") == "off"
+POLICY_APPLIED_WITHIN = 20  # seconds kube-router may take to apply a new pod's policies
 BLOCKED: tuple[str, ...] = ("networkpolicy",) if POLICIES_OFF else ()
 
 
@@ -241,9 +242,30 @@ def denied(env: NetEnv, pod: Pod, address: str, port: int) -> None:
     out)."""
     reachable, control = connects(env, env.gateway, address, port)
     assert reachable, f"control: {address}:{port} does not answer the gateway's pod: {control}"
-    ok, words = connects(env, pod, address, port)
+    # kube-router applies a new pod's policies asynchronously (about a second, longer on a
+    # loaded machine): a connection made before is no proof either way. So the verdict is the
+    # first refusal within a bounded wait; without policies, every try connects and this fails.
+    deadline = time.monotonic() + POLICY_APPLIED_WITHIN
+    while True:
+        ok, words = connects(env, pod, address, port)
+        if not ok or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     print(f"{pod.namespace}/{pod.name} -> {address}:{port}: {' '.join(words.split())}")
-    assert not ok, f"{pod.namespace}/{pod.name} reached {address}:{port}: {words}"
+    assert not ok, (
+        f"{pod.namespace}/{pod.name} still reached {address}:{port} after "
+        f"{POLICY_APPLIED_WITHIN} s: {words}; kube-router: {kube_router_state()}"
+    )
+
+
+def kube_router_state() -> str:
+    """Whether kube-router runs and enforces, for the message of a failed denial."""
+    running = subprocess.run(["pgrep", "-af", "kube-router"], capture_output=True, text=True)
+    try:
+        enforcing = str(realnode.kube_router_enforcing())
+    except realnode.RealNodeError as e:
+        enforcing = str(e)
+    return f"processes {running.stdout.strip()!r}, enforcing: {enforcing}"
 
 
 # -- what a tenant cannot reach -----------------------------------------------------------
