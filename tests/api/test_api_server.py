@@ -285,6 +285,15 @@ class Serve:
                 return line
         raise AssertionError(f"no {event!r} line; output:\n{''.join(self.raw)}")
 
+    def exits_cleanly(self, timeout: float, after: str) -> None:
+        """The process ends within ``timeout`` seconds (``after`` says what should have made it
+        stop) with exit code 0; else the test fails, with its output."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {timeout:g} s after {after}; output:\n{''.join(self.raw)}")
+        assert code == 0, "".join(self.raw)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
@@ -314,7 +323,7 @@ def test_sigterm_turns_health_not_serving_then_stops(
     assert next(watch).status == SERVING
     serve.process.send_signal(signal.SIGTERM)
     assert next(watch).status == NOT_SERVING
-    assert serve.process.wait(30) == 0
+    serve.exits_cleanly(30, "SIGTERM")
     stopping = serve.wait_for("shutting down", timeout=5)
     assert stopping["signal"] == "SIGTERM"
     assert stopping["grace_seconds"] == 2
@@ -508,11 +517,7 @@ def test_a_second_signal_inside_the_signal_handler_stops_the_server(
         assert time.monotonic() < deadline, "".join(serve.raw)
         time.sleep(0.05)
     serve.process.send_signal(signal.SIGTERM)
-    try:
-        code = serve.process.wait(30)  # the grace period is 30 s: no call is in flight
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running 30 s after SIGTERM; output:\n{''.join(serve.raw)}")
-    assert code == 0, "".join(serve.raw)
+    serve.exits_cleanly(30, "SIGTERM")  # the grace period is 30 s: no call is in flight
     assert any("signal-storm: second SIGTERM inside the handler" in x for x in serve.raw)
     assert serve.wait_for("shutting down", timeout=5)["signal"] == "SIGTERM"
     serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
@@ -624,12 +629,8 @@ def test_the_process_does_not_wait_for_handlers_of_cancelled_calls(
     call = CallInFlight(stub, admin_api, network)
     started = time.monotonic()
     serve.process.send_signal(signal.SIGTERM)
-    try:
-        code = serve.process.wait(30)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running 30 s after SIGTERM (grace 2 s):\n{''.join(serve.raw)}")
+    serve.exits_cleanly(30, "SIGTERM (grace 2 s)")
     took = time.monotonic() - started
-    assert code == 0, "".join(serve.raw)
     line = serve.wait_for("exiting without waiting for the handlers of cancelled calls", 5)
     assert line["handlers"] == 1
     call.thread.join(10)
@@ -688,12 +689,8 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     assert call.thread.is_alive()  # the first signal's grace period is running
     second = time.monotonic()
     serve.process.send_signal(signal.SIGTERM)
-    try:
-        code = serve.process.wait(45)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running 45 s after the second SIGTERM:\n{''.join(serve.raw)}")
+    serve.exits_cleanly(45, "the second SIGTERM")
     took = time.monotonic() - second
-    assert code == 0, "".join(serve.raw)
     call.thread.join(10)
     assert call.outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
     serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
@@ -749,7 +746,7 @@ def test_serve_local_interrupted_while_starting_stops_what_it_started(
         assert time.monotonic() < deadline and serve.process.poll() is None, "".join(serve.raw)
         time.sleep(0.05)
     serve.process.send_signal(signal.SIGTERM)
-    assert serve.process.wait(60) == 0, "".join(serve.raw)
+    serve.exits_cleanly(60, "SIGTERM")
     assert serve.wait_for("interrupted while starting", timeout=5)["signal"] == "SIGTERM"
     assert not any('"serving"' in x for x in serve.raw)
     LocalClusterSeen.from_output(serve.raw).assert_stopped()
