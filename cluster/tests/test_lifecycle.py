@@ -101,14 +101,19 @@ def test_cli_up_detach_env_down(tmp_path: Path) -> None:
     assert not run_dir.exists()
 
 
-def test_ctrl_c_stops_a_foreground_cluster(tmp_path: Path) -> None:
-    run_dir = tmp_path / "cluster"
-    process = subprocess.Popen(
+def foreground_up(run_dir: Path) -> subprocess.Popen[str]:
+    """``up`` in the foreground, its output (stdout and stderr) on one pipe."""
+    return subprocess.Popen(
         [*CLI, "up", "--dir", str(run_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_ctrl_c_stops_a_foreground_cluster(tmp_path: Path) -> None:
+    run_dir = tmp_path / "cluster"
+    process = foreground_up(run_dir)
     try:
         pids = component_pids(wait_for_state(run_dir))
         process.send_signal(signal.SIGINT)
@@ -130,12 +135,7 @@ def test_a_second_signal_during_the_stop_skips_the_grace_and_still_cleans_up(
     removes everything. The stop provably runs when the SIGINT comes: a stopped (SIGSTOP)
     controller manager cannot exit, so the stop waits STOP_GRACE_SECONDS for it."""
     run_dir = tmp_path / "cluster"
-    process = subprocess.Popen(
-        [*CLI, "up", "--dir", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = foreground_up(run_dir)
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []
 

@@ -19,6 +19,9 @@ from typing import Any
 import grpc
 import pluggy
 from kubernetes import client
+from kubernetes.stream import stream
+from snapshot_support import agent_image
+from status_agent_support import status_agent_image
 
 from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
@@ -30,6 +33,8 @@ from container_maker.testing import eventually
 
 # Re-exported for the API tests, which import their helpers from this module.
 from container_maker.testing import managed_objects as managed_objects
+from container_maker_testcluster import images
+from container_maker_testcluster.pytest_plugin import TestCluster
 
 LEVELS = {
     "INTERNAL": pb.EXPOSURE_LEVEL_INTERNAL,
@@ -37,6 +42,7 @@ LEVELS = {
     "CLUSTER_EXTERNAL": pb.EXPOSURE_LEVEL_CLUSTER_EXTERNAL,
     "EXPOSED": pb.EXPOSURE_LEVEL_EXPOSED,
 }
+ROOT = Path(__file__).resolve().parents[2]
 TOP_KIND = {"INTERNAL": "pod", "CLUSTER_LOCAL": "service", "CLUSTER_EXTERNAL": "service"}
 
 
@@ -158,6 +164,51 @@ def service_account_token(
     return str(response.status.token)
 
 
+def deployed_server_client(cluster: TestCluster, admin: client.ApiClient) -> client.ApiClient:
+    """A client with the deployed server's credentials only: ``deploy/namespace.yaml`` and
+    ``deploy/rbac.yaml`` applied to ``cluster``, then a fresh token (30 min) of the
+    ServiceAccount they make for the server. The caller closes it."""
+    for manifest in ("namespace.yaml", "rbac.yaml"):
+        cluster.kubectl("apply", "-f", str(ROOT / "deploy" / manifest))
+    token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
+    return token_client(admin, token)
+
+
+def sidecar_settings(node_registry: str, **values: Any) -> Settings:
+    """Settings with ``values`` whose sidecar images (the status and snapshot agents built from
+    this checkout) are pushed to ``node_registry``, the real node's."""
+    return Settings(
+        status_image=images.push(status_agent_image(), node_registry),
+        snapshot_image=images.push(agent_image(), node_registry),
+        **values,
+    )
+
+
+def exec_in_pod(
+    api: client.ApiClient, namespace: str, pod: str, container: str, *command: str
+) -> str:
+    """Run ``command`` in one container of a pod with ``api``'s credentials; its output.
+
+    On a client of its own: ``stream`` swaps the request function of the client it is given
+    while the exec runs, which must not touch calls other threads make on ``api``."""
+    own = client.ApiClient(api.configuration)
+    try:
+        output: str = stream(
+            client.CoreV1Api(own).connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            container=container,
+            command=list(command),
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
+        return output
+    finally:
+        own.close()
+
+
 class Watcher:
     """A watchContainers call read by a thread into a queue of (arrival time, event)."""
 
@@ -203,7 +254,6 @@ class Watcher:
         return event.container
 
 
-ROOT = Path(__file__).resolve().parents[2]
 STATUS_LEASE_POLICY = ROOT / "deploy" / "status-lease-policy.yaml"
 STATUS_LEASE_POLICY_NAME = "container-maker-status-lease"
 

@@ -260,6 +260,11 @@ class Relay:
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
+    @classmethod
+    def to(cls, address: str) -> Relay:
+        """A relay to ``address`` (``host:port`` of a registry on this machine's loopback)."""
+        return cls(int(address.rsplit(":", 1)[1]))
+
     def _accept(self) -> None:
         while not self._stopped.is_set():
             try:

@@ -33,15 +33,14 @@ import pytest
 from api_support import (
     Running,
     delete_namespace,
+    deployed_server_client,
     new_network_name,
     running_server,
-    service_account_token,
-    token_client,
+    sidecar_settings,
 )
 from kubernetes import client
 from network_support import PROBE_DIR, nettools_image
-from snapshot_support import Relay, agent_image
-from status_agent_support import status_agent_image
+from snapshot_support import Relay
 
 from container_maker._proto import types_pb2 as pb
 from container_maker.settings import DEFAULT_EGRESS_DENIED_CIDRS, PolicyPeer, Settings
@@ -173,30 +172,26 @@ def tenant(env_stub: Any, admin: client.ApiClient, network: str, image: str) -> 
 
 @pytest.fixture(scope="module")
 def net_env(real_node_cluster: Any) -> Iterator[NetEnv]:
-    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "namespace.yaml"))
-    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
     admin = real_node_cluster.api_client()
+    server_api = deployed_server_client(real_node_cluster, admin)
     local = real_node_cluster.local
     registry = local.real_node.registry
     network = local.real_node.network
     testapp = images.push(nettools_image(), registry)
-    registry_relay = Relay(int(registry.rsplit(":", 1)[1]))
+    registry_relay = Relay.to(registry)
     namespaces: list[str] = []
     gateway_ns = create_namespace(admin, "gateway")
     internal_ns = create_namespace(admin, "internal")
     namespaces += [gateway_ns, internal_ns]
-    settings = Settings(
+    settings = sidecar_settings(
+        registry,
         blocked_plugins=BLOCKED,
-        status_image=images.push(status_agent_image(), registry),
-        snapshot_image=images.push(agent_image(), registry),
         registry=f"{registry}/saved",
         registry_endpoints={registry: registry_relay.address},
         ingress_peers=(PolicyPeer(namespace_labels={"kubernetes.io/metadata.name": gateway_ns}),),
         egress_denied_cidrs=(*DEFAULT_EGRESS_DENIED_CIDRS, NODE_IP_PREFIX),
         egress_cluster_dns=False,
     )
-    token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
-    server_api = token_client(admin, token)
     network_a, network_b = new_network_name("tenant-a"), new_network_name("tenant-b")
     api_relay = None
     try:

@@ -27,28 +27,27 @@ import pytest
 from api_support import (
     Running,
     delete_namespace,
+    deployed_server_client,
+    exec_in_pod,
     new_network_name,
     rpc_error,
     running_server,
-    served_settings,
     service_account_token,
+    sidecar_settings,
     token_client,
 )
 from kubernetes import client
-from kubernetes.stream import stream
 from snapshot_support import (
     SAVEAPP_PORT,
     AuthRegistry,
     Relay,
-    agent_image,
     attack_image,
     files_holding,
     saveapp_image,
 )
-from status_agent_support import status_agent_image
 
 from container_maker._proto import types_pb2 as pb
-from container_maker.settings import Settings
+from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 from container_maker_testcluster import images
 from container_maker_testcluster.realnode import POD_GATEWAY
 
@@ -78,23 +77,19 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def save_env(real_node_cluster: Any) -> Iterator[SaveEnv]:
     """The server runs with the deployed ServiceAccount's token: deploy/rbac.yaml is enough."""
-    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "namespace.yaml"))
-    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
     admin = real_node_cluster.api_client()
-    token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
+    api = deployed_server_client(real_node_cluster, admin)
     local = real_node_cluster.local
     registry = local.real_node.registry
-    agent_ref = images.push(agent_image(), registry)
     saveapp_ref = images.push(saveapp_image(), registry)
     large_ref = images.push(saveapp_image(LARGE_BYTES), registry)
-    relay = Relay(int(registry.rsplit(":", 1)[1]))
-    settings = served_settings(
-        snapshot_image=agent_ref,
+    relay = Relay.to(registry)
+    settings = sidecar_settings(
+        registry,
+        ingress_domain=LOCAL_INGRESS_DOMAIN,  # as served_settings: EXPOSED containers here too
         registry=f"{registry}/saved",
         registry_endpoints={registry: relay.address},
-        status_image=images.push(status_agent_image(), registry),
     )
-    api = token_client(admin, token)
     try:
         with running_server(api, settings=settings) as running:
             yield SaveEnv(running, admin, registry, saveapp_ref, large_ref, relay, settings, api)
@@ -217,23 +212,8 @@ def test_save_of_a_missing_container_is_not_found(save_env: SaveEnv, network: st
 
 
 def exec_in(env: SaveEnv, network: str, pod: str, container: str, *command: str) -> str:
-    """Run a command in one of a pod's containers as the admin (the test's own look inside)."""
-    api = client.ApiClient(env.api.configuration)
-    try:
-        output: str = stream(
-            client.CoreV1Api(api).connect_get_namespaced_pod_exec,
-            pod,
-            network,
-            container=container,
-            command=list(command),
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-        )
-        return output
-    finally:
-        api.close()
+    """Run a command in one of a pod's containers with the server's credentials (its token)."""
+    return exec_in_pod(env.api, network, pod, container, *command)
 
 
 def tags(env: SaveEnv, network: str, name: str) -> list[str]:
@@ -396,7 +376,7 @@ def password_registry(
 ) -> Iterator[PasswordRegistry]:
     user, password = "pusher", secrets.token_urlsafe(18)
     auth = AuthRegistry(user, password)
-    relay = Relay(int(auth.address.rsplit(":", 1)[1]))
+    relay = Relay.to(auth.address)
     core = client.CoreV1Api(save_env.api)
     try:
         core.create_namespace({"metadata": {"name": network}})

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,15 @@ class Serve:
                 return line
         raise AssertionError(f"no {event!r} line; output:\n{''.join(self.raw)}")
 
+    def exits_cleanly(self, timeout: float, after: str) -> None:
+        """The process ends within ``timeout`` seconds (``after`` says what should have made it
+        stop) with exit code 0; else the test fails, with its output."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {timeout:g} s after {after}; output:\n{''.join(self.raw)}")
+        assert code == 0, "".join(self.raw)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
@@ -314,7 +323,7 @@ def test_sigterm_turns_health_not_serving_then_stops(
     assert next(watch).status == SERVING
     serve.process.send_signal(signal.SIGTERM)
     assert next(watch).status == NOT_SERVING
-    assert serve.process.wait(30) == 0
+    serve.exits_cleanly(30, "SIGTERM")
     stopping = serve.wait_for("shutting down", timeout=5)
     assert stopping["signal"] == "SIGTERM"
     assert stopping["grace_seconds"] == 2
@@ -338,24 +347,41 @@ def test_settings_from_environment_and_flags(
     assert ready["port"] != 50052
 
 
-def test_no_kubernetes_configuration_is_a_clear_error(tmp_path: Path) -> None:
+def refused_serve(
+    *args: str, variables: Mapping[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> str:
+    """Run ``container-maker serve --port=0 ARGS`` with none of our environment's
+    ``CONTAINER_MAKER_*`` settings (nor the variables ``unset``), plus ``variables``; it must
+    refuse to start (exit code 2). Its stderr."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")
-        and not key.startswith("CONTAINER_MAKER_")
+        if key not in unset and not key.startswith("CONTAINER_MAKER_")
     }
-    env["HOME"] = str(tmp_path)
+    env.update(variables or {})
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "container-maker"), "serve", "--port=0"],
+        [CONTAINER_MAKER, "serve", "--port=0", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
-    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    assert result.returncode == 2, result.stderr
+    return result.stderr
+
+
+def only_log_line(stderr: str) -> dict[str, Any]:
+    """The one JSON log line of a refused start."""
+    (line,) = [json.loads(x) for x in stderr.splitlines() if x.startswith("{")]
+    return line
+
+
+def test_no_kubernetes_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    stderr = refused_serve(
+        variables={"HOME": str(tmp_path)}, unset=("KUBECONFIG", "KUBERNETES_SERVICE_HOST")
+    )
+    line = only_log_line(stderr)
     assert line["level"] == "error"
     assert "no Kubernetes configuration found" in line["event"]
     assert "--kubeconfig" in line["event"] and "--local" in line["event"]
@@ -363,24 +389,12 @@ def test_no_kubernetes_configuration_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_inconsistent_status_settings_are_a_clear_error(tmp_path: Path) -> None:
     """A report that would expire before the next heartbeat is refused before anything starts."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
-    env["CONTAINER_MAKER_STATUS_HEARTBEAT_INTERVAL"] = "20"
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "container-maker"),
-            "serve",
-            "--port=0",
-            "--status-report-validity=15",
-            f"--kubeconfig={tmp_path / 'none'}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    stderr = refused_serve(
+        "--status-report-validity=15",
+        f"--kubeconfig={tmp_path / 'none'}",
+        variables={"CONTAINER_MAKER_STATUS_HEARTBEAT_INTERVAL": "20"},
     )
-    assert result.returncode == 2
-    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    line = only_log_line(stderr)
     assert (
         "status_report_validity (15s) must exceed status_heartbeat_interval (20.0s)"
         in (line["event"])
@@ -393,44 +407,23 @@ def test_the_retired_ingress_host_stops_the_server_with_what_to_do(
 ) -> None:
     """An operator who had the one-host setting learns at startup what replaces it; the server
     never serves EXPOSED containers on the shared host."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
-    args = ["serve", "--port=0", f"--kubeconfig={tmp_path / 'none'}"]
+    kubeconfig = f"--kubeconfig={tmp_path / 'none'}"
     if given == "flag":
-        args.append("--ingress-host=apps.example.com")
+        stderr = refused_serve(kubeconfig, "--ingress-host=apps.example.com")
     else:
-        env["CONTAINER_MAKER_INGRESS_HOST"] = "apps.example.com"
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "container-maker"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+        stderr = refused_serve(
+            kubeconfig, variables={"CONTAINER_MAKER_INGRESS_HOST": "apps.example.com"}
+        )
+    line = only_log_line(stderr)
     assert "ingress_host" in line["event"] and "no longer supported" in line["event"]
     assert "--ingress-domain" in line["event"]
 
 
 def test_a_bad_ingress_domain_is_a_clear_error(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "container-maker"),
-            "serve",
-            "--port=0",
-            "--ingress-domain=Sandbox.Example.com.",
-            f"--kubeconfig={tmp_path / 'none'}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    stderr = refused_serve(
+        "--ingress-domain=Sandbox.Example.com.", f"--kubeconfig={tmp_path / 'none'}"
     )
-    assert result.returncode == 2
-    (line,) = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    line = only_log_line(stderr)
     assert "ingress_domain" in line["event"] and "not a lowercase DNS name" in line["event"]
 
 
@@ -447,24 +440,8 @@ def test_a_bad_ingress_domain_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_network_policy_settings_are_a_clear_error(
     tmp_path: Path, args: list[str], variables: dict[str, str], message: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
-    env.update(variables)
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "container-maker"),
-            "serve",
-            "--port=0",
-            f"--kubeconfig={tmp_path / 'none'}",
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2, result.stderr
-    assert message in result.stderr, result.stderr
+    stderr = refused_serve(f"--kubeconfig={tmp_path / 'none'}", *args, variables=variables)
+    assert message in stderr, stderr
 
 
 def test_in_cluster_configuration(
@@ -540,11 +517,7 @@ def test_a_second_signal_inside_the_signal_handler_stops_the_server(
         assert time.monotonic() < deadline, "".join(serve.raw)
         time.sleep(0.05)
     serve.process.send_signal(signal.SIGTERM)
-    try:
-        code = serve.process.wait(30)  # the grace period is 30 s: no call is in flight
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running 30 s after SIGTERM; output:\n{''.join(serve.raw)}")
-    assert code == 0, "".join(serve.raw)
+    serve.exits_cleanly(30, "SIGTERM")  # the grace period is 30 s: no call is in flight
     assert any("signal-storm: second SIGTERM inside the handler" in x for x in serve.raw)
     assert serve.wait_for("shutting down", timeout=5)["signal"] == "SIGTERM"
     serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
@@ -656,12 +629,8 @@ def test_the_process_does_not_wait_for_handlers_of_cancelled_calls(
     call = CallInFlight(stub, admin_api, network)
     started = time.monotonic()
     serve.process.send_signal(signal.SIGTERM)
-    try:
-        code = serve.process.wait(30)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running 30 s after SIGTERM (grace 2 s):\n{''.join(serve.raw)}")
+    serve.exits_cleanly(30, "SIGTERM (grace 2 s)")
     took = time.monotonic() - started
-    assert code == 0, "".join(serve.raw)
     line = serve.wait_for("exiting without waiting for the handlers of cancelled calls", 5)
     assert line["handlers"] == 1
     call.thread.join(10)
@@ -720,12 +689,8 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     assert call.thread.is_alive()  # the first signal's grace period is running
     second = time.monotonic()
     serve.process.send_signal(signal.SIGTERM)
-    try:
-        code = serve.process.wait(45)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running 45 s after the second SIGTERM:\n{''.join(serve.raw)}")
+    serve.exits_cleanly(45, "the second SIGTERM")
     took = time.monotonic() - second
-    assert code == 0, "".join(serve.raw)
     call.thread.join(10)
     assert call.outcome in ([grpc.StatusCode.CANCELLED], [grpc.StatusCode.UNAVAILABLE])
     serve.wait_for("second signal: cancelling the calls in flight now", timeout=5)
@@ -781,7 +746,7 @@ def test_serve_local_interrupted_while_starting_stops_what_it_started(
         assert time.monotonic() < deadline and serve.process.poll() is None, "".join(serve.raw)
         time.sleep(0.05)
     serve.process.send_signal(signal.SIGTERM)
-    assert serve.process.wait(60) == 0, "".join(serve.raw)
+    serve.exits_cleanly(60, "SIGTERM")
     assert serve.wait_for("interrupted while starting", timeout=5)["signal"] == "SIGTERM"
     assert not any('"serving"' in x for x in serve.raw)
     LocalClusterSeen.from_output(serve.raw).assert_stopped()

@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,23 +33,25 @@ import pytest
 from api_support import (
     Running,
     delete_namespace,
+    deployed_server_client,
+    exec_in_pod,
     new_network_name,
     running_server,
-    service_account_token,
-    token_client,
+    sidecar_settings,
 )
 from kubernetes import client
-from kubernetes.stream import stream
 from race_support import ROUNDS, attacker_image
-from snapshot_support import AuthRegistry, Relay, agent_image
-from status_agent_support import status_agent_image
+from snapshot_support import AuthRegistry, Relay
 
 from container_maker._proto import types_pb2 as pb
-from container_maker.settings import Settings
 from container_maker.testing import eventually
 from container_maker_testcluster import images
 from container_maker_testcluster.cluster import LocalCluster
-from container_maker_testcluster.pytest_plugin import KUBECONFIG_ENV, REAL_NODE_LOCK_WAIT_SECONDS
+from container_maker_testcluster.pytest_plugin import (
+    KUBECONFIG_ENV,
+    REAL_NODE_LOCK_WAIT_SECONDS,
+    TestCluster,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "victim"
@@ -93,20 +94,22 @@ def race_env(race_cluster: LocalCluster) -> Iterator[RaceEnv]:
     ours that wants a password (the prize); pods reach it and the node's registry through
     relays on the pod bridge."""
     assert race_cluster.binaries is not None and race_cluster.real_node is not None
-    kubectl = str(race_cluster.binaries.bin_dir / "kubectl")
-    for manifest in ("namespace.yaml", "rbac.yaml"):
-        race_cluster_apply(kubectl, race_cluster.kubeconfig, ROOT / "deploy" / manifest)
+    cluster = TestCluster(
+        race_cluster.kubeconfig,
+        str(race_cluster.binaries.bin_dir / "kubectl"),
+        simulated=False,
+        local=race_cluster,
+    )
     admin = race_cluster.api_client()
-    token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
+    api = deployed_server_client(cluster, admin)
     node_registry = race_cluster.real_node.registry
     user, password = "pusher", secrets.token_urlsafe(18)
     auth = AuthRegistry(user, password)
-    relay = Relay(int(auth.address.rsplit(":", 1)[1]))
+    relay = Relay.to(auth.address)
     # The agent reads the running image's config from the node's registry.
-    node_relay = Relay(int(node_registry.rsplit(":", 1)[1]))
-    settings = Settings(
-        snapshot_image=images.push(agent_image(), node_registry),
-        status_image=images.push(status_agent_image(), node_registry),
+    node_relay = Relay.to(node_registry)
+    settings = sidecar_settings(
+        node_registry,
         registry=f"{auth.address}/saved",
         registry_secret=SECRET,
         # The test's registry speaks plain HTTP on the machine's loopback: named as such, as an
@@ -115,7 +118,6 @@ def race_env(race_cluster: LocalCluster) -> Iterator[RaceEnv]:
         registry_endpoints={auth.address: relay.address, node_registry: node_relay.address},
     )
     attacker = images.push(attacker_image(), node_registry)
-    api = token_client(admin, token)
     try:
         with running_server(api, settings=settings) as running:
             yield RaceEnv(running, admin, attacker, auth, user, password)
@@ -125,15 +127,6 @@ def race_env(race_cluster: LocalCluster) -> Iterator[RaceEnv]:
         node_relay.close()
         auth.close()
         admin.close()
-
-
-def race_cluster_apply(kubectl: str, kubeconfig: Path, manifest: Path) -> None:
-    subprocess.run(
-        [kubectl, f"--kubeconfig={kubeconfig}", "apply", "-f", str(manifest)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
 
 
 def b64(text: str) -> str:
@@ -176,22 +169,7 @@ def create_attacker(env: RaceEnv, network: str) -> Any:
 
 def exec_in(env: RaceEnv, network: str, *command: str) -> str:
     """Run a command in the user's container as the admin (the test's own hand inside)."""
-    api = client.ApiClient(env.admin.configuration)
-    try:
-        output: str = stream(
-            client.CoreV1Api(api).connect_get_namespaced_pod_exec,
-            NAME,
-            network,
-            container=NAME,
-            command=list(command),
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-        )
-        return output
-    finally:
-        api.close()
+    return exec_in_pod(env.admin, network, NAME, NAME, *command)
 
 
 def attacker_log(env: RaceEnv, network: str) -> str:

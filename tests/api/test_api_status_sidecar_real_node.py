@@ -28,18 +28,17 @@ from api_support import (
     StatusLeasePolicy,
     Watcher,
     delete_namespace,
+    deployed_server_client,
+    exec_in_pod,
     new_network_name,
     running_server,
-    service_account_token,
-    token_client,
+    sidecar_settings,
 )
 from kubernetes import client
-from kubernetes.stream import stream
-from snapshot_support import agent_image, saveapp_image
-from status_agent_support import status_agent_image, status_agent_processes
+from snapshot_support import saveapp_image
+from status_agent_support import status_agent_processes
 
 from container_maker._proto import types_pb2 as pb
-from container_maker.settings import Settings
 from container_maker.testing import eventually
 from container_maker_testcluster import images
 
@@ -66,21 +65,17 @@ class SidecarEnv:
 
 @pytest.fixture(scope="module")
 def sidecar_env(real_node_cluster: Any) -> Iterator[SidecarEnv]:
-    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "namespace.yaml"))
-    real_node_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac.yaml"))
     admin = real_node_cluster.api_client()
-    token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
+    api = deployed_server_client(real_node_cluster, admin)
     registry = real_node_cluster.local.real_node.registry
-    settings = Settings(
-        status_image=images.push(status_agent_image(), registry),
-        snapshot_image=images.push(agent_image(), registry),
+    settings = sidecar_settings(
+        registry,
         status_poll_interval=0.2,
         status_heartbeat_interval=1.0,
         status_report_validity=3,
     )
     testapp = images.push(images.build_testapp(), registry)
     root_app = images.push(saveapp_image(user="0:0"), registry)
-    api = token_client(admin, token)
     # The real agent reports under the status Lease policy of deploy/, enforced.
     policy = StatusLeasePolicy(real_node_cluster)
     try:
@@ -243,18 +238,7 @@ def test_the_users_container_cannot_read_the_sidecars_token(
         f"echo agent $d; cat $d/root{TOKEN_PATH} && echo READ-IT; fi; done; "
         "ls /var/run/secrets 2>&1; true"
     )
-    output = stream(
-        core.connect_get_namespaced_pod_exec,
-        "root",
-        network,
-        container="root",
-        command=["/bin/sh", "-c", script],
-        stderr=True,
-        stdout=True,
-        stdin=False,
-        tty=False,
-        _preload_content=True,
-    )
+    output = exec_in_pod(sidecar_env.admin, network, "root", "root", "/bin/sh", "-c", script)
     assert output.splitlines()[0] == "0", output  # root in the user's container
     assert "agent /proc/" in output, output  # it sees the agent's process...
     assert "READ-IT" not in output and "Permission denied" in output, output  # ...not its token

@@ -179,8 +179,9 @@ def build_pause() -> Image:
     return _image("pause", "1", layer, {"Entrypoint": ["/pause"], "User": f"{NOBODY}:{NOBODY}"})
 
 
-def build_testapp() -> Image:
-    """The test workload: busybox-static serving /www on port 8080."""
+def testapp_layer() -> Layer:
+    """The test workload's files: busybox-static with every applet in /bin, ``/serve`` and
+    ``/www``. Test images that are the workload plus a tool start from it."""
     if not BUSYBOX.is_file():
         raise ImageError(f"{BUSYBOX} is missing (apt-get install busybox-static)")
     listed = subprocess.run([str(BUSYBOX), "--list"], capture_output=True, text=True, check=True)
@@ -192,14 +193,23 @@ def build_testapp() -> Image:
             layer.symlink(f"bin/{applet}", "busybox")
     layer.file("serve", (cluster_source_dir() / "images" / "serve.sh").read_bytes(), 0o755)
     layer.directory("www", 0o755, owner=NOBODY)
-    config: dict[str, object] = {
+    return layer
+
+
+def testapp_config() -> dict[str, object]:
+    """The test workload's image config: ``/serve`` on TESTAPP_PORT as nobody."""
+    return {
         "Entrypoint": ["/serve"],
         "Env": ["PATH=/bin", f"PORT={TESTAPP_PORT}"],
         "ExposedPorts": {f"{TESTAPP_PORT}/tcp": {}},
         "User": f"{NOBODY}:{NOBODY}",
         "WorkingDir": "/",
     }
-    return _image("testapp", "1", layer, config)
+
+
+def build_testapp() -> Image:
+    """The test workload: busybox-static serving /www on port 8080."""
+    return _image("testapp", "1", testapp_layer(), testapp_config())
 
 
 def build_all() -> list[Image]:
