@@ -709,8 +709,7 @@ def test_timeout_around_uv_run_serve_local_stops_cleanly(kube_cluster: Any) -> N
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
     uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not on PATH")
+    assert uv is not None, "uv is not on PATH: ./dev installs it"
     limit = 45  # enough to start the local cluster (about 10 s) and serve a while
     started = time.monotonic()
     result = subprocess.run(

@@ -22,7 +22,6 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -217,7 +216,6 @@ def summary_of(log: str) -> dict[str, Any]:
     return parsed
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="the attacker is built with gcc -static")
 def test_killing_and_racing_the_sidecars_opens_nothing_and_steals_nothing(
     race_env: RaceEnv, network: str
 ) -> None:
@@ -292,7 +290,6 @@ def test_killing_and_racing_the_sidecars_opens_nothing_and_steals_nothing(
         assert prize not in log, f"the {what} is in the attacker's log"
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="the attacker is built with gcc -static")
 def test_the_users_container_cannot_open_a_packet_socket(race_env: RaceEnv, network: str) -> None:
     """Without NET_RAW, root in the user's container can neither sniff nor spoof frames on the
     pod network: socket(AF_PACKET, SOCK_RAW) is EPERM."""
