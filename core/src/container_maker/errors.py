@@ -23,6 +23,7 @@ class StatusCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     ALREADY_EXISTS = "ALREADY_EXISTS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     ABORTED = "ABORTED"
@@ -82,6 +83,22 @@ class AlreadyExists(PermanentError):
 
 class PermissionDenied(PermanentError):
     """The Kubernetes API refused the service's credentials (RBAC or authentication)."""
+
+    code = StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(PermanentError):
+    """The caller presented no credentials the server accepts, or bad, expired or
+    wrong-audience ones. The message says which kinds of credentials are accepted and nothing
+    else about the server."""
+
+    code = StatusCode.UNAUTHENTICATED
+
+
+class Forbidden(PermanentError):
+    """The authenticated caller may not do this (an authorizer said no, or the namespace is not
+    the caller's tenant's). Unlike :class:`PermissionDenied` it is about the caller's rights,
+    not the server's own."""
 
     code = StatusCode.PERMISSION_DENIED
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .auth import Access, Credentials, Decision, Identity
 from .context import BuildContext, KubeContext
 from .kube import NamespacedKind
 from .markers import hookspec
@@ -250,4 +251,73 @@ def cm_save(pod: ObservedObject, context: KubeContext) -> SavedImage | None:
     limit), Unavailable (registry unreachable), Aborted (a save of it is in progress).
 
     The first non-None result wins (firstresult).
+    """
+
+
+@hookspec(firstresult=True)
+def cm_authenticate(
+    credentials: Credentials, settings: Settings, context: KubeContext
+) -> Identity | None:
+    """Say who is calling, from the call's metadata and TLS peer.
+
+    Called: for every call of the ContainerMakerAPI service (not health), before the servicer
+    runs, by the API layer; plugins are asked in pluggy's order until one answers.
+
+    Parameters:
+        credentials: the call's :class:`~container_maker.auth.Credentials` (metadata, peer,
+            verified client certificate, method).
+        settings: the service configuration (a plugin acts only when the operator enabled it
+            there: ``settings.authenticators`` names it).
+        context: a :class:`~container_maker.context.KubeContext` (a TokenReview needs the API
+            client), with a short deadline.
+
+    Returns: the caller's :class:`~container_maker.auth.Identity` when the credentials are of
+    this plugin's kind and valid; None when the call carries no credentials of its kind. Bad,
+    expired or wrong-audience credentials of its kind raise
+    :class:`~container_maker.errors.Unauthenticated` (the message must not say more about the
+    server than which kinds of credentials it accepts).
+
+    The first non-None result wins (firstresult). No identity at all: UNAUTHENTICATED.
+    """
+
+
+@hookspec
+def cm_accepted_credentials(settings: Settings) -> str | None:
+    """Describe the credentials this plugin accepts, for UNAUTHENTICATED messages.
+
+    Called: when the server is created (to know whether any authenticator is configured) and
+    when a call is refused as unauthenticated.
+
+    Parameters:
+        settings: the service configuration.
+
+    Returns: one short phrase ("a Kubernetes bearer token (metadata authorization: Bearer
+    <token>, audience container-maker)") when the plugin is enabled in ``settings``, else None.
+
+    Results from all plugins are collected.
+    """
+
+
+@hookspec
+def cm_authorize(identity: Identity, access: Access, context: KubeContext) -> Decision | None:
+    """Decide whether ``identity`` may have ``access`` (a verb on containers in a namespace).
+
+    Called: by the manager, at the start of every operation, for identities whose ``verbs``
+    are None (those whose rights the cluster decides, such as Kubernetes tokens); identities
+    granted verbs at authentication (API keys, client certificates, the anonymous local one)
+    are checked against those verbs by the core instead. Either way the namespace must be the
+    identity's tenant's too: that is checked by the core, after this hook.
+
+    Parameters:
+        identity: the authenticated caller.
+        access: the :class:`~container_maker.auth.Access` (verb, the caller's network name and
+            the namespace it maps to, the container id if any).
+        context: a :class:`~container_maker.context.KubeContext` (a SubjectAccessReview needs
+            the API client).
+
+    Returns: a :class:`~container_maker.auth.Decision`, or None when the plugin has no say
+    about this identity.
+
+    Results from all plugins are collected: any ``allowed=False`` refuses
+    (PERMISSION_DENIED with its reason), and at least one ``allowed=True`` is needed.
     """

@@ -16,6 +16,10 @@ MANAGED_BY_VALUE = "container-maker"
 ID_KEY = "container-maker.io/id"
 NAME_KEY = "container-maker.io/name"
 EXPOSURE_KEY = "container-maker.io/exposure-level"
+# The tenant a namespace (and every object of ours in it) belongs to. A namespace is used for a
+# tenant's containers only when it carries this label with the tenant's value: Container Maker
+# sets it on the namespaces it creates; an operator may set it on one made otherwise.
+TENANT_KEY = "container-maker.io/tenant"
 SPEC_HASH_ANNOTATION = "container-maker.io/spec-hash"
 # The label selecting a container's pod (the Service selects on it).
 POD_SELECTOR_KEY = ID_KEY

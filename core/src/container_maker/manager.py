@@ -16,6 +16,7 @@ from collections import defaultdict
 import pluggy
 from kubernetes.client import ApiClient
 
+from .auth import LOCAL_IDENTITY, Identity
 from .chain import (
     CONTAINER_KINDS,
     DELETED_KINDS,
@@ -119,7 +120,13 @@ class ContainerManager:
         """A :class:`Container` from its objects by kind (the pod must be among them); pure."""
         return self._assemble(container_id, namespace, objects)
 
-    def check_namespace(self, network_name: str, *, timeout: float | None = None) -> None:
+    def check_namespace(
+        self,
+        network_name: str,
+        *,
+        timeout: float | None = None,
+        caller: Identity = LOCAL_IDENTITY,
+    ) -> None:
         """Raise InvalidArgument for a bad name, NotFound when the namespace does not exist."""
         validate_namespace_name(network_name)
         if not self._get("namespace", Query(namespace=network_name), self._context(timeout)):
@@ -154,6 +161,7 @@ class ContainerManager:
         *,
         timeout: float | None = None,
         wait_until_ready: bool = False,
+        caller: Identity = LOCAL_IDENTITY,
     ) -> Container:
         """Create a container; return it (its address may still be "" until assigned).
 
@@ -326,7 +334,12 @@ class ContainerManager:
     # -- get and list -----------------------------------------------------------------------
 
     def get(
-        self, container_id: str, network_name: str, *, timeout: float | None = None
+        self,
+        container_id: str,
+        network_name: str,
+        *,
+        timeout: float | None = None,
+        caller: Identity = LOCAL_IDENTITY,
     ) -> Container:
         """The container ``container_id`` in ``network_name`` (at most one call per kind)."""
         validate_container_id(container_id)
@@ -356,7 +369,13 @@ class ContainerManager:
                 objects[kind] = found
         return self._assemble(container_id, namespace, objects)
 
-    def list(self, network_name: str, *, timeout: float | None = None) -> tuple[Container, ...]:
+    def list(
+        self,
+        network_name: str,
+        *,
+        timeout: float | None = None,
+        caller: Identity = LOCAL_IDENTITY,
+    ) -> tuple[Container, ...]:
         """Every container in ``network_name``: one list call per kind, however many there are.
 
         Each container appears once (its service and ingress are part of it), sorted by name.
@@ -383,7 +402,12 @@ class ContainerManager:
     # -- delete -----------------------------------------------------------------------------
 
     def delete(
-        self, container_id: str, network_name: str, *, timeout: float | None = None
+        self,
+        container_id: str,
+        network_name: str,
+        *,
+        timeout: float | None = None,
+        caller: Identity = LOCAL_IDENTITY,
     ) -> DeleteOutcome:
         """Delete a container in reverse chain order, then its namespace if that may go.
 
@@ -414,7 +438,12 @@ class ContainerManager:
     # -- save -------------------------------------------------------------------------------
 
     def save(
-        self, container_id: str, network_name: str, *, timeout: float | None = None
+        self,
+        container_id: str,
+        network_name: str,
+        *,
+        timeout: float | None = None,
+        caller: Identity = LOCAL_IDENTITY,
     ) -> tuple[SavedImage, ...]:
         """Save the container's pod as an image in ``settings.registry`` (``cm_save``).
 

@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 import pluggy
 
 from . import hookspecs
+from .auth import Access, Credentials, Decision, Identity
 from .chain import ESSENTIAL_KINDS
 from .context import BuildContext, KubeContext
-from .errors import InternalError, InvalidConfiguration
+from .errors import Forbidden, InternalError, InvalidConfiguration
 from .kube import NamespacedKind
 from .markers import NAME
 from .models import (
@@ -182,3 +183,50 @@ class Hooks:
                 )
             nodes.extend(result)
         return tuple(nodes)
+
+    def authenticate(
+        self, *, credentials: Credentials, settings: Settings, context: KubeContext
+    ) -> Identity | None:
+        """``cm_authenticate``: the caller's identity (None: no plugin recognised credentials)."""
+        result = self._hook.cm_authenticate(
+            credentials=credentials, settings=settings, context=context
+        )
+        return _checked(result, Identity, "cm_authenticate")
+
+    def accepted_credentials(self, *, settings: Settings) -> tuple[str, ...]:
+        """``cm_accepted_credentials``: what the enabled authenticators accept (empty: none)."""
+        results = self._hook.cm_accepted_credentials(settings=settings)
+        phrases = []
+        for result in results:
+            if result is None:
+                continue
+            if not isinstance(result, str):
+                raise InternalError(
+                    f"a plugin's cm_accepted_credentials returned {result!r}, expected a str"
+                )
+            phrases.append(result)
+        return tuple(sorted(phrases))
+
+    def authorize(self, *, identity: Identity, access: Access, context: KubeContext) -> None:
+        """Raise :class:`~container_maker.errors.Forbidden` unless ``identity`` may ``access``.
+
+        Identities granted verbs at authentication are checked against them; for the others
+        every ``cm_authorize`` answer counts (one refusal refuses, one approval is needed).
+        Tenancy (whose namespace it is) is the manager's check, not this one.
+        """
+        what = f"{access.verb} containers in network {access.network_name}"
+        if identity.verbs is not None:
+            if access.verb not in identity.verbs:
+                raise Forbidden(f"{identity.user} may not {what}")
+            return
+        results = self._hook.cm_authorize(identity=identity, access=access, context=context)
+        decisions = [_checked(r, Decision, "cm_authorize") for r in results]
+        refusals = [d for d in decisions if d is not None and not d.allowed]
+        if refusals:
+            reason = refusals[0].reason
+            raise Forbidden(f"{identity.user} may not {what}" + (f": {reason}" if reason else ""))
+        if not any(d is not None and d.allowed for d in decisions):
+            raise Forbidden(
+                f"{identity.user} may not {what}: no authorizer grants it (for Kubernetes "
+                "identities, an RBAC rule on containers.container-maker.io)"
+            )
