@@ -427,7 +427,7 @@ def test_create_in_a_brand_new_namespace_waits_for_the_default_service_account(
     the controller manager goes on, create succeeds without the caller noticing.
 
     Only a pod running as ``default`` meets this: with the status plugin the pod runs as the
-    container's own ServiceAccount, made just before it, so the plugin is blocked here. And
+    namespace's status ServiceAccount, made just before it, so the plugin is blocked here. And
     only in a namespace Container Maker did not make: in its own it waits for the quota
     controller (the same controller manager) to count the new ResourceQuota, by which time the
     ServiceAccount usually exists; so the namespace is made here, by "someone else", while the
@@ -526,12 +526,9 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
 def status_objects(name: str) -> list[str]:
-    """The objects of container ``name`` besides its pod, Service and Ingress: the status kind's
-    (its report and the access to it) and its NetworkPolicy."""
-    status = [
-        f"{kind}/{name}-status" for kind in ("lease", "role", "rolebinding", "serviceaccount")
-    ]
-    return [f"networkpolicy/{name}-net", *status]
+    """The objects of container ``name`` besides its pod, Service and Ingress: the status
+    kind's report Lease and its NetworkPolicy (the status identity is the namespace's)."""
+    return [f"networkpolicy/{name}-net", f"lease/{name}-status"]
 
 
 STATUS_OBJECTS = status_objects("web")

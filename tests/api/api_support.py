@@ -154,21 +154,37 @@ def token_client(admin_api: client.ApiClient, token: str) -> client.ApiClient:
 
 
 def service_account_token(
-    admin_api: client.ApiClient, namespace: str, name: str, seconds: int = 3600
+    admin_api: client.ApiClient,
+    namespace: str,
+    name: str,
+    seconds: int = 3600,
+    *,
+    bound_pod: str = "",
 ) -> str:
-    """A fresh token of ServiceAccount ``namespace/name`` (TokenRequest API)."""
-    request: Any = {"spec": {"expirationSeconds": seconds}}
+    """A fresh token of ServiceAccount ``namespace/name`` (TokenRequest API); with
+    ``bound_pod``, bound to that pod (by name and uid) as the kubelet binds a projected token,
+    so the API server adds the pod's name and uid to the user's extra."""
+    spec: dict[str, Any] = {"expirationSeconds": seconds}
+    if bound_pod:
+        pod = client.CoreV1Api(admin_api).read_namespaced_pod(bound_pod, namespace)
+        spec["boundObjectRef"] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": bound_pod,
+            "uid": pod.metadata.uid,
+        }
     response = client.CoreV1Api(admin_api).create_namespaced_service_account_token(
-        name, namespace, request
+        name, namespace, {"spec": spec}
     )
     return str(response.status.token)
 
 
 def deployed_server_client(cluster: TestCluster, admin: client.ApiClient) -> client.ApiClient:
-    """A client with the deployed server's credentials only: ``deploy/namespace.yaml`` and
-    ``deploy/rbac.yaml`` applied to ``cluster``, then a fresh token (30 min) of the
+    """A client with the deployed server's credentials only: ``deploy/namespace.yaml``,
+    ``deploy/rbac.yaml`` and ``deploy/status-reporter.yaml`` (the role the server binds each
+    namespace's status identity to) applied to ``cluster``, then a fresh token (30 min) of the
     ServiceAccount they make for the server. The caller closes it."""
-    for manifest in ("namespace.yaml", "rbac.yaml"):
+    for manifest in ("namespace.yaml", "rbac.yaml", "status-reporter.yaml"):
         cluster.kubectl("apply", "-f", str(ROOT / "deploy" / manifest))
     token = service_account_token(admin, "container-maker-system", "container-maker", 1800)
     return token_client(admin, token)
@@ -256,6 +272,8 @@ class Watcher:
 
 STATUS_LEASE_POLICY = ROOT / "deploy" / "status-lease-policy.yaml"
 STATUS_LEASE_POLICY_NAME = "container-maker-status-lease"
+STATUS_REPORTER = ROOT / "deploy" / "status-reporter.yaml"
+STATUS_ACCOUNT = "container-maker-status"
 
 
 def denied_by_policy(error: client.ApiException) -> bool:
@@ -266,13 +284,24 @@ def denied_by_policy(error: client.ApiException) -> bool:
     )
 
 
+def kubectl_has(cluster: Any, manifest: Path, count: int) -> bool:
+    """Whether all ``count`` objects of ``manifest`` exist on ``cluster`` (whoever made them)."""
+    result = cluster.kubectl(
+        "get", "-f", str(manifest), "--ignore-not-found", "-o", "name", check=False
+    )
+    return len(result.stdout.split()) == count
+
+
 class StatusLeasePolicy:
-    """``deploy/status-lease-policy.yaml`` on a test cluster, and a probe of its enforcement.
+    """``deploy/status-lease-policy.yaml`` on a test cluster, with ``deploy/status-reporter.yaml``
+    (the status identity's ClusterRole, which a server run without deploy/ does not make), and
+    a probe of the policy's enforcement.
 
     The API server enforces a policy a moment after it is written, so installing or unbinding
-    it waits until a real request says so: the probe is a status identity of its own
-    (``probe-status``, with a token and a Role like a container's) whose server-side dry run
-    relabelling its own Lease is refused by the policy exactly while the policy is enforced.
+    it waits until a real request says so: the probe is a status identity of its own (the
+    ServiceAccount ``container-maker-status`` of a namespace of its own, bound to the
+    ClusterRole like a server binds it) with a token bound to no pod, whose server-side dry run
+    of a patch of a Lease is refused by the policy (no pod claim) exactly while it is enforced.
     """
 
     def __init__(self, cluster: Any) -> None:
@@ -280,37 +309,24 @@ class StatusLeasePolicy:
         self.admin: client.ApiClient = cluster.api_client()
         self.namespace = f"status-policy-probe-{uuid.uuid4().hex[:6]}"
         self.lease = "probe-status"
+        self.reporter_was_installed = kubectl_has(cluster, STATUS_REPORTER, 1)
+        cluster.kubectl("apply", "-f", str(STATUS_REPORTER))
         core = client.CoreV1Api(self.admin)
         core.create_namespace({"metadata": {"name": self.namespace}})
         eventually(
             lambda: self._service_account(core), lambda made: made, timeout=30
         )  # a new namespace may refuse objects for a moment
-        rbac = client.RbacAuthorizationV1Api(self.admin)
-        rbac.create_namespaced_role(
+        client.RbacAuthorizationV1Api(self.admin).create_namespaced_role_binding(
             self.namespace,
             {
-                "metadata": {"name": self.lease},
-                "rules": [
-                    {
-                        "apiGroups": ["coordination.k8s.io"],
-                        "resources": ["leases"],
-                        "resourceNames": [self.lease],
-                        "verbs": ["patch"],
-                    }
-                ],
-            },
-        )
-        rbac.create_namespaced_role_binding(
-            self.namespace,
-            {
-                "metadata": {"name": self.lease},
+                "metadata": {"name": STATUS_ACCOUNT},
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": self.lease,
+                    "kind": "ClusterRole",
+                    "name": "container-maker-status-reporter",
                 },
                 "subjects": [
-                    {"kind": "ServiceAccount", "name": self.lease, "namespace": self.namespace}
+                    {"kind": "ServiceAccount", "name": STATUS_ACCOUNT, "namespace": self.namespace}
                 ],
             },
         )
@@ -324,14 +340,14 @@ class StatusLeasePolicy:
                 "spec": {},
             },
         )
-        token = service_account_token(self.admin, self.namespace, self.lease, 3600)
+        token = service_account_token(self.admin, self.namespace, STATUS_ACCOUNT, 3600)
         self.token_api = token_client(self.admin, token)
         self.was_installed = self.installed()
 
     def _service_account(self, core: client.CoreV1Api) -> bool:
         try:
             core.create_namespaced_service_account(
-                self.namespace, {"metadata": {"name": self.lease}}
+                self.namespace, {"metadata": {"name": STATUS_ACCOUNT}}
             )
         except client.ApiException as e:
             if e.status == 409:
@@ -343,17 +359,14 @@ class StatusLeasePolicy:
 
     def installed(self) -> bool:
         """Whether the policy and its binding exist (whoever made them)."""
-        result = self.cluster.kubectl(
-            "get", "-f", str(STATUS_LEASE_POLICY), "--ignore-not-found", "-o", "name", check=False
-        )
-        return len(result.stdout.split()) == 2
+        return kubectl_has(self.cluster, STATUS_LEASE_POLICY, 2)
 
     def enforced(self) -> bool:
-        """Whether the API server refuses the probe's relabelling because of the policy now."""
-        relabel = {"metadata": {"labels": {ID_KEY: "someone-else"}}}
+        """Whether the API server refuses the probe's patch because of the policy now."""
+        renew = {"spec": {"holderIdentity": "probe"}}
         try:
             client.CoordinationV1Api(self.token_api).patch_namespaced_lease(
-                self.lease, self.namespace, relabel, dry_run="All"
+                self.lease, self.namespace, renew, dry_run="All"
             )
         except client.ApiException as e:
             if denied_by_policy(e):
@@ -391,10 +404,14 @@ class StatusLeasePolicy:
 
     def close(self) -> None:
         """Leave the cluster as it was found (the policy removed if this probe installed it)."""
-        if not self.was_installed:
-            self.cluster.kubectl(
-                "delete", "-f", str(STATUS_LEASE_POLICY), "--ignore-not-found", check=False
-            )
+        for manifest, was_installed in (
+            (STATUS_LEASE_POLICY, self.was_installed),
+            (STATUS_REPORTER, self.reporter_was_installed),
+        ):
+            if not was_installed:
+                self.cluster.kubectl(
+                    "delete", "-f", str(manifest), "--ignore-not-found", check=False
+                )
         self.token_api.close()
         delete_namespace(self.admin, self.namespace)
         self.admin.close()

@@ -37,9 +37,9 @@ def test_create_get_list_delete_at_every_level(
     assert created.container_type == TOP_KIND.get(level, "ingress")
     assert created.exposure_level == LEVELS[level]
     assert [(p.container_port, p.protocol) for p in created.ports] == [(8080, "TCP")]
-    # The status sidecar's report (a Lease) and its access, and the container's NetworkPolicy,
-    # come with every container.
-    expected_kinds = {"pod", "lease", "role", "rolebinding", "serviceaccount", "networkpolicy"}
+    # The status sidecar's report (a Lease) and the container's NetworkPolicy come with every
+    # container (the status identity is the namespace's, not listed here).
+    expected_kinds = {"pod", "lease", "networkpolicy"}
     expected_kinds |= {"service"} if level != "INTERNAL" else set()
     expected_kinds |= {"ingress"} if level == "EXPOSED" else set()
     assert {o.split("/")[0] for o in managed_objects(admin_api, namespace)} == expected_kinds

@@ -1,12 +1,17 @@
-"""The status sidecar's access to the API, checked with a real token of its ServiceAccount.
+"""The status sidecar's access to the API, checked with real tokens of its ServiceAccount.
 
-The sidecar may patch its own container's Lease and nothing else: not read it, not patch a
-neighbour's, not see pods or Secrets (RBAC), and in its Lease only the report (the
+Every pod of a namespace runs as the namespace's status identity (the ServiceAccount
+``container-maker-status``, bound to the ClusterRole ``container-maker-status-reporter``:
+patch on Leases). The sidecar's token is bound to its pod, and with that token it may patch its
+own pod's Lease and nothing else: not read it, not create or delete one (RBAC), not see pods or
+Secrets, not patch a neighbour's Lease, and in its own Lease only the report (the
 ValidatingAdmissionPolicy of deploy/status-lease-policy.yaml, installed from there for this
-module): no relabelling, no finalizers, no ownerReferences. A stolen token is played by a
-TokenRequest for the container's ServiceAccount, then real requests to the real API server.
-The server's own defence, attributing a report by the Lease's name and the pod's id, is proven
-apart, with the policy's binding deleted. Simulated nodes: nothing here needs a container to run.
+module, with deploy/status-reporter.yaml): no relabelling, no finalizers, no ownerReferences.
+A token of the same identity bound to no pod writes no Lease at all. A stolen token is played
+by a TokenRequest bound to the container's pod, as the kubelet binds the sidecar's projected
+token, then real requests to the real API server. The server's own defence, attributing a
+report by the Lease's name and the pod's id, is proven apart, with the policy's binding
+deleted. Simulated nodes: nothing here needs a container to run.
 """
 
 from __future__ import annotations
@@ -17,19 +22,24 @@ from typing import Any
 
 import pytest
 from api_support import (
+    STATUS_ACCOUNT,
     Watcher,
     create_request,
     denied_by_policy,
+    managed_objects,
     service_account_token,
     token_client,
 )
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
+from container_maker.testing import eventually
 
 pytestmark = [pytest.mark.simulated, pytest.mark.usefixtures("status_lease_policy")]
 ID_KEY = "container-maker.io/id"
 NAME_KEY = "container-maker.io/name"
+POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name"
+POD_UID_CLAIM = "authentication.kubernetes.io/pod-uid"
 
 
 def report_patch(
@@ -56,44 +66,169 @@ def denied(call: Any, *args: Any, **kwargs: Any) -> int:
     return int(refusal(call, *args, **kwargs).status)
 
 
+def sidecar_client(admin_api: client.ApiClient, namespace: str, pod: str) -> client.ApiClient:
+    """A client with the token the kubelet would project into ``pod``'s status sidecar: the
+    namespace's status identity, bound to that pod."""
+    token = service_account_token(admin_api, namespace, STATUS_ACCOUNT, 600, bound_pod=pod)
+    return token_client(admin_api, token)
+
+
+def user_extra(api: client.ApiClient) -> dict[str, list[str]]:
+    """The extra of the user ``api`` authenticates as (a SelfSubjectReview)."""
+    review = client.AuthenticationV1Api(api).create_self_subject_review({})
+    return dict(review.status.user_info.extra or {})
+
+
+def test_every_pod_of_a_namespace_runs_as_its_one_status_identity(
+    stub: Any, admin_api: client.ApiClient, namespace: str
+) -> None:
+    """One ServiceAccount and one RoleBinding per namespace, whatever the number of
+    containers; each container has only its Lease, and deleting one leaves the identity."""
+    created = [stub.createContainer(create_request(namespace, n), timeout=60) for n in "ab"]
+    core = client.CoreV1Api(admin_api)
+    for name in "ab":
+        pod = core.read_namespaced_pod(name, namespace)
+        assert pod.spec.service_account_name == STATUS_ACCOUNT
+        assert pod.spec.automount_service_account_token is False
+    account = core.read_namespaced_service_account(STATUS_ACCOUNT, namespace)
+    assert account.automount_service_account_token is False
+    rbac = client.RbacAuthorizationV1Api(admin_api)
+    binding = rbac.read_namespaced_role_binding(STATUS_ACCOUNT, namespace)
+    assert (binding.role_ref.kind, binding.role_ref.name) == (
+        "ClusterRole",
+        "container-maker-status-reporter",
+    )
+    assert [(s.kind, s.name, s.namespace) for s in binding.subjects] == [
+        ("ServiceAccount", STATUS_ACCOUNT, namespace)
+    ]
+    assert not rbac.list_namespaced_role(namespace).items
+    # Per container: its pod, its NetworkPolicy and its Lease, no account or binding of its own.
+    assert managed_objects(admin_api, namespace) == [
+        "lease/a-status",
+        "lease/b-status",
+        "networkpolicy/a-net",
+        "networkpolicy/b-net",
+        "pod/a",
+        "pod/b",
+    ]
+    stub.deleteContainer(
+        pb.DeleteContainerRequest(container_id=created[0].container_id, network_name=namespace),
+        timeout=90,
+    )
+    assert managed_objects(admin_api, namespace)[0] == "lease/b-status"
+    assert core.read_namespaced_service_account(STATUS_ACCOUNT, namespace).metadata.uid == (
+        account.metadata.uid
+    )
+    assert rbac.read_namespaced_role_binding(STATUS_ACCOUNT, namespace).metadata.uid == (
+        binding.metadata.uid
+    )
+
+
 def test_the_sidecars_token_may_patch_its_own_lease_and_nothing_else(
     stub: Any, admin_api: client.ApiClient, namespace: str
 ) -> None:
     for name in ("web", "neighbour"):
         stub.createContainer(create_request(namespace, name), timeout=60)
     pod = client.CoreV1Api(admin_api).read_namespaced_pod("web", namespace)
-    assert pod.spec.service_account_name == "web-status"
-    assert pod.spec.automount_service_account_token is False
-
-    token = service_account_token(admin_api, namespace, "web-status", 600)
-    sidecar = token_client(admin_api, token)
+    sidecar = sidecar_client(admin_api, namespace, "web")
     leases = client.CoordinationV1Api(sidecar)
     core = client.CoreV1Api(sidecar)
     try:
+        # The claims the policy reads are really in the user's extra on this cluster.
+        extra = user_extra(sidecar)
+        assert (extra[POD_NAME_CLAIM], extra[POD_UID_CLAIM]) == (["web"], [pod.metadata.uid])
         patched = leases.patch_namespaced_lease("web-status", namespace, report_patch())
         assert patched.spec.lease_duration_seconds == 30
         assert denied(leases.read_namespaced_lease, "web-status", namespace) == 403
         assert denied(leases.list_namespaced_lease, namespace) == 403
-        # RBAC refuses a neighbour's Lease before the policy is asked.
+        # RBAC would let the namespace's identity patch the neighbour's Lease: the policy,
+        # reading the token's pod, does not.
         neighbour = refusal(
             leases.patch_namespaced_lease, "neighbour-status", namespace, report_patch()
         )
-        assert neighbour.status == 403 and not denied_by_policy(neighbour)
-        assert "cannot patch resource" in neighbour.body
+        assert denied_by_policy(neighbour), neighbour.body
+        assert (
+            "the status sidecar of pod web may write only the Lease web-status, "
+            "not neighbour-status" in neighbour.body
+        )
         assert denied(leases.delete_namespaced_lease, "web-status", namespace) == 403
         assert denied(core.list_namespaced_pod, namespace) == 403
         assert denied(core.list_namespaced_secret, namespace) == 403
         assert (
             denied(
-                client.RbacAuthorizationV1Api(sidecar).patch_namespaced_role,
-                "web-status",
+                client.RbacAuthorizationV1Api(sidecar).patch_namespaced_role_binding,
+                STATUS_ACCOUNT,
                 namespace,
-                {"rules": []},
+                {"subjects": []},
             )
             == 403
         )
     finally:
         sidecar.close()
+
+
+def test_a_token_bound_to_no_pod_writes_no_lease(
+    stub: Any, admin_api: client.ApiClient, namespace: str
+) -> None:
+    """The same identity's token without the pod claim (a TokenRequest bound to nothing, as an
+    admin or a legacy Secret would make it): even the report of a Lease is refused."""
+    stub.createContainer(create_request(namespace, "web"), timeout=60)
+    token = service_account_token(admin_api, namespace, STATUS_ACCOUNT, 600)
+    unbound = token_client(admin_api, token)
+    try:
+        assert POD_NAME_CLAIM not in user_extra(unbound)
+        error = refusal(
+            client.CoordinationV1Api(unbound).patch_namespaced_lease,
+            "web-status",
+            namespace,
+            report_patch(),
+        )
+        assert denied_by_policy(error), error.body
+        assert "the claim authentication.kubernetes.io/pod-name is missing" in error.body
+    finally:
+        unbound.close()
+    lease = client.CoordinationV1Api(admin_api).read_namespaced_lease("web-status", namespace)
+    assert lease.spec.holder_identity != "agent"
+
+
+def test_a_token_of_a_deleted_pod_does_not_report_for_its_successor(
+    stub: Any, admin_api: client.ApiClient, namespace: str
+) -> None:
+    """A container deleted and made again under the same name has a pod of the same name but
+    another uid. The old pod's token carries the old uid, and the API server's authenticator
+    refuses it (401) once its token cache has expired; the new pod's token reports."""
+    first = stub.createContainer(create_request(namespace, "web"), timeout=60)
+    old = sidecar_client(admin_api, namespace, "web")
+    try:
+        client.CoordinationV1Api(old).patch_namespaced_lease(
+            "web-status", namespace, report_patch()
+        )
+        stub.deleteContainer(
+            pb.DeleteContainerRequest(container_id=first.container_id, network_name=namespace),
+            timeout=90,
+        )
+        stub.createContainer(create_request(namespace, "web"), timeout=60)
+
+        def refused() -> int:
+            try:
+                client.CoordinationV1Api(old).patch_namespaced_lease(
+                    "web-status", namespace, report_patch(), dry_run="All"
+                )
+            except client.ApiException as error:
+                return int(error.status)
+            return 200
+
+        # The API server caches a token's successful authentication for 10 s.
+        assert eventually(refused, lambda status: status != 200, timeout=30) == 401
+    finally:
+        old.close()
+    new = sidecar_client(admin_api, namespace, "web")
+    try:
+        client.CoordinationV1Api(new).patch_namespaced_lease(
+            "web-status", namespace, report_patch()
+        )
+    finally:
+        new.close()
 
 
 def test_a_stolen_token_may_change_only_the_report_of_its_own_lease(
@@ -102,14 +237,15 @@ def test_a_stolen_token_may_change_only_the_report_of_its_own_lease(
     """The ValidatingAdmissionPolicy: every write of the Lease but the report answers 403."""
     victim = stub.createContainer(create_request(namespace, "victim"), timeout=60)
     stub.createContainer(create_request(namespace, "liar"), timeout=60)
+    victim_pod = client.CoreV1Api(admin_api).read_namespaced_pod("victim", namespace)
     admin_leases = client.CoordinationV1Api(admin_api)
     before = admin_leases.read_namespaced_lease("liar-status", namespace)
-    token = service_account_token(admin_api, namespace, "liar-status", 600)
-    liar = token_client(admin_api, token)
+    liar = sidecar_client(admin_api, namespace, "liar")
     leases = client.CoordinationV1Api(liar)
     labels = "may not change its Lease's labels"
     report_only = "may change only the annotation container-maker.io/status-report"
     spec_only = "may change only spec.renewTime, leaseDurationSeconds, holderIdentity"
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": "victim", "uid": victim_pod.metadata.uid}
     # What each attack patches, and the policy's reason for refusing it.
     attacks: dict[str, tuple[dict[str, Any], str]] = {
         "relabel the id only": ({"metadata": {"labels": {ID_KEY: victim.container_id}}}, labels),
@@ -122,8 +258,8 @@ def test_a_stolen_token_may_change_only_the_report_of_its_own_lease(
             {"metadata": {"finalizers": ["example.com/pin"]}},
             "may not change its Lease's finalizers",
         ),
-        "drop the ownerReference": (
-            {"metadata": {"ownerReferences": None}},
+        "add an ownerReference": (
+            {"metadata": {"ownerReferences": [owner]}},
             "may not change its Lease's ownerReferences",
         ),
         "add an annotation": ({"metadata": {"annotations": {"example.com/x": "y"}}}, report_only),
@@ -148,20 +284,16 @@ def test_a_stolen_token_may_change_only_the_report_of_its_own_lease(
     after = admin_leases.read_namespaced_lease("liar-status", namespace)
     assert after.metadata.labels == before.metadata.labels
     assert not after.metadata.finalizers
-    assert after.metadata.owner_references == before.metadata.owner_references
+    assert not after.metadata.owner_references
     assert set(after.metadata.annotations) == {
         *before.metadata.annotations,
         "container-maker.io/status-report",
     }
 
 
-def test_the_policy_keeps_a_status_identity_to_its_own_lease_even_with_more_rights(
-    stub: Any, admin_api: client.ApiClient, namespace: str
-) -> None:
-    """Were RBAC ever to grant more (a Role too wide), the policy still refuses another
-    container's Lease and any create or delete."""
-    for name in ("web", "neighbour"):
-        stub.createContainer(create_request(namespace, name), timeout=60)
+def grant_lease_writes(admin_api: client.ApiClient, namespace: str, subject_namespace: str) -> None:
+    """A Role too wide (patch, create and delete on every Lease of ``namespace``) bound to the
+    status identity of ``subject_namespace``."""
     rbac = client.RbacAuthorizationV1Api(admin_api)
     rbac.create_namespaced_role(
         namespace,
@@ -185,20 +317,31 @@ def test_the_policy_keeps_a_status_identity_to_its_own_lease_even_with_more_righ
                 "kind": "Role",
                 "name": "too-wide",
             },
-            "subjects": [{"kind": "ServiceAccount", "name": "web-status", "namespace": namespace}],
+            "subjects": [
+                {"kind": "ServiceAccount", "name": STATUS_ACCOUNT, "namespace": subject_namespace}
+            ],
         },
     )
-    token = service_account_token(admin_api, namespace, "web-status", 600)
-    sidecar = token_client(admin_api, token)
+
+
+def test_the_policy_keeps_a_status_identity_to_its_own_lease_even_with_more_rights(
+    stub: Any, admin_api: client.ApiClient, namespace: str, network: str
+) -> None:
+    """Were RBAC ever to grant more (a Role too wide, here or in another namespace), the policy
+    still refuses any create or delete, and a Lease of another namespace."""
+    stub.createContainer(create_request(namespace, "web"), timeout=60)
+    stub.createContainer(create_request(network, "web"), timeout=60)
+    grant_lease_writes(admin_api, namespace, namespace)
+    grant_lease_writes(admin_api, network, namespace)
+    sidecar = sidecar_client(admin_api, namespace, "web")
     leases = client.CoordinationV1Api(sidecar)
     managed = {"app.kubernetes.io/managed-by": "container-maker"}
     try:
         for error, reason in (
             (
-                refusal(
-                    leases.patch_namespaced_lease, "neighbour-status", namespace, report_patch()
-                ),
-                "may write only the Lease named like itself, not neighbour-status",
+                refusal(leases.patch_namespaced_lease, "web-status", network, report_patch()),
+                f"system:serviceaccount:{namespace}:{STATUS_ACCOUNT} may write no Lease of "
+                f"namespace {network}",
             ),
             (
                 refusal(leases.delete_namespaced_lease, "web-status", namespace),
@@ -209,6 +352,14 @@ def test_the_policy_keeps_a_status_identity_to_its_own_lease_even_with_more_righ
                     leases.create_namespaced_lease,
                     namespace,
                     {"metadata": {"name": "web-status-2", "labels": managed}, "spec": {}},
+                ),
+                "may only update its Lease, not create one",
+            ),
+            (
+                refusal(
+                    leases.create_namespaced_lease,
+                    namespace,
+                    {"metadata": {"name": "unlabelled"}, "spec": {}},
                 ),
                 "may only update its Lease, not create one",
             ),
@@ -256,8 +407,7 @@ def test_a_relabelled_lease_cannot_vouch_for_another_container(
         report_patch(listening=True, last_activity="2999-01-01T00:00:00Z", validity=600),
         report_patch(listening=False, last_activity="2000-01-01T00:00:00Z", validity=600),
     )
-    token = service_account_token(admin_api, namespace, "liar-status", 600)
-    liar_api = token_client(admin_api, token)
+    liar_api = sidecar_client(admin_api, namespace, "liar")
     try:
         for labels in (
             {ID_KEY: victim.container_id},  # the name label kept: the case names alone miss

@@ -91,8 +91,9 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
 
     Returns: the :class:`~container_maker.models.Manifest` to create, carrying the
     managed-by and container-id labels; None when ``kind`` is not this plugin's. A kind made
-    of several objects returns them as a ``v1`` ``List`` (the status kind: a ServiceAccount,
-    a Role, a RoleBinding and a Lease), which its own ``cm_create`` understands.
+    of several objects returns them as a ``v1`` ``List`` (the status kind: the namespace's
+    status ServiceAccount and RoleBinding, which only our managed-by label marks, then the
+    container's Lease), which its own ``cm_create`` understands.
 
     The first non-None result wins (firstresult).
     """

@@ -374,8 +374,8 @@ class PodExtras(Model):
 
     ``service_account_name``: the ServiceAccount the pod runs as, for a sidecar that talks to
     the API with a token of its own (mounted into that sidecar only, as a projected volume; the
-    pod never automounts one). The plugin creates the account, through a kind of its own that
-    comes before the pod in the chain. At most one plugin may ask; "" keeps the namespace's
+    pod never automounts one). The plugin makes sure the account exists, through a kind of its
+    own that comes before the pod in the chain. At most one plugin may ask; "" keeps the namespace's
     default.
     """
 

@@ -95,13 +95,14 @@ def _name(obj: Any) -> str:
 def managed_objects(
     api_client: client.ApiClient, namespace: str, selector: str = _MANAGED
 ) -> list[str]:
-    """The objects in ``namespace`` matching ``selector`` (by default: every object Container
-    Maker made) of the kinds a container is made of: pods, Services, Ingresses, the status
-    kind's ServiceAccounts, Roles, RoleBindings and Leases, and its NetworkPolicy, as sorted
-    "kind/name" strings, read with raw API calls.
+    """The containers' objects in ``namespace`` matching ``selector`` (by default: every
+    object Container Maker made): pods, Services, Ingresses, the status kind's Leases, its
+    NetworkPolicy, and any ServiceAccount, Role or RoleBinding of a container (there should be
+    none), as sorted "kind/name" strings, read with raw API calls.
 
-    Objects of the namespace itself (its default-deny NetworkPolicy, its ResourceQuota and
-    LimitRange), which carry no container id and go with the namespace, are not listed."""
+    Objects of the namespace itself (its default-deny NetworkPolicy, ResourceQuota and
+    LimitRange, its status ServiceAccount and RoleBinding), which carry no container id and go
+    with the namespace, are not listed."""
     core = client.CoreV1Api(api_client)
     networking = client.NetworkingV1Api(api_client)
     rbac = client.RbacAuthorizationV1Api(api_client)
@@ -118,7 +119,7 @@ def managed_objects(
     found = [
         f"{kind}/{_name(obj)}"
         for kind, list_kind in listings.items()
-        for obj in list_kind(namespace, label_selector=selector).items
+        for obj in list_kind(namespace, label_selector=f"{selector},{ID_KEY}").items
     ]
     policies = networking.list_namespaced_network_policy(
         namespace, label_selector=f"{selector},{ID_KEY}"

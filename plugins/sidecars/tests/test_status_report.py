@@ -24,10 +24,13 @@ from container_maker.status import container_status
 from container_maker.validation import validate_spec
 from container_maker_sidecars import status
 from container_maker_sidecars.report import (
+    PORTS_ANNOTATION,
     REPORT_ANNOTATION,
-    report_objects,
+    STATUS_ACCOUNT,
+    report_lease,
     report_status,
     reported_container,
+    status_identity,
 )
 
 SPEC = ContainerSpec(
@@ -66,39 +69,41 @@ def report(**changes: Any) -> dict[str, str]:
     return {REPORT_ANNOTATION: json.dumps(body)}
 
 
-def test_four_objects_named_after_the_container_with_the_least_access() -> None:
-    account, role, binding, lease = report_objects(SPEC, context())
-    assert [o["kind"] for o in (account, role, binding, lease)] == [
+def test_a_lease_per_container_and_the_namespaces_status_identity() -> None:
+    manifest = status.cm_build(kind="status", spec=SPEC, context=context())
+    assert manifest is not None
+    account, binding, lease = manifest.to_body()["items"]
+    assert [o["kind"] for o in (account, binding, lease)] == [
         "ServiceAccount",
-        "Role",
         "RoleBinding",
         "Lease",
     ]
-    assert {o["metadata"]["name"] for o in (account, role, binding, lease)} == {"web-status"}
-    assert all(o["metadata"]["labels"][ID_KEY] == "id-1" for o in (account, role, lease))
+    # The container's report, labelled like its other objects.
+    assert lease["metadata"]["name"] == "web-status"
+    assert lease["metadata"]["labels"][ID_KEY] == "id-1"
+    assert lease["metadata"]["annotations"][PORTS_ANNOTATION] == "8080/TCP,53/UDP"
+    assert "ownerReferences" not in lease["metadata"]
+    # The namespace's identity: ours, but no container's (it outlives each of them).
+    for obj in (account, binding):
+        assert obj["metadata"]["name"] == STATUS_ACCOUNT == "container-maker-status"
+        assert obj["metadata"]["namespace"] == "net"
+        assert obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "container-maker"}
     assert account["automountServiceAccountToken"] is False
-    # Exactly patch, exactly this container's Lease.
-    assert role["rules"] == [
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "resourceNames": ["web-status"],
-            "verbs": ["patch"],
-        }
-    ]
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": "web-status",
+        "kind": "ClusterRole",
+        "name": "container-maker-status-reporter",
     }
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "web-status", "namespace": "net"}
+        {"kind": "ServiceAccount", "name": "container-maker-status", "namespace": "net"}
     ]
+    assert status_identity("net") == [account, binding]
+    assert report_lease(SPEC, context()) == lease
 
 
 def test_only_the_status_sidecar_mounts_the_token() -> None:
     extras = status.status_extras(SPEC, context())
-    assert extras.service_account_name == "web-status"
+    assert extras.service_account_name == "container-maker-status"
     (volume,) = extras.volumes
     sources = volume["projected"]["sources"]
     assert sources[0]["serviceAccountToken"]["expirationSeconds"] == 3600

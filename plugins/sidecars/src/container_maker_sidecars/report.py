@@ -1,35 +1,42 @@
 """The status sidecar's report and its access to the API (pure).
 
-Each container gets four objects of kind "status", all named ``<container>-status`` and labelled
-like its other objects, made before the pod (the pod runs as the ServiceAccount):
+Kind "status" makes one object per container and two per namespace, all labelled as ours:
 
-- a **ServiceAccount**, the pod's identity. The pod never automounts its token; only the status
-  sidecar mounts one, as a projected volume, so the user's container holds no credentials.
-- a **Role** allowing exactly ``patch`` on exactly this container's Lease, and a **RoleBinding**
-  of it to the ServiceAccount: the least the sidecar needs (no get, list or create).
-- a **Lease** (coordination.k8s.io/v1): the report. The sidecar patches ``spec.renewTime``,
-  ``spec.leaseDurationSeconds`` (the report's validity) and the annotation
+- per container, a **Lease** (coordination.k8s.io/v1) named ``<container>-status`` and labelled
+  like the container's other objects, made before the pod: the report. The sidecar patches
+  ``spec.renewTime``, ``spec.leaseDurationSeconds`` (the report's validity) and the annotation
   :data:`REPORT_ANNOTATION`, a JSON document::
 
       {"version": 1, "observedAt": "<RFC 3339>", "ports": [{"port": 8080, "protocol": "TCP",
        "listening": true}, ...], "lastActivity": "<RFC 3339>" | null, "connections": 2}
 
-The server lists the Leases of a namespace in one call (and watches them with one watch), so
-reports cost nothing per container on list. The Role, RoleBinding and Lease are owned by the
-ServiceAccount, so the garbage collector removes them with it.
+- per namespace, the status identity: the **ServiceAccount** :data:`STATUS_ACCOUNT` every pod
+  of the namespace runs as (it never automounts its token; only the status sidecar mounts one,
+  as a projected volume, so the user's container holds no credentials), and a **RoleBinding**
+  of the same name to the ClusterRole :data:`REPORTER_ROLE` (``leases`` ``patch``, shipped in
+  ``deploy/status-reporter.yaml``). They are ensured at every create and go with the namespace,
+  never with a container.
 
-A sidecar's token may patch its own Lease, and RBAC cannot keep the patch to the report, so the
-Lease's labels are not evidence. A report counts for a container only when the Lease's name
-(which no one can change) is that container's report name and its id label is that container's
-id as the pod says (the pod's labels are the server's alone): :func:`reported_container` gives
-``ObservedObject.named_for`` and the core drops the Lease from any other container. A Lease
-relabelled to another container's id therefore changes nothing of that container (not its
-ports, activity, report time or readiness); a Lease whose name label no longer matches its name
-is "StatusReportInvalid" for its own container. Beyond that, the ValidatingAdmissionPolicy in
-``deploy/status-lease-policy.yaml`` lets a status identity change only the report annotation
-and ``spec.renewTime``, ``leaseDurationSeconds``, ``holderIdentity`` and ``acquireTime`` of its
-own Lease: no relabelling, no finalizers (which would pin the namespace in Terminating), no
-ownerReferences.
+The server lists the Leases of a namespace in one call (and watches them with one watch), so
+reports cost nothing per container on list.
+
+RBAC lets the namespace's status identity patch any Lease of its namespace; what confines a
+sidecar's token to its own container's Lease is the ValidatingAdmissionPolicy of
+``deploy/status-lease-policy.yaml``: the kubelet binds the projected token to the pod, the API
+server puts the pod's name into the user's extra (``authentication.kubernetes.io/pod-name``),
+and the policy lets the identity only update the Lease named ``<that pod>-status`` (the pod is
+named like its container), in the report annotation and ``spec.renewTime``,
+``leaseDurationSeconds``, ``holderIdentity`` and ``acquireTime`` only: no relabelling, no
+finalizers (which would pin the namespace in Terminating), no ownerReferences. A token without
+the claim (not bound to a pod) may write no Lease at all.
+
+The server does not rely on the policy alone. A report counts for a container only when the
+Lease's name (which no one can change) is that container's report name and its id label is
+that container's id as the pod says (the pod's labels are the server's alone):
+:func:`reported_container` gives ``ObservedObject.named_for`` and the core drops the Lease from
+any other container. A Lease relabelled to another container's id therefore changes nothing of
+that container (not its ports, activity, report time or readiness); a Lease whose name label no
+longer matches its name is "StatusReportInvalid" for its own container.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from container_maker.context import BuildContext
-from container_maker.identity import NAME_KEY, object_name
+from container_maker.identity import NAME_KEY, managed_labels, object_name
 from container_maker.manifests import object_metadata
 from container_maker.models import (
     ContainerSpec,
@@ -60,10 +67,14 @@ AGENT_UID = 64011
 TOKEN_DIR = "/var/run/secrets/container-maker/status"
 TOKEN_VOLUME = "cm-status-token"
 TOKEN_SECONDS = 3600  # the kubelet renews a projected token well before it expires
+# The namespace's status identity (ServiceAccount and RoleBinding) and the ClusterRole it is
+# bound to (deploy/status-reporter.yaml); the names are shared with deploy/ and its policies.
+STATUS_ACCOUNT = "container-maker-status"
+REPORTER_ROLE = "container-maker-status-reporter"
 
 
 def report_name(container_name: str) -> str:
-    """The name of a container's four status objects."""
+    """The name of a container's report Lease."""
     return object_name(KIND, container_name)
 
 
@@ -73,18 +84,26 @@ def reported_container(lease_name: str) -> str:
     return lease_name.removesuffix(suffix) if lease_name.endswith(suffix) else ""
 
 
-def report_objects(spec: ContainerSpec, context: BuildContext) -> list[dict[str, Any]]:
-    """The ServiceAccount, Role, RoleBinding and Lease of a container, in creation order.
+def report_lease(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
+    """A container's report Lease, empty until its sidecar (or, on simulated nodes, a KWOK
+    stage) writes the first report."""
+    metadata = object_metadata(report_name(spec.container_name), spec, context)
+    metadata["annotations"][PORTS_ANNOTATION] = watched_ports(spec)
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": metadata,
+        "spec": {},
+    }
 
-    The ownerReferences to the ServiceAccount are added once it exists (its uid is needed).
-    """
-    name = report_name(spec.container_name)
+
+def status_identity(namespace: str) -> list[dict[str, Any]]:
+    """The namespace's status ServiceAccount and its RoleBinding to :data:`REPORTER_ROLE`, in
+    creation order. They carry our managed-by label but no container's labels: they belong to
+    the namespace."""
 
     def metadata() -> dict[str, Any]:
-        return object_metadata(name, spec, context)
-
-    lease_metadata = metadata()
-    lease_metadata["annotations"][PORTS_ANNOTATION] = watched_ports(spec)
+        return {"name": STATUS_ACCOUNT, "namespace": namespace, "labels": managed_labels()}
 
     return [
         {
@@ -95,29 +114,16 @@ def report_objects(spec: ContainerSpec, context: BuildContext) -> list[dict[str,
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": metadata(),
-            "rules": [
-                {
-                    "apiGroups": ["coordination.k8s.io"],
-                    "resources": ["leases"],
-                    "resourceNames": [name],
-                    "verbs": ["patch"],
-                }
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
             "metadata": metadata(),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": spec.network_name}],
-        },
-        {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": lease_metadata,
-            "spec": {},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": REPORTER_ROLE,
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": STATUS_ACCOUNT, "namespace": namespace}
+            ],
         },
     ]
 
@@ -125,11 +131,6 @@ def report_objects(spec: ContainerSpec, context: BuildContext) -> list[dict[str,
 def watched_ports(spec: ContainerSpec) -> str:
     """The declared ports as the sidecar is told them: "8080/TCP,53/UDP"."""
     return ",".join(f"{p.target_port}/{protocol_of(p.protocol)}" for p in spec.publish_information)
-
-
-def service_account_owner(name: str, uid: str) -> dict[str, Any]:
-    """An ownerReference to the container's status ServiceAccount."""
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "name": name, "uid": uid}
 
 
 def token_volume() -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 It adds the ``cm-status`` container to every pod (``status-agent run`` from the configured
 image, see ``plugins/sidecars/status-agent``), told which ports the user's container should
-listen on, and owns the kind "status": the sidecar's report (a Lease) and its access to it, made
-before the pod (see :mod:`container_maker_sidecars.report` for the objects and why).
+listen on, and owns the kind "status": the sidecar's report (a Lease per container, made before
+the pod) and the namespace's status identity the pod runs as (see
+:mod:`container_maker_sidecars.report` for the objects and why).
 
 The sidecar runs as a non-root user of its own with no capabilities and a read-only root; it
 makes itself non-dumpable, so the user's container, which shares the pod's PID namespace, cannot
@@ -19,8 +20,7 @@ from kubernetes import client
 
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
-from container_maker.errors import NotFound
-from container_maker.identity import ID_KEY
+from container_maker.errors import AlreadyExists
 from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
 from container_maker.models import (
     ContainerSpec,
@@ -37,13 +37,14 @@ from .common import sidecar_container
 from .report import (
     AGENT_UID,
     KIND,
+    STATUS_ACCOUNT,
     TOKEN_DIR,
     TOKEN_VOLUME,
+    report_lease,
     report_name,
-    report_objects,
     report_status,
     reported_container,
-    service_account_owner,
+    status_identity,
     token_volume,
     watched_ports,
 )
@@ -54,7 +55,7 @@ CONTAINER_NAME = "cm-status"
 
 def status_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     """The status sidecar container, with the ports to watch ("8080/TCP,53/UDP") and where to
-    report; the pod runs as the container's status ServiceAccount."""
+    report; the pod runs as the namespace's status ServiceAccount."""
     settings = context.settings
     ports = watched_ports(spec)
     name = report_name(spec.container_name)
@@ -85,7 +86,7 @@ def status_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
         plugin=NAME,
         containers=(container,),
         volumes=(token_volume(),),
-        service_account_name=name,
+        service_account_name=STATUS_ACCOUNT,
     )
 
 
@@ -151,16 +152,6 @@ SERVICE_ACCOUNTS = NamespacedKind(
     delete=client.CoreV1Api.delete_namespaced_service_account,
     observe=_observe_plain("status serviceaccount"),
 )
-ROLES = NamespacedKind(
-    name="status role",
-    plural="status roles",
-    api=client.RbacAuthorizationV1Api,
-    create=client.RbacAuthorizationV1Api.create_namespaced_role,
-    list=client.RbacAuthorizationV1Api.list_namespaced_role,
-    read=client.RbacAuthorizationV1Api.read_namespaced_role,
-    delete=client.RbacAuthorizationV1Api.delete_namespaced_role,
-    observe=_observe_plain("status role"),
-)
 ROLE_BINDINGS = NamespacedKind(
     name="status rolebinding",
     plural="status rolebindings",
@@ -171,8 +162,8 @@ ROLE_BINDINGS = NamespacedKind(
     delete=client.RbacAuthorizationV1Api.delete_namespaced_role_binding,
     observe=_observe_plain("status rolebinding"),
 )
-# Creation order; deletion goes the other way.
-_ACCESS_KINDS: tuple[NamespacedKind[Any], ...] = (SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS)
+# The namespace's status identity, in creation order.
+_IDENTITY_KINDS: tuple[NamespacedKind[Any], ...] = (SERVICE_ACCOUNTS, ROLE_BINDINGS)
 
 
 @hookimpl
@@ -195,40 +186,27 @@ def cm_watch_source(kind: str) -> NamespacedKind[client.CoordinationV1Api] | Non
 def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
     if kind != KIND:
         return None
-    items = report_objects(spec, context)
+    items = [*status_identity(spec.network_name), report_lease(spec, context)]
     return Manifest(kind=KIND, body={"apiVersion": "v1", "kind": "List", "items": items})
 
 
 @hookimpl
 def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
-    """Create the ServiceAccount, then the Role, RoleBinding and Lease owned by it; the Lease.
+    """Ensure the namespace's status ServiceAccount and RoleBinding (one create each; one that
+    exists already is left as it is), then create the container's Lease; the Lease.
 
-    If a step fails, what this call made is deleted again before the error is raised.
+    Nothing needs undoing when a step fails: the identity stays with the namespace, and a
+    Lease whose create failed after the API server took it is found by its label in the
+    manager's rollback.
     """
     if kind != KIND:
         return None
-    account, role, binding, lease = manifest.to_body()["items"]
-    made: list[tuple[NamespacedKind[Any], ObservedObject]] = []
-    try:
-        owner_obj = create_object(SERVICE_ACCOUNTS, Manifest(kind=KIND, body=account), context)
-        made.append((SERVICE_ACCOUNTS, owner_obj))
-        owner = service_account_owner(owner_obj.name, owner_obj.uid)
-        owned: tuple[tuple[NamespacedKind[Any], dict[str, Any]], ...] = (
-            (ROLES, role),
-            (ROLE_BINDINGS, binding),
-            (LEASES, lease),
-        )
-        for which, body in owned:
-            body["metadata"]["ownerReferences"] = [owner]
-            made.append((which, create_object(which, Manifest(kind=KIND, body=body), context)))
-    except BaseException:
-        for which, obj in reversed(made):
-            # The error that matters is the one being raised; the manager's rollback looks
-            # for leftovers by label too.
-            with contextlib.suppress(Exception):
-                delete_objects(which, (obj,), context)
-        raise
-    return made[-1][1]
+    *identity, lease = manifest.to_body()["items"]
+    for which, body in zip(_IDENTITY_KINDS, identity, strict=True):
+        # An existing one was made with an earlier container of the namespace.
+        with contextlib.suppress(AlreadyExists):
+            create_object(which, Manifest(kind=KIND, body=body), context)
+    return create_object(LEASES, Manifest(kind=KIND, body=lease), context)
 
 
 @hookimpl
@@ -243,36 +221,9 @@ def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObjec
 def cm_delete(
     kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
 ) -> DeleteResult | None:
-    """Delete the Leases, then each container's RoleBinding, Role and ServiceAccount (found by
-    its container's label), waiting until they are gone: a container made again under the same
-    name needs the names free."""
+    """Delete the containers' Leases, waiting until they are gone (a container made again
+    under the same name needs the name free). The namespace's status identity stays: other
+    containers of the namespace run as it, and it goes with the namespace."""
     if kind != KIND:
         return None
-    result = delete_objects(LEASES, objects, context)
-    deleted, skipped, gone = list(result.deleted), list(result.skipped), result.gone
-    details = [result.detail] if result.detail else []
-    containers = sorted({(o.namespace, o.labels.get(ID_KEY, "")) for o in objects})
-    for namespace, container_id in containers:
-        if not container_id:
-            continue
-        query = Query(namespace=namespace, container_id=container_id)
-        for which in reversed(_ACCESS_KINDS):
-            try:
-                found = list_objects(which, query, context)
-            except NotFound:
-                continue
-            if not found:
-                continue
-            done = delete_objects(which, found, context)
-            deleted.extend(done.deleted)
-            skipped.extend(done.skipped)
-            gone = gone and done.gone
-            if done.detail:
-                details.append(done.detail)
-    return DeleteResult(
-        kind=KIND,
-        deleted=tuple(deleted),
-        skipped=tuple(skipped),
-        gone=gone,
-        detail="; ".join(details),
-    )
+    return delete_objects(LEASES, objects, context)
