@@ -54,6 +54,7 @@ def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespac
         "serviceaccount/container-maker",
         "clusterrole.rbac.authorization.k8s.io/container-maker",
         "clusterrolebinding.rbac.authorization.k8s.io/container-maker",
+        "clusterrole.rbac.authorization.k8s.io/container-maker-status-reporter",
         "deployment.apps/container-maker",
         "service/container-maker",
         "validatingadmissionpolicy.admissionregistration.k8s.io/container-maker-status-lease",
