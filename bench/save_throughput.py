@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 
-from api_support import running_server  # noqa: E402 -- the tests' helpers, from their directory
+from api_support import install_status_reporter, running_server  # noqa: E402 -- the tests' helpers, from their directory
 from kubernetes import client  # noqa: E402
 from snapshot_support import (  # noqa: E402
     SAVEAPP_PORT,
@@ -100,6 +100,7 @@ def main() -> None:
             status_image=images.push(status_agent_image(), registry),
         )
         api = cluster.api_client()
+        install_status_reporter(api)  # what deploy/ would have made
         try:
             with running_server(api, settings=settings) as running:
                 for mb in args.sizes_mb:

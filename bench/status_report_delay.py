@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 
-from api_support import running_server  # noqa: E402 -- the tests' helpers, from their directory
+from api_support import install_status_reporter, running_server  # noqa: E402 -- the tests' helpers, from their directory
 from kubernetes import client, watch  # noqa: E402
 from snapshot_support import agent_image  # noqa: E402
 from status_agent_support import status_agent_image, status_agent_processes  # noqa: E402
@@ -74,6 +74,7 @@ def main() -> None:
         )
         testapp = images.push(images.build_testapp(), registry)
         api = cluster.api_client()
+        install_status_reporter(api)  # what deploy/ would have made
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
         with running_server(api, settings=settings, threads=8) as running:

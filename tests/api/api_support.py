@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 import pluggy
+import yaml
 from kubernetes import client
 from kubernetes.stream import stream
 from snapshot_support import agent_image
@@ -282,6 +283,18 @@ def denied_by_policy(error: client.ApiException) -> bool:
     return error.status == 403 and f"ValidatingAdmissionPolicy '{STATUS_LEASE_POLICY_NAME}'" in (
         error.body or ""
     )
+
+
+def install_status_reporter(api_client: client.ApiClient) -> None:
+    """Make the ClusterRole of ``deploy/status-reporter.yaml`` unless it exists: a server run
+    without deploy/ binds each namespace's status identity to it but never makes it, and
+    without it a real status sidecar may patch nothing (for scripts without kubectl)."""
+    (role,) = yaml.safe_load_all(STATUS_REPORTER.read_text())
+    try:
+        client.RbacAuthorizationV1Api(api_client).create_cluster_role(role)
+    except client.ApiException as e:
+        if e.status != 409:
+            raise
 
 
 def kubectl_has(cluster: Any, manifest: Path, count: int) -> bool:
