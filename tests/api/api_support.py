@@ -215,9 +215,16 @@ def exec_in_pod(
 class Watcher:
     """A watchContainers call read by a thread into a queue of (arrival time, event)."""
 
-    def __init__(self, stub: Any, namespace: str, container_id: str = "") -> None:
+    def __init__(
+        self,
+        stub: Any,
+        namespace: str,
+        container_id: str = "",
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.call = stub.watchContainers(
-            pb.WatchContainersRequest(network_name=namespace, container_id=container_id)
+            pb.WatchContainersRequest(network_name=namespace, container_id=container_id),
+            metadata=metadata,
         )
         self.events: queue.Queue[tuple[float, Any]] = queue.Queue()
         self.ended = threading.Event()
