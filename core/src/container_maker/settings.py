@@ -561,10 +561,17 @@ API_LIMITS: dict[str, type[int] | type[float]] = {
 
 
 def api_limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
-    """The :data:`API_LIMITS` settings given in ``env`` (``prefix`` + the upper-case name).
-    ValueError names the variable of a value that is not a number."""
+    """The :data:`API_LIMITS` settings given in ``env`` (``prefix`` + the upper-case name)."""
+    return number_values(env, prefix, API_LIMITS)
+
+
+def number_values(
+    env: Mapping[str, str], prefix: str, kinds: Mapping[str, type[int] | type[float]]
+) -> dict[str, object]:
+    """The numeric settings ``kinds`` (name -> int or float) given in ``env`` (``prefix`` + the
+    upper-case name). ValueError names the variable of a value that is not a number."""
     values: dict[str, object] = {}
-    for name, kind in API_LIMITS.items():
+    for name, kind in kinds.items():
         text = env.get(prefix + name.upper())
         if text:
             try:
@@ -577,14 +584,8 @@ def api_limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
 def limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
     """The "Limits and quotas" settings given in ``env`` (under ``prefix`` + the upper-case
     name), as model values over the defaults. ValueError names the variable of a bad value."""
-    values: dict[str, object] = {}
-    for name in ("max_ports", "max_environment_bytes", "max_environment_value_bytes"):
-        text = env.get(prefix + name.upper())
-        if text:
-            try:
-                values[name] = int(text)
-            except ValueError:
-                raise ValueError(f"{prefix}{name.upper()}: {text!r} is not a number") from None
+    counts = ("max_ports", "max_environment_bytes", "max_environment_value_bytes")
+    values = number_values(env, prefix, dict.fromkeys(counts, int))
     for name in ("allow_node_ports", "load_balancer_node_ports"):
         text = env.get(prefix + name.upper())
         if text:
