@@ -55,7 +55,7 @@ def main() -> None:
         api = cluster.api_client()
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-        server, port = create_server("127.0.0.1:0", ContainerManager(api), threads=8)
+        server, port = create_server("127.0.0.1:0", ContainerManager(api), threads=8, health_port=0)
         server.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = service_pb2_grpc.ContainerMakerAPIStub(channel)

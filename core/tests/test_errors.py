@@ -164,6 +164,8 @@ RETRYABLE.add(errors.DeadlineExceeded)
 RETRYABLE.add(errors.NotReadyInTime)
 # A second save of one container is refused while the first runs; afterwards it may pass.
 RETRYABLE.add(errors.Aborted)
+# A create over its tenant's rate succeeds once the wait it names has passed.
+RETRYABLE.add(errors.RateLimited)
 
 
 def _all_error_classes() -> list[type[ContainerMakerError]]:

@@ -81,10 +81,13 @@ def running_server(
 ) -> Iterator[Running]:
     """Serve a manager on ``api_client`` on a free loopback port for the block's duration.
 
-    Without ``settings``: the defaults with the sandbox domain of ``serve --local``.
+    Without ``settings``: the defaults with the sandbox domain of ``serve --local``. The health
+    server gets a free port too (``Running.server.health_port``) unless ``health_port`` is
+    given.
     """
     settings = settings or served_settings()
     manager = ContainerManager(api_client, settings=settings, plugin_manager=plugin_manager)
+    options.setdefault("health_port", 0)
     server, port = create_server("127.0.0.1:0", manager, tls=tls, **options)
     server.start()
     channel = channel or grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -229,9 +232,16 @@ def exec_in_pod(
 class Watcher:
     """A watchContainers call read by a thread into a queue of (arrival time, event)."""
 
-    def __init__(self, stub: Any, namespace: str, container_id: str = "") -> None:
+    def __init__(
+        self,
+        stub: Any,
+        namespace: str,
+        container_id: str = "",
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.call = stub.watchContainers(
-            pb.WatchContainersRequest(network_name=namespace, container_id=container_id)
+            pb.WatchContainersRequest(network_name=namespace, container_id=container_id),
+            metadata=metadata,
         )
         self.events: queue.Queue[tuple[float, Any]] = queue.Queue()
         self.ended = threading.Event()

@@ -83,8 +83,10 @@ def test_deployment_uses_grpc_probes_and_requests(kube_cluster: Any, applied: st
     spec = deployment.spec.template.spec
     (container,) = spec.containers
     assert spec.service_account_name == SERVICE_ACCOUNT
+    ports = {port.name: port.container_port for port in container.ports}
+    assert ports == {"grpc": 50052, "health": 50053}
     for probe in (container.startup_probe, container.readiness_probe, container.liveness_probe):
-        assert probe.grpc.port == 50052
+        assert probe.grpc.port == ports["health"]  # the health server's, never the API's
     assert container.resources.requests == {"cpu": "100m", "memory": "128Mi"}
     assert container.security_context.allow_privilege_escalation is False
     assert not container.security_context.privileged

@@ -313,7 +313,7 @@ def test_sigterm_turns_health_not_serving_then_stops(
 ) -> None:
     serve = Serve(
         f"--kubeconfig={kube_cluster.kubeconfig}", "--host=127.0.0.1", "--port=0",
-        "--grace-period=2",
+        "--health-port=0", "--grace-period=2",
     )  # fmt: skip
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=60)
@@ -321,8 +321,14 @@ def test_sigterm_turns_health_not_serving_then_stops(
     channel = grpc.insecure_channel(f"127.0.0.1:{ready['port']}")
     watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
     assert next(watch).status == SERVING
+    # The health server's own port shares the state (and stops last, after the grace period).
+    health_channel = grpc.insecure_channel(f"127.0.0.1:{ready['health_port']}")
+    assert ready["health_port"] not in (0, ready["port"])
+    assert health_status(health_channel) == SERVING
     serve.process.send_signal(signal.SIGTERM)
     assert next(watch).status == NOT_SERVING
+    assert health_status(health_channel) == NOT_SERVING
+    health_channel.close()
     serve.exits_cleanly(30, "SIGTERM")
     stopping = serve.wait_for("shutting down", timeout=5)
     assert stopping["signal"] == "SIGTERM"
@@ -337,6 +343,7 @@ def test_settings_from_environment_and_flags(
         "CONTAINER_MAKER_KUBECONFIG": str(kube_cluster.kubeconfig),
         "CONTAINER_MAKER_HOST": "127.0.0.1",
         "CONTAINER_MAKER_PORT": "0",
+        "CONTAINER_MAKER_HEALTH_PORT": "0",
         "CONTAINER_MAKER_LOG_LEVEL": "debug",
         "CONTAINER_MAKER_BLOCKED_PLUGINS": "ingress",
     }
@@ -360,7 +367,7 @@ def refused_serve(
     }
     env.update(variables or {})
     result = subprocess.run(
-        [CONTAINER_MAKER, "serve", "--port=0", *args],
+        [CONTAINER_MAKER, "serve", "--port=0", "--health-port=0", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -508,7 +515,7 @@ def test_a_second_signal_inside_the_signal_handler_stops_the_server(
     (the old handler did, in Event.set, and hung there every time; checked)."""
     serve = Serve(
         f"--kubeconfig={fake_kubeconfig(tmp_path)}", "--host=127.0.0.1", "--port=0",
-        "--grace-period=30", command=SIGNAL_STORM,
+        "--health-port=0", "--grace-period=30", command=SIGNAL_STORM,
     )  # fmt: skip
     serve_processes.append(serve)
     serve.wait_for("serving", timeout=120)
@@ -617,7 +624,7 @@ def test_the_process_does_not_wait_for_handlers_of_cancelled_calls(
     alive until then, past any supervisor's patience."""
     serve = Serve(
         f"--kubeconfig={kube_cluster.kubeconfig}", "--host=127.0.0.1", "--port=0",
-        "--grace-period=2",
+        "--health-port=0", "--grace-period=2",
     )  # fmt: skip
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=60)
@@ -649,7 +656,7 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     the local cluster stop at once, and nothing of the cluster is left."""
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
-    serve = Serve("--local", "--port=0", "--grace-period=60")
+    serve = Serve("--local", "--port=0", "--health-port=0", "--grace-period=60")
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=300)
     assert ready["address"] == "127.0.0.1"
@@ -714,7 +721,7 @@ def test_timeout_around_uv_run_serve_local_stops_cleanly(kube_cluster: Any) -> N
     started = time.monotonic()
     result = subprocess.run(
         ["timeout", "-s", "TERM", str(limit), uv, "run", "--no-sync", "container-maker",
-         "serve", "--local", "--port", "0"],
+         "serve", "--local", "--port", "0", "--health-port", "0"],
         cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit + 120,
     )  # fmt: skip
     took = time.monotonic() - started - limit
@@ -738,7 +745,7 @@ def test_serve_local_interrupted_while_starting_stops_what_it_started(
     the start; what was started is stopped and the process exits."""
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
-    serve = Serve("--local", "--port=0")
+    serve = Serve("--local", "--port=0", "--health-port=0")
     serve_processes.append(serve)
     deadline = time.monotonic() + 300
     while not any("started kube-apiserver" in x for x in serve.raw):

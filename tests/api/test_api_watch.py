@@ -78,8 +78,10 @@ class WatchCounter:
 def counted_server(kube_cluster: Any) -> Iterator[tuple[Running, WatchCounter]]:
     api = kube_cluster.api_client()
     counter = WatchCounter(api)
-    # Each open stream holds a server thread: room for 50 watchers and the other calls.
-    with running_server(api, threads=64, settings=served_settings(watch_read_timeout=3)) as running:
+    # Each open stream holds a server thread: room for 50 watchers and the other calls (all of
+    # them the same caller).
+    settings = served_settings(watch_read_timeout=3, max_watches_per_caller=50)
+    with running_server(api, threads=64, settings=settings) as running:
         yield running, counter
     api.close()
 

@@ -31,6 +31,7 @@ from .api.signals import Interrupted, StopSignals
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
 from .settings import (
+    DEFAULT_HEALTH_PORT,
     ENV_PREFIX,
     LOCAL_INGRESS_DOMAIN,
     Settings,
@@ -326,6 +327,59 @@ def serve(
             help="Larger requests are refused (RESOURCE_EXHAUSTED).",
         ),
     ] = DEFAULT_MAX_MESSAGE_BYTES,
+    # -- limits per caller and the health port (container_maker.api.limits) --
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("HEALTH_PORT"),
+            min=0,
+            max=65535,
+            help="Port of the health server (grpc.health.v1 Check only, plaintext, threads of "
+            "its own; for the kubelet's probes), on the same host (0: any free one) "
+            f"[default: {DEFAULT_HEALTH_PORT}].",
+        ),
+    ] = None,
+    max_creates_per_second: Annotated[
+        float | None,
+        typer.Option(
+            envvar=_env("MAX_CREATES_PER_SECOND"),
+            min=0,
+            rich_help_panel="Limits per caller",
+            help="createContainer calls per second per tenant, after a burst of "
+            "--max-create-burst; past it RESOURCE_EXHAUSTED with the wait (0: no limit) "
+            "[default: 5].",
+        ),
+    ] = None,
+    max_create_burst: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("MAX_CREATE_BURST"),
+            min=1,
+            rich_help_panel="Limits per caller",
+            help="createContainer calls a tenant may make at once [default: 20].",
+        ),
+    ] = None,
+    max_watches_per_caller: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("MAX_WATCHES_PER_CALLER"),
+            min=0,
+            rich_help_panel="Limits per caller",
+            help="watchContainers streams one caller may hold open (0: only the server's "
+            "limit from --threads) [default: 8].",
+        ),
+    ] = None,
+    watch_queue_size: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("WATCH_QUEUE_SIZE"),
+            min=1,
+            rich_help_panel="Limits per caller",
+            help="Events a watch stream may have waiting for its client; one that falls "
+            "further behind ends with RESOURCE_EXHAUSTED (list and watch again) "
+            "[default: 4096].",
+        ),
+    ] = None,
     local: Annotated[
         bool,
         typer.Option(
@@ -368,6 +422,11 @@ def serve(
         "image_pull_policy": image_pull_policy,
         "image_registries": None if image_registry is None else split_names(*image_registry),
         "egress_cluster_dns": egress_cluster_dns,
+        "health_port": health_port,
+        "max_creates_per_second": max_creates_per_second,
+        "max_create_burst": max_create_burst,
+        "max_watches_per_caller": max_watches_per_caller,
+        "watch_queue_size": watch_queue_size,
     }
     cluster = None
     server = None
@@ -402,6 +461,7 @@ def serve(
                 extra={
                     "address": host or "0.0.0.0",
                     "port": bound,
+                    "health_port": server.health_port,
                     "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
                     "kubernetes": target.server,
                     "kube_config_source": target.source,

@@ -166,6 +166,19 @@ class NotReady(FailedPrecondition):
     pulled, a crash loop); it is kept, and the message names its id and the reasons."""
 
 
+class RateLimited(RetryableError):
+    """The caller is over a rate limit (creates per second of its tenant): the same request
+    succeeds once ``retry_after`` seconds have passed. The API layer also sends the wait as
+    ``grpc-retry-pushback-ms`` trailing metadata, which gRPC clients with a retry policy
+    honour."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 __all__ = [
     "Aborted",
     "AlreadyExists",
@@ -181,6 +194,7 @@ __all__ = [
     "NotReadyInTime",
     "PermanentError",
     "PermissionDenied",
+    "RateLimited",
     "ResourceExhausted",
     "RetryableError",
     "ServiceAccountNotReady",

@@ -99,6 +99,9 @@ resources fit (with their two sidecars each: 28 CPU and 25 GiB of memory limits,
 ephemeral storage limits). ``services.nodeports`` is added from the node port settings unless
 given (see :meth:`Settings.quota_hard`)."""
 
+DEFAULT_HEALTH_PORT = 50053
+"""The health server's port (``health_port``), next to the API's 50052."""
+
 SETTINGS_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -298,6 +301,21 @@ class Settings(Model):
       ``kubernetes`` EndpointSlice of ``default`` at each create.
     - ``egress_cluster_dns``: containers may query the cluster DNS (pods labelled
       ``k8s-app=kube-dns`` in ``kube-system``) on port 53.
+
+    Limits of the API per caller, and its health port (:mod:`container_maker.api.limits`):
+
+    - ``max_creates_per_second``: createContainer calls each tenant may make per second, in
+      bursts of up to ``max_create_burst`` (a token bucket per tenant; every call counts, even
+      one that is then refused). Past it: RESOURCE_EXHAUSTED with the time to wait. 0: no limit.
+    - ``max_watches_per_caller``: watchContainers streams one caller (its user, as named by its
+      authenticator) may hold open at once; 0: no limit of its own. The server's limit of all
+      streams (from its threads) holds as well.
+    - ``watch_queue_size``: events a watch stream may have waiting for its client (beyond the
+      current state it starts with). A client that falls that far behind is cut off: its stream
+      ends with RESOURCE_EXHAUSTED, and it lists again and watches again.
+    - ``health_port``: the port of the server's second, small gRPC server that answers only
+      ``grpc.health.v1.Health/Check`` (the kubelet's probes), on threads of its own, so that
+      slow calls on the API's port never delay a probe; 0: any free port. Same host as the API.
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -335,6 +353,12 @@ class Settings(Model):
     allow_node_ports: bool = False
     load_balancer_node_ports: bool = False
     namespace_quota: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_NAMESPACE_QUOTA))
+    # Limits of the API per caller, and the health port
+    max_creates_per_second: float = Field(default=5.0, ge=0, allow_inf_nan=False)
+    max_create_burst: int = Field(default=20, ge=1)
+    max_watches_per_caller: int = Field(default=8, ge=0)
+    watch_queue_size: int = Field(default=4096, ge=1)
+    health_port: int = Field(default=DEFAULT_HEALTH_PORT, ge=0, le=65535)
 
     @model_validator(mode="before")
     @classmethod
@@ -522,20 +546,46 @@ class Settings(Model):
             pairs = (p.split("=", 1) for p in endpoints.split(",") if "=" in p)
             values["registry_endpoints"] = {k.strip(): v.strip() for k, v in pairs}
         values.update(limit_values(env, ENV_PREFIX))
+        values.update(api_limit_values(env, ENV_PREFIX))
         return cls.model_validate(values)
+
+
+API_LIMITS: dict[str, type[int] | type[float]] = {
+    "max_creates_per_second": float,
+    "max_create_burst": int,
+    "max_watches_per_caller": int,
+    "watch_queue_size": int,
+    "health_port": int,
+}
+"""The settings of the API's limits per caller (and its health port), with their types."""
+
+
+def api_limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
+    """The :data:`API_LIMITS` settings given in ``env`` (``prefix`` + the upper-case name)."""
+    return number_values(env, prefix, API_LIMITS)
+
+
+def number_values(
+    env: Mapping[str, str], prefix: str, kinds: Mapping[str, type[int] | type[float]]
+) -> dict[str, object]:
+    """The numeric settings ``kinds`` (name -> int or float) given in ``env`` (``prefix`` + the
+    upper-case name). ValueError names the variable of a value that is not a number."""
+    values: dict[str, object] = {}
+    for name, kind in kinds.items():
+        text = env.get(prefix + name.upper())
+        if text:
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise ValueError(f"{prefix}{name.upper()}: {text!r} is not a number") from None
+    return values
 
 
 def limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
     """The "Limits and quotas" settings given in ``env`` (under ``prefix`` + the upper-case
     name), as model values over the defaults. ValueError names the variable of a bad value."""
-    values: dict[str, object] = {}
-    for name in ("max_ports", "max_environment_bytes", "max_environment_value_bytes"):
-        text = env.get(prefix + name.upper())
-        if text:
-            try:
-                values[name] = int(text)
-            except ValueError:
-                raise ValueError(f"{prefix}{name.upper()}: {text!r} is not a number") from None
+    counts = ("max_ports", "max_environment_bytes", "max_environment_value_bytes")
+    values = number_values(env, prefix, dict.fromkeys(counts, int))
     for name in ("allow_node_ports", "load_balancer_node_ports"):
         text = env.get(prefix + name.upper())
         if text:

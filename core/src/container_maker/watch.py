@@ -13,6 +13,13 @@ comes when that time passes. Each validity seen goes into a heap, and a timer th
 second) re-assembles the containers whose time has come, so subscribers learn that one stopped
 being ready; nothing is scanned.
 
+Slow subscribers: each subscription's queue holds at most ``settings.watch_queue_size`` events
+beyond the state it starts with. The hub never waits for a subscriber: one whose queue is full
+is cut off at once (removed, its queue emptied, :attr:`Subscription.fell_behind` set), so a
+client that stops reading costs the server a bounded amount of memory, and the others are not
+slowed down. Its stream then ends with RESOURCE_EXHAUSTED, and the client lists and watches
+again.
+
 Resuming: a watch that ends normally (the server's ``timeoutSeconds``) or whose connection goes
 quiet for ``settings.watch_read_timeout`` (a frozen or restarted API server) is started again
 from the last resourceVersion seen; a resourceVersion too old for the API server (410 Gone)
@@ -22,6 +29,7 @@ a growing delay (up to 5 s), so a watch survives an API server restart.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import queue
@@ -70,18 +78,25 @@ class ContainerEvent:
     container: Container | None = None
 
 
+def _matches(namespace: str, container_id: str | None, key: Key) -> bool:
+    return key[0] == namespace and container_id in (None, key[1])
+
+
 @dataclass(eq=False)
 class Subscription:
     """A subscriber's filter and queue. :meth:`next` returns None once the subscription is
-    closed (by the subscriber going away or the hub stopping)."""
+    closed (by the subscriber going away, the hub stopping, or the subscriber falling behind:
+    then :attr:`fell_behind` is set and ``on_fell_behind`` was called)."""
 
     namespace: str
     container_id: str | None
     events: queue.Queue[ContainerEvent | None] = field(default_factory=queue.Queue)
     closed: threading.Event = field(default_factory=threading.Event)
+    fell_behind: bool = False
+    on_fell_behind: Callable[[], None] | None = None
 
     def matches(self, key: Key) -> bool:
-        return key[0] == self.namespace and self.container_id in (None, key[1])
+        return _matches(self.namespace, self.container_id, key)
 
     def next(self, timeout: float) -> ContainerEvent | None:
         """The next event; None when closed; raises queue.Empty after ``timeout`` seconds."""
@@ -91,7 +106,22 @@ class Subscription:
 
     def close(self) -> None:
         self.closed.set()
-        self.events.put(None)
+        # Wakes a reader waiting for an event; a full queue has no reader waiting, and next()
+        # sees that the subscription is closed.
+        with contextlib.suppress(queue.Full):
+            self.events.put_nowait(None)
+
+    def cut_off(self) -> None:
+        """Close because the subscriber fell behind; what it had not read yet is dropped."""
+        self.fell_behind = True
+        while True:
+            try:
+                self.events.get_nowait()
+            except queue.Empty:
+                break
+        self.close()
+        if self.on_fell_behind is not None:
+            self.on_fell_behind()
 
 
 class WatchHub:
@@ -100,6 +130,7 @@ class WatchHub:
     def __init__(self, manager: ContainerManager) -> None:
         self.manager = manager
         self.settings = manager.settings
+        self.queue_size = manager.settings.watch_queue_size
         self.sources: dict[str, NamespacedKind[Any]] = {}
         for kind in CONTAINER_KINDS:
             if kind in manager.kinds:
@@ -121,6 +152,8 @@ class WatchHub:
         self.watch_requests: Counter[str] = Counter()
         # Watches the API server answered 410 Gone (resourceVersion too old), per kind.
         self.expired: Counter[str] = Counter()
+        # Subscribers cut off because their queue was full.
+        self.fell_behind = 0
         # The last resourceVersion each kind's watch saw, kept when a watch breaks off (an
         # exception loses _watch's return value): resuming from an earlier one replays events.
         self._seen: dict[str, str] = {}
@@ -128,20 +161,34 @@ class WatchHub:
     # -- subscribers --------------------------------------------------------------------------
 
     def subscribe(
-        self, namespace: str, container_id: str | None = None, *, timeout: float = 30.0
+        self,
+        namespace: str,
+        container_id: str | None = None,
+        *,
+        timeout: float = 30.0,
+        on_fell_behind: Callable[[], None] | None = None,
     ) -> Subscription:
         """A new subscription; its queue starts with the current matching containers (ADDED)
-        and a SYNCED event, then receives every change."""
+        and a SYNCED event, then receives every change, up to :attr:`queue_size` of them
+        waiting at once (past that the subscription is cut off, and ``on_fell_behind`` is
+        called with the hub's lock held: it must be quick)."""
         self._start()
         deadline = time.monotonic() + timeout
         for event in self._synced.values():
             event.wait(max(0.0, deadline - time.monotonic()))
-        subscription = Subscription(namespace, container_id)
         with self._lock:
-            for key, container in sorted(self._containers.items()):
-                if subscription.matches(key):
-                    subscription.events.put(ContainerEvent(EventType.ADDED, container))
-            subscription.events.put(ContainerEvent(EventType.SYNCED))
+            current = [
+                ContainerEvent(EventType.ADDED, container)
+                for key, container in sorted(self._containers.items())
+                if _matches(namespace, container_id, key)
+            ]
+            # The current state always fits, however large; the bound is on what follows.
+            size = len(current) + 1 + self.queue_size
+            subscription = Subscription(
+                namespace, container_id, queue.Queue(size), on_fell_behind=on_fell_behind
+            )
+            for initial in [*current, ContainerEvent(EventType.SYNCED)]:
+                subscription.events.put_nowait(initial)
             self._subscribers.add(subscription)
         return subscription
 
@@ -330,6 +377,19 @@ class WatchHub:
             event = ContainerEvent(
                 EventType.ADDED if before is None else EventType.MODIFIED, container
             )
+        behind = []
         for subscription in self._subscribers:
             if subscription.matches(key):
-                subscription.events.put(event)
+                try:
+                    subscription.events.put_nowait(event)
+                except queue.Full:
+                    behind.append(subscription)
+        for subscription in behind:
+            self._subscribers.discard(subscription)
+            self.fell_behind += 1
+            log.warning(
+                "a watch subscriber of %s fell %d events behind: cut off",
+                subscription.namespace,
+                self.queue_size,
+            )
+            subscription.cut_off()

@@ -5,9 +5,11 @@
   manager, convert out).
 - :mod:`.interceptor`: request ids, one log line per call, and the mapping of the core error
   hierarchy to gRPC status codes.
-- :mod:`.server`: :func:`create_server` (servicer, health, reflection, interceptor, TLS) and the
-  serving lifecycle (SIGTERM: health NOT_SERVING, then stop with a grace period; a second
-  signal: stop now).
+- :mod:`.limits`: the limits per caller (creates per second per tenant, open watch streams per
+  caller), applied by the servicer.
+- :mod:`.server`: :func:`create_server` (servicer, health, reflection, interceptor, TLS, and a
+  health server on a port of its own) and the serving lifecycle (SIGTERM: health NOT_SERVING,
+  then stop with a grace period; a second signal: stop now).
 - :mod:`.signals`: SIGTERM and SIGINT without a lock in the handler (a wakeup pipe).
 - :mod:`.kubeconfig`: how the server finds its Kubernetes cluster.
 - :mod:`.logs`: structured logging, one JSON line per event, with the request id.

@@ -2,12 +2,14 @@
 
 Errors are not handled here: the manager raises the core error hierarchy and the interceptor
 (:mod:`.interceptor`) turns it into gRPC status codes. The client's deadline becomes the
-manager's timeout, so work stops when the client stops waiting.
+manager's timeout, so work stops when the client stops waiting. The limits per caller
+(:mod:`.limits`) are applied here, before the manager is asked.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -16,15 +18,28 @@ import grpc
 
 from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
-from container_maker.errors import ContainerMakerError
+from container_maker.errors import ContainerMakerError, RateLimited
 from container_maker.manager import ContainerManager
 from container_maker.validation import validate_container_id
 from container_maker.watch import WatchHub
 
 from . import conversion
+from .callers import current_caller
 from .interceptor import status_message
+from .limits import (
+    PUSHBACK_KEY,
+    CallerSlots,
+    CreateRate,
+    rate_limited_message,
+    too_many_watches_message,
+    watch_key,
+)
 
 log = logging.getLogger(__name__)
+
+# Seconds a watch stream that fell behind may take to end by itself (its handler is blocked
+# sending to a client that does not read); then it is cancelled, freeing its thread.
+FELL_BEHIND_GRACE = 5.0
 
 
 class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
@@ -39,6 +54,9 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         # can never take every thread and starve the unary calls.
         self.max_watches = max_watches
         self._watch_slots = threading.BoundedSemaphore(max_watches)
+        settings = manager.settings
+        self.creates = CreateRate(settings.max_creates_per_second, settings.max_create_burst)
+        self.caller_watches = CallerSlots(settings.max_watches_per_caller)
 
     def _timeout(self, context: grpc.ServicerContext) -> float | None:
         """The client's remaining time, or None (the manager's own limit) when it is longer.
@@ -50,9 +68,19 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
             return None
         return remaining
 
+    def _limit_creates(self, context: grpc.ServicerContext) -> None:
+        """Take one create from the caller's tenant's bucket, or refuse the call."""
+        tenant = current_caller().tenant
+        wait = self.creates.take(tenant)
+        if wait:
+            context.set_trailing_metadata(((PUSHBACK_KEY, str(math.ceil(wait * 1000))),))
+            message = rate_limited_message(tenant, self.creates.rate, self.creates.burst, wait)
+            raise RateLimited(message, wait)
+
     def createContainer(
         self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
     ) -> pb.ContainerResponse:
+        self._limit_creates(context)
         spec = conversion.spec_from_request(request)
         timeout = self._timeout(context)
         if request.wait_until_ready and timeout is not None:
@@ -92,19 +120,29 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         """Stream the hub's events for the request's containers until the client goes away.
 
         The interceptor only wraps unary methods, so errors before the stream starts are mapped
-        to a status here (the same way).
+        to a status here (the same way). Streams are limited per caller, then per server.
         """
-        if not self._watch_slots.acquire(blocking=False):
+        caller = current_caller()
+        key = watch_key(caller)
+        if not self.caller_watches.acquire(key):
             context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this server already serves {self.max_watches} watchContainers streams, its "
-                "limit: close one, or start the server with more --threads (each stream holds "
-                "one)",
+                too_many_watches_message(caller, self.caller_watches.limit),
             )
         try:
-            yield from self._watch(request, context)
+            if not self._watch_slots.acquire(blocking=False):
+                context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"this server already serves {self.max_watches} watchContainers streams, "
+                    "its limit: close one, or start the server with more --threads (each "
+                    "stream holds one)",
+                )
+            try:
+                yield from self._watch(request, context)
+            finally:
+                self._watch_slots.release()
         finally:
-            self._watch_slots.release()
+            self.caller_watches.release(key)
 
     def _watch(
         self, request: pb.WatchContainersRequest, context: grpc.ServicerContext
@@ -113,7 +151,11 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
             self.manager.check_namespace(request.network_name, timeout=self._timeout(context))
             if request.container_id:
                 validate_container_id(request.container_id)
-            subscription = self.hub.subscribe(request.network_name, request.container_id or None)
+            subscription = self.hub.subscribe(
+                request.network_name,
+                request.container_id or None,
+                on_fell_behind=lambda: _cancel_later(context),
+            )
         except ContainerMakerError as error:
             context.abort(grpc.StatusCode[error.code.value], status_message(error))
         context.add_callback(subscription.close)
@@ -132,6 +174,13 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         finally:
             self.hub.unsubscribe(subscription)
             log.info("watch end network=%s", request.network_name)
+        if subscription.fell_behind:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this watch fell behind: {self.hub.queue_size} events were waiting for the "
+                "client (watch_queue_size), so the server stopped it instead of keeping more; "
+                "list the containers again (listContainer) and watch again",
+            )
 
     def saveContainer(
         self, request: pb.SaveContainerRequest, context: grpc.ServicerContext
@@ -140,3 +189,11 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
             request.container_id, request.network_name, timeout=self._timeout(context)
         )
         return conversion.save_response(saved)
+
+
+def _cancel_later(context: grpc.ServicerContext) -> None:
+    """Cancel the call in :data:`FELL_BEHIND_GRACE` seconds unless it has ended by then (a
+    client that does not read holds its handler in a send that only a cancel ends)."""
+    timer = threading.Timer(FELL_BEHIND_GRACE, context.cancel)
+    timer.daemon = True
+    timer.start()
