@@ -131,7 +131,13 @@ class WatchHub:
         self, namespace: str, container_id: str | None = None, *, timeout: float = 30.0
     ) -> Subscription:
         """A new subscription; its queue starts with the current matching containers (ADDED)
-        and a SYNCED event, then receives every change."""
+        and a SYNCED event, then receives every change.
+
+        ``namespace`` is the Kubernetes namespace (the servicer passes the one
+        :meth:`~container_maker.manager.ContainerManager.check_namespace` found to be the
+        caller's tenant's); only its containers are delivered, and each event names the
+        caller's network (``container_network``, the namespace prefix removed).
+        """
         self._start()
         deadline = time.monotonic() + timeout
         for event in self._synced.values():
