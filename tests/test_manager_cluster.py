@@ -22,6 +22,7 @@ import pytest
 from kubernetes import client
 
 from container_maker import hookimpl
+from container_maker.auth import LOCAL_IDENTITY
 from container_maker.context import KubeContext
 from container_maker.errors import AlreadyExists, NotFound, Unavailable
 from container_maker.manager import ContainerManager
@@ -35,6 +36,7 @@ from container_maker.models import (
 )
 from container_maker.plugins import create_plugin_manager
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
+from container_maker.tenancy import assign_namespace
 from container_maker.testing import HookCall, eventually, foreign_pod, managed_objects
 
 MANAGED = "app.kubernetes.io/managed-by=container-maker"
@@ -458,6 +460,7 @@ def test_create_in_a_brand_new_namespace_waits_for_the_default_service_account(
     try:
         body: Any = {"metadata": {"name": fresh_namespace_name}}
         client.CoreV1Api(api_client).create_namespace(body)
+        assign_namespace(api_client, fresh_namespace_name, LOCAL_IDENTITY.tenant)
         future = pool.submit(manager.create, make_spec(fresh_namespace_name))
         deadline = time.monotonic() + 30
         while not rejections and time.monotonic() < deadline:

@@ -151,10 +151,11 @@ def assign_namespace(
 
     Refused: reserved namespaces (InvalidArgument ``namespace``), a tenant that is not a label
     value (InvalidArgument ``tenant``), a name callers cannot reach because it lacks the
-    configured prefix, a namespace Container Maker made, and one assigned to another tenant
-    unless ``reassign`` (FailedPrecondition). A missing namespace is NotFound. The label is
-    written with the namespace's resourceVersion, so a concurrent change makes it fail instead
-    of being overwritten.
+    configured prefix, a namespace Container Maker made for another tenant, and one assigned to
+    another tenant unless ``reassign`` (FailedPrecondition). A namespace an older server made
+    (managed-by, but no tenant label yet) may be assigned: that is how it is taken over. A
+    missing namespace is NotFound. The label is written with the namespace's resourceVersion,
+    so a concurrent change makes it fail instead of being overwritten.
     """
     settings = settings or Settings()
     validate_namespace_name(namespace, "namespace")
@@ -181,12 +182,12 @@ def assign_namespace(
         meta = core.read_namespace(namespace).metadata
     assert meta is not None  # objects read from the API always carry metadata
     labels = dict(meta.labels or {})
-    if is_managed(labels) and labels.get(TENANT_KEY) != tenant:
+    current = labels.get(TENANT_KEY)
+    if is_managed(labels) and current not in (None, tenant):
         raise FailedPrecondition(
             f"namespace {namespace} was made by Container Maker (label {MANAGED_BY_KEY}) for "
             "another tenant; it cannot be assigned"
         )
-    current = labels.get(TENANT_KEY)
     if current == tenant:
         return
     if current is not None and not reassign:

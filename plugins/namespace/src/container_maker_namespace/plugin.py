@@ -108,12 +108,13 @@ def _create_namespace(manifest: Manifest, context: KubeContext) -> ObservedObjec
         existing = _read(core, name)
         if existing is None:
             continue  # it vanished between our two calls: create it now
-        tenant = manifest.body["metadata"]["labels"][TENANT_KEY]
-        if not belongs_to(existing.labels, tenant):
-            raise refused_namespace(name, tenant, context.settings)
         if not existing.terminating:
+            tenant = manifest.body["metadata"]["labels"][TENANT_KEY]
+            if not belongs_to(existing.labels, tenant):
+                raise refused_namespace(name, tenant, context.settings)
             return existing
-        # A namespace being deleted accepts nothing new: wait until it is gone, then recreate.
+        # A namespace being deleted accepts nothing new (whoever's it was): wait until it is
+        # gone, then create our own.
         if not wait_until(
             lambda: _read(core, name) is None, context, f"namespace {name} to go", interval=0.5
         ):
