@@ -207,7 +207,12 @@ def test_hook_sequence_with_real_plugins(
     chain = ["namespace", "networkpolicy", "status", "pod", "service", "ingress"][
         : {1: 4, 2: 5, 3: 5, 4: 6}[int(level)]
     ]
-    expected_create = [HookCall("cm_preflight"), HookCall("cm_get", "pod")]
+    # The namespace does not exist yet: no container lookup; the tenant's containers counted.
+    expected_create = [
+        HookCall("cm_preflight"),
+        HookCall("cm_get", "namespace"),
+        HookCall("cm_watch_source", "pod"),
+    ]
     for kind in chain:
         if kind == "pod":
             expected_create.append(HookCall("cm_pod_extras"))
@@ -218,7 +223,7 @@ def test_hook_sequence_with_real_plugins(
     cm_hook_calls.clear()
     container_manager.delete(created.container_id, fresh_namespace_name)
     view = [HookCall("cm_get", k) for k in ("status", "pod", "service", "ingress")]
-    lookups = [HookCall("cm_get", "networkpolicy"), *view]
+    lookups = [HookCall("cm_get", "namespace"), HookCall("cm_get", "networkpolicy"), *view]
     deletes = [HookCall("cm_delete", k) for k in reversed(chain) if k != "namespace"]
     cleanup = [HookCall("cm_get", "namespace"), *view, HookCall("cm_delete", "namespace")]
     assert cm_hook_calls == [*lookups, *deletes, *cleanup]
@@ -641,7 +646,8 @@ def test_api_calls_per_operation(
         got = manager.get(container.container_id, namespace)
         calls = counter.take()
         assert got.status.phase in set(ContainerPhase)
-        kinds = {1: 2, 2: 3, 4: 4}[int(level)]  # the pod, its report, service, ingress
+        # The namespace (whose tenant it is), the pod, its report, service, ingress.
+        kinds = {1: 3, 2: 4, 4: 5}[int(level)]
         assert sum(calls.values()) == kinds, calls
         report.append(f"get {level.name}: {sum(calls.values())} calls {dict(calls)}")
 

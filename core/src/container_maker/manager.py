@@ -50,10 +50,8 @@ from .identity import (
     SPEC_HASH_ANNOTATION,
     exposure_from_label,
     is_managed,
-    label_selector,
     new_container_id,
 )
-from .kube import api_errors
 from .models import (
     AssociatedResource,
     Container,
@@ -78,6 +76,7 @@ from .tenancy import (
     namespace_for,
     network_name_of,
     refused_namespace,
+    tenant_containers,
 )
 from .validation import validate_container_id, validate_spec
 
@@ -304,19 +303,12 @@ class ContainerManager:
         return container, namespace
 
     def _tenant_containers(self, tenant: str, ctx: KubeContext) -> set[str]:
-        """The ids of ``tenant``'s live containers in all namespaces: one pod list."""
+        """The ids of ``tenant``'s live containers in all namespaces (see
+        :func:`~container_maker.tenancy.tenant_containers`)."""
         source = self.hooks.watch_source(kind="pod")
-        if source is None or source.list_all is None:
-            raise InternalError("the pod plugin cannot list pods in all namespaces")
-        api = source.api(self.api_client)
-        with api_errors(f"listing the pods of tenant {tenant}"):
-            found = source.list_all(
-                api,
-                label_selector=label_selector(tenant=tenant),
-                _request_timeout=ctx.request_timeout(),
-            )
-        pods = (source.observe(item) for item in found.items)
-        return {p.labels[ID_KEY] for p in pods if ID_KEY in p.labels and not p.terminating}
+        if source is None:
+            raise InternalError("no plugin lists pods in all namespaces (cm_watch_source)")
+        return tenant_containers(source, tenant, ctx)
 
     def _make(
         self,

@@ -23,13 +23,21 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from .errors import FailedPrecondition, Forbidden, InvalidArgument, ResourceExhausted
-from .identity import MANAGED_BY_KEY, TENANT_KEY, is_managed
-from .kube import api_errors
+from .context import KubeContext
+from .errors import (
+    FailedPrecondition,
+    Forbidden,
+    InternalError,
+    InvalidArgument,
+    ResourceExhausted,
+)
+from .identity import ID_KEY, MANAGED_BY_KEY, TENANT_KEY, is_managed, label_selector
+from .kube import NamespacedKind, api_errors
 from .settings import Settings
 from .validation import validate_namespace_name
 
@@ -135,6 +143,37 @@ class TenantAdmission:
         finally:
             with self._guard:
                 self._in_flight[tenant].discard(container_id)
+
+
+def tenant_containers(pods: NamespacedKind[Any], tenant: str, context: KubeContext) -> set[str]:
+    """The ids of ``tenant``'s live containers in all namespaces: two label-selected lists.
+
+    Counted: pods labelled for the tenant that are not terminating, in namespaces labelled for
+    the tenant that are not terminating (a namespace being deleted takes its pods along).
+    """
+    if pods.list_all is None:
+        raise InternalError("the pod plugin cannot list pods in all namespaces")
+    selector = label_selector(tenant=tenant)
+    with api_errors(f"listing the namespaces and pods of tenant {tenant}"):
+        namespaces = client.CoreV1Api(context.api_client).list_namespace(
+            label_selector=f"{TENANT_KEY}={tenant}", _request_timeout=context.request_timeout()
+        )
+        found = pods.list_all(
+            pods.api(context.api_client),
+            label_selector=selector,
+            _request_timeout=context.request_timeout(),
+        )
+    live = {
+        ns.metadata.name
+        for ns in namespaces.items
+        if ns.metadata is not None and ns.metadata.deletion_timestamp is None
+    }
+    observed = (pods.observe(item) for item in found.items)
+    return {
+        pod.labels[ID_KEY]
+        for pod in observed
+        if ID_KEY in pod.labels and not pod.terminating and pod.namespace in live
+    }
 
 
 def assign_namespace(
