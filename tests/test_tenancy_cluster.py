@@ -18,7 +18,7 @@ from container_maker.auth import VERBS, Identity
 from container_maker.errors import ContainerMakerError, Forbidden, NotFound, ResourceExhausted
 from container_maker.identity import MANAGED_BY_KEY, TENANT_KEY, label_selector
 from container_maker.manager import ContainerManager
-from container_maker.models import Container, ContainerSpec, ExposureLevel
+from container_maker.models import Container, ContainerSpec, ExposureLevel, PublishInformation
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 from container_maker.tenancy import assign_namespace
 
@@ -35,6 +35,7 @@ def spec(network: str, name: str = "web") -> ContainerSpec:
         container_name=name,
         network_name=network,
         exposure_level=int(ExposureLevel.CLUSTER_LOCAL),
+        publish_information=(PublishInformation(publish_port=80, target_port=8080),),
     )
 
 

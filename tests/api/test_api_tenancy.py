@@ -46,10 +46,9 @@ def test_the_caller_sees_its_network_name_and_the_namespace_is_prefixed(
     network = new_network_name("pfx")
     namespace = PREFIX + network
     try:
-        watcher = Watcher(stub, network)
-        watcher.synced()
         created = stub.createContainer(create_request(network, level="CLUSTER_LOCAL"))
         assert created.container_network == network
+        watcher = Watcher(stub, network)  # the network exists now (a missing one: NOT_FOUND)
         core = client.CoreV1Api(admin_api)
         pod = core.read_namespaced_pod("web", namespace)
         assert pod.metadata.labels[TENANT_KEY] == "local"

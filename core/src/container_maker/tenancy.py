@@ -146,34 +146,18 @@ class TenantAdmission:
 
 
 def tenant_containers(pods: NamespacedKind[Any], tenant: str, context: KubeContext) -> set[str]:
-    """The ids of ``tenant``'s live containers in all namespaces: two label-selected lists.
-
-    Counted: pods labelled for the tenant that are not terminating, in namespaces labelled for
-    the tenant that are not terminating (a namespace being deleted takes its pods along).
-    """
+    """The ids of ``tenant``'s live containers in all namespaces: one label-selected pod list
+    (pods already terminating do not count)."""
     if pods.list_all is None:
         raise InternalError("the pod plugin cannot list pods in all namespaces")
-    selector = label_selector(tenant=tenant)
-    with api_errors(f"listing the namespaces and pods of tenant {tenant}"):
-        namespaces = client.CoreV1Api(context.api_client).list_namespace(
-            label_selector=f"{TENANT_KEY}={tenant}", _request_timeout=context.request_timeout()
-        )
+    with api_errors(f"listing the pods of tenant {tenant}"):
         found = pods.list_all(
             pods.api(context.api_client),
-            label_selector=selector,
+            label_selector=label_selector(tenant=tenant),
             _request_timeout=context.request_timeout(),
         )
-    live = {
-        ns.metadata.name
-        for ns in namespaces.items
-        if ns.metadata is not None and ns.metadata.deletion_timestamp is None
-    }
     observed = (pods.observe(item) for item in found.items)
-    return {
-        pod.labels[ID_KEY]
-        for pod in observed
-        if ID_KEY in pod.labels and not pod.terminating and pod.namespace in live
-    }
+    return {pod.labels[ID_KEY] for pod in observed if ID_KEY in pod.labels and not pod.terminating}
 
 
 def assign_namespace(
