@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from api_support import delete_namespace
 from kubernetes import client
 
 from container_maker.auth import VERBS, Identity
@@ -41,14 +42,6 @@ def spec(network: str, name: str = "web") -> ContainerSpec:
 
 def new_name(stem: str) -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}"
-
-
-def delete_namespace(admin: client.ApiClient, name: str) -> None:
-    try:
-        client.CoreV1Api(admin).delete_namespace(name, propagation_policy="Background")
-    except client.ApiException as e:
-        if e.status != 404:
-            raise
 
 
 def versions(admin: client.ApiClient, namespace: str) -> dict[str, str]:
@@ -251,3 +244,29 @@ def test_containers_per_tenant_limit(kube_cluster: Any) -> None:
         for name in (one, two):
             delete_namespace(admin, name)
         admin.close()
+
+
+def test_the_namespace_assign_command(kube_cluster: Any, world: World) -> None:
+    from typer.testing import CliRunner
+
+    from container_maker.cli import app
+
+    core = client.CoreV1Api(world.admin)
+    name = new_name("cli")
+    core.create_namespace({"metadata": {"name": name}})
+    kubeconfig = f"--kubeconfig={kube_cluster.kubeconfig}"
+    runner = CliRunner()
+    try:
+        done = runner.invoke(app, ["namespace", "assign", name, "--tenant", "team-a", kubeconfig])
+        assert done.exit_code == 0, done.output
+        assert core.read_namespace(name).metadata.labels[TENANT_KEY] == "team-a"
+        moved = runner.invoke(app, ["namespace", "assign", name, "--tenant", "team-b", kubeconfig])
+        assert moved.exit_code == 2 and "--reassign" in moved.output
+        for reserved in ("kube-system", "default"):
+            refused = runner.invoke(
+                app, ["namespace", "assign", reserved, "--tenant", "team-a", kubeconfig]
+            )
+            assert refused.exit_code == 2 and "reserved" in refused.output
+        assert TENANT_KEY not in (core.read_namespace("kube-system").metadata.labels or {})
+    finally:
+        delete_namespace(world.admin, name)
