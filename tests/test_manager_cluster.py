@@ -610,6 +610,10 @@ def pods_terminating_after(kube_api_client: client.ApiClient, namespace: str) ->
     )
 
 
+# 100 containers of tenant local at once, besides what other tests of the session left.
+@pytest.mark.parametrize(
+    "cm_settings", [Settings(ingress_domain=LOCAL_INGRESS_DOMAIN, max_containers_per_tenant=1000)]
+)
 def test_api_calls_per_operation(
     counted: tuple[ContainerManager, CallCounter],
     container_manager: ContainerManager,
