@@ -35,7 +35,9 @@ from status_agent_support import status_agent_image, status_agent_processes  # n
 from watch_delay import reader, wait_for  # noqa: E402 -- this directory's sibling benchmark
 
 from container_maker._proto import types_pb2 as pb  # noqa: E402
+from container_maker.auth import LOCAL_IDENTITY  # noqa: E402
 from container_maker.settings import Settings  # noqa: E402
+from container_maker.tenancy import assign_namespace  # noqa: E402
 from container_maker_testcluster import images  # noqa: E402
 from container_maker_testcluster.cluster import LocalCluster  # noqa: E402
 
@@ -77,6 +79,7 @@ def main() -> None:
         install_status_reporter(api)  # what deploy/ would have made
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        assign_namespace(api, NAMESPACE, LOCAL_IDENTITY.tenant)  # the in-process server's
         with running_server(api, settings=settings, threads=8) as running:
             ours: queue.Queue[tuple[float, Any]] = queue.Queue()
             call = running.stub.watchContainers(pb.WatchContainersRequest(network_name=NAMESPACE))

@@ -24,7 +24,9 @@ from kubernetes import client, watch
 from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
 from container_maker.api.server import create_server
+from container_maker.auth import LOCAL_IDENTITY
 from container_maker.manager import ContainerManager
+from container_maker.tenancy import assign_namespace
 from container_maker_testcluster.cluster import LocalCluster
 
 NAMESPACE = "bench-watch"
@@ -55,6 +57,7 @@ def main() -> None:
         api = cluster.api_client()
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        assign_namespace(api, NAMESPACE, LOCAL_IDENTITY.tenant)  # the in-process server's
         server, port = create_server("127.0.0.1:0", ContainerManager(api), threads=8, health_port=0)
         server.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -12,6 +12,7 @@ import itertools
 import threading
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pluggy
@@ -19,11 +20,13 @@ import pytest
 from kubernetes.client import ApiClient
 
 from container_maker import hookimpl
+from container_maker.auth import VERBS, Access, Decision, Identity
 from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import (
     AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
+    Forbidden,
     InternalError,
     InvalidArgument,
     NotFound,
@@ -34,11 +37,13 @@ from container_maker.errors import (
 from container_maker.identity import (
     ID_KEY,
     NAME_KEY,
+    TENANT_KEY,
     container_annotations,
     container_labels,
     is_managed,
     managed_labels,
 )
+from container_maker.kube import NamespacedKind
 from container_maker.manager import ContainerManager
 from container_maker.models import (
     AssociatedResource,
@@ -59,6 +64,7 @@ from container_maker.models import (
     StatusCondition,
 )
 from container_maker.plugins import create_plugin_manager
+from container_maker.settings import Settings
 from container_maker.testing import HookCall
 
 Store = dict[tuple[str, str, str], ObservedObject]
@@ -85,12 +91,15 @@ class MemoryKind:
         if self.fail_on == "build":
             raise InvalidArgument("container_name", f"injected failure building {kind}")
         if kind == "namespace":
-            meta = {"name": spec.network_name, "labels": managed_labels()}
+            meta = {
+                "name": spec.network_name,
+                "labels": {**managed_labels(), TENANT_KEY: context.tenant},
+            }
         else:
             meta = {
                 "name": f"{spec.container_name}-{kind}",
                 "namespace": spec.network_name,
-                "labels": container_labels(context.container_id, spec),
+                "labels": container_labels(context.container_id, spec, context.tenant),
                 "annotations": container_annotations(spec),
             }
         return Manifest(kind=kind, body={"metadata": meta, "extras": len(context.pod_extras)})
@@ -135,6 +144,38 @@ class MemoryKind:
             and is_managed(o.labels)
             and query.container_id in (None, o.labels.get(ID_KEY))
             and query.container_name in (None, o.labels.get("container-maker.io/name"))
+        )
+
+    @hookimpl
+    def cm_watch_source(self, kind: str) -> NamespacedKind[Any] | None:
+        """Pods in all namespaces by label selector (what the containers-per-tenant count
+        lists); nothing else of the source is used here."""
+        if kind != self.kind or kind != "pod":
+            return None
+
+        def list_all(api: Any, label_selector: str, **_: Any) -> Any:
+            terms = dict(term.split("=", 1) for term in label_selector.split(","))
+            return SimpleNamespace(
+                items=[
+                    o
+                    for (k, _, _), o in sorted(self.store.items())
+                    if k == kind and all(o.labels.get(key) == v for key, v in terms.items())
+                ]
+            )
+
+        def unused(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("not used by the manager")
+
+        return NamespacedKind(
+            name="pod",
+            plural="pods",
+            api=lambda api_client: None,
+            create=unused,
+            list=unused,
+            read=unused,
+            delete=unused,
+            observe=lambda o: o,
+            list_all=list_all,
         )
 
     @hookimpl
@@ -228,27 +269,27 @@ def seq(calls: list[HookCall]) -> list[str]:
 
 CREATE_SEQUENCES = {
     ExposureLevel.INTERNAL: [
-        "cm_preflight", "cm_get(pod)",
+        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_describe_associations",
     ],
     ExposureLevel.CLUSTER_LOCAL: [
-        "cm_preflight", "cm_get(pod)",
+        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_build(service)", "cm_create(service)",
         "cm_describe_associations",
     ],
     ExposureLevel.CLUSTER_EXTERNAL: [
-        "cm_preflight", "cm_get(pod)",
+        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_build(service)", "cm_create(service)",
         "cm_describe_associations",
     ],
     ExposureLevel.EXPOSED: [
-        "cm_preflight", "cm_get(pod)",
+        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
         "cm_build(namespace)", "cm_create(namespace)",
         "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
         "cm_build(service)", "cm_create(service)",
@@ -257,7 +298,7 @@ CREATE_SEQUENCES = {
     ],
 }  # fmt: skip
 
-DELETE_LOOKUPS = ["cm_get(pod)", "cm_get(service)", "cm_get(ingress)"]
+DELETE_LOOKUPS = ["cm_get(namespace)", "cm_get(pod)", "cm_get(service)", "cm_get(ingress)"]
 NAMESPACE_CLEANUP = [
     "cm_get(namespace)",
     "cm_get(pod)", "cm_get(service)", "cm_get(ingress)",
@@ -339,9 +380,33 @@ def test_unmanaged_namespace_is_never_deleted(
     store[("namespace", "net", "net")] = ObservedObject(
         kind="namespace", namespace="net", name="net", uid="theirs"
     )
+    # Never used either, unless an operator assigns it to the tenant (without managed-by).
+    with pytest.raises(Forbidden):
+        manager.create(spec(ExposureLevel.INTERNAL))
+    assert list(store) == [("namespace", "net", "net")]
+    store[("namespace", "net", "net")] = ObservedObject(
+        kind="namespace", namespace="net", name="net", uid="theirs", labels={TENANT_KEY: "local"}
+    )
     container = manager.create(spec(ExposureLevel.INTERNAL))
     manager.delete(container.container_id, "net")
     assert list(store) == [("namespace", "net", "net")]
+
+
+def test_another_tenants_managed_namespace_is_refused_and_kept(
+    manager: ContainerManager, store: Store
+) -> None:
+    theirs = Identity(user="b", tenant="tenant-b", method="test", verbs=frozenset(VERBS))
+    made = manager.create(spec(ExposureLevel.INTERNAL, name="b"), caller=theirs)
+    before = dict(store)
+    with pytest.raises(Forbidden):
+        manager.create(spec(ExposureLevel.INTERNAL))
+    with pytest.raises(NotFound) as missing:
+        manager.list("elsewhere")
+    with pytest.raises(NotFound) as foreign:
+        manager.list("net")
+    assert foreign.value.message == missing.value.message.replace("elsewhere", "net")
+    assert store == before
+    assert manager.list("net", caller=theirs)[0].container_id == made.container_id
 
 
 def test_same_spec_is_idempotent_and_different_spec_already_exists(
@@ -620,3 +685,58 @@ def test_an_object_named_for_another_container_never_counts_for_this_one(
     stray = lease("victim", "id-other", PortState.LISTENING, 2999)
     without = manager.assemble("id-victim", "net", {"pod": (pod,), "status": (stray,)})
     assert without.status.ports == () and without.status.last_activity is None
+
+
+class Authorizer:
+    """Grants what ``allowed`` lists, as (verb, namespace) pairs; records every access."""
+
+    def __init__(self, allowed: set[tuple[str, str]]) -> None:
+        self.allowed = allowed
+        self.seen: list[Access] = []
+
+    @hookimpl
+    def cm_authorize(self, identity: Identity, access: Access, context: KubeContext) -> Decision:
+        self.seen.append(access)
+        ok = (access.verb, access.namespace) in self.allowed
+        return Decision(allowed=ok, reason="" if ok else "not granted here")
+
+
+def test_cm_authorize_is_asked_before_any_cluster_call(
+    pm: pluggy.PluginManager, calls: list[HookCall], store: Store
+) -> None:
+    authorizer = Authorizer({("create", "cm-net"), ("get", "cm-net")})
+    pm.register(authorizer, name="authorizer")
+    manager = ContainerManager(
+        ApiClient(), plugin_manager=pm, settings=Settings(namespace_prefix="cm-")
+    )
+    user = Identity(user="u", tenant="local", method="test")
+    made = manager.create(spec(ExposureLevel.INTERNAL), caller=user)
+    assert made.container_network == "net"  # the caller's name, without the prefix
+    assert ("namespace", "cm-net", "cm-net") in store
+    got = manager.get(made.container_id, "net", caller=user)
+    assert got.container_network == "net"
+    assert [(a.verb, a.network_name, a.namespace) for a in authorizer.seen] == [
+        ("create", "net", "cm-net"),
+        ("get", "net", "cm-net"),
+    ]
+    assert authorizer.seen[1].container_id == made.container_id
+    calls.clear()
+    with pytest.raises(Forbidden, match="not granted here"):
+        manager.delete(made.container_id, "net", caller=user)
+    assert seq(calls) == ["cm_authorize"]
+    pm.unregister(authorizer)
+
+
+@pytest.mark.parametrize(
+    "network", ["kube-system", "kube-public", "default", "container-maker-system"]
+)
+def test_reserved_namespaces_are_refused_before_any_lookup(
+    network: str, manager: ContainerManager, calls: list[HookCall], store: Store
+) -> None:
+    with pytest.raises(Forbidden, match="not available to tenant local"):
+        manager.create(spec(ExposureLevel.INTERNAL, network_name=network))
+    with pytest.raises(NotFound) as reserved:
+        manager.list(network)
+    assert reserved.value.message == f"tenant local has no network {network}"
+    assert seq(calls) == ["cm_preflight"]
+    assert store == {}

@@ -56,9 +56,10 @@ def test_spec_hash_ignores_dict_order_but_not_content() -> None:
 
 
 def test_labels_and_selectors() -> None:
-    labels = container_labels("id-1", spec())
+    labels = container_labels("id-1", spec(), "team-a")
     assert labels == {
         "app.kubernetes.io/managed-by": "container-maker",
+        "container-maker.io/tenant": "team-a",
         "container-maker.io/id": "id-1",
         "container-maker.io/name": "web",
         "container-maker.io/exposure-level": "cluster-local",
@@ -68,6 +69,9 @@ def test_labels_and_selectors() -> None:
         "app.kubernetes.io/managed-by=container-maker,container-maker.io/id=id-1"
     )
     assert label_selector(container_name="web").endswith("container-maker.io/name=web")
+    assert label_selector(tenant="team-a") == (
+        "app.kubernetes.io/managed-by=container-maker,container-maker.io/tenant=team-a"
+    )
 
 
 def test_object_names_stay_within_kubernetes_limits() -> None:

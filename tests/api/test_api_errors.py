@@ -113,7 +113,11 @@ def assert_serving(running: Running) -> None:
     health = health_pb2_grpc.HealthStub(running.channel)
     reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    running.stub.listContainer(pb.ListContainerRequest(network_name="default"), timeout=30)
+    # A network of nobody's: the server looks it up and answers (default is reserved now).
+    error = rpc_error(
+        running.stub.listContainer, pb.ListContainerRequest(network_name="probe"), timeout=30
+    )
+    assert error.code() is grpc.StatusCode.NOT_FOUND, error
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
@@ -144,7 +148,7 @@ def test_unreachable_kubernetes_is_unavailable() -> None:
     configuration.retries = 0
     with running_server(client.ApiClient(configuration)) as running:
         for call, request in (
-            (running.stub.listContainer, pb.ListContainerRequest(network_name="default")),
+            (running.stub.listContainer, pb.ListContainerRequest(network_name="unreachable")),
             (running.stub.createContainer, create_request("unreachable")),
             (
                 running.stub.getContainer,

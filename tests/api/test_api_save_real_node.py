@@ -47,7 +47,9 @@ from snapshot_support import (
 )
 
 from container_maker._proto import types_pb2 as pb
+from container_maker.auth import LOCAL_IDENTITY
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
+from container_maker.tenancy import assign_namespace
 from container_maker_testcluster import images
 from container_maker_testcluster.realnode import POD_GATEWAY
 
@@ -380,6 +382,8 @@ def password_registry(
     core = client.CoreV1Api(save_env.api)
     try:
         core.create_namespace({"metadata": {"name": network}})
+        # Made by an admin (to hold the Secret first): assigned to the server's tenant.
+        assign_namespace(save_env.api, network, LOCAL_IDENTITY.tenant)
         config = json.dumps({"auths": {auth.address: {"auth": b64(f"{user}:{password}")}}})
         core.create_namespaced_secret(
             network,

@@ -671,20 +671,20 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     from container_maker._proto import types_pb2 as pb
 
     stub = service_pb2_grpc.ContainerMakerAPIStub(channel)
-    listed = stub.listContainer(pb.ListContainerRequest(network_name="default"), timeout=30)
-    assert list(listed.containers) == []
     exposed = stub.createContainer(
         pb.CreateContainerRequest(
             image_name="nginx:1.27",
             container_name="site",
-            network_name="default",
+            network_name="demo",  # default is reserved: Container Maker makes demo
             exposure_level=pb.EXPOSURE_LEVEL_EXPOSED,
             publish_information=[pb.PublishInformation(publish_port=80, target_port=8080)],
         ),
         timeout=90,
     )
     (port,) = exposed.published_ports
-    assert port.url.startswith("http://80-site-default-")
+    assert port.url.startswith("http://80-site-demo-")
+    listed = stub.listContainer(pb.ListContainerRequest(network_name="demo"), timeout=30)
+    assert [c.container_id for c in listed.containers] == [exposed.container_id]
     assert port.url.endswith(".containers.localhost/")
 
     api = config.new_client_from_config(config_file=str(local.kubeconfig))  # type: ignore[no-untyped-call]

@@ -43,6 +43,8 @@ from race_support import ROUNDS, attacker_image
 from snapshot_support import AuthRegistry, Relay
 
 from container_maker._proto import types_pb2 as pb
+from container_maker.auth import LOCAL_IDENTITY
+from container_maker.tenancy import assign_namespace
 from container_maker.testing import eventually
 from container_maker_testcluster import images
 from container_maker_testcluster.cluster import LocalCluster
@@ -138,6 +140,8 @@ def network(race_env: RaceEnv) -> Iterator[str]:
     name = new_network_name("race")
     core = client.CoreV1Api(race_env.admin)
     core.create_namespace({"metadata": {"name": name}})
+    # Made by an admin (to hold the Secret first): assigned to the server's tenant.
+    assign_namespace(race_env.admin, name, LOCAL_IDENTITY.tenant)
     config = {
         "auths": {race_env.registry.address: {"auth": b64(f"{race_env.user}:{race_env.password}")}}
     }

@@ -40,6 +40,7 @@ from .settings import (
     parse_peers,
     split_names,
 )
+from .tenancy import assign_namespace, network_name_of
 
 log = logging.getLogger("container_maker.cli")
 
@@ -380,6 +381,36 @@ def serve(
             "[default: 4096].",
         ),
     ] = None,
+    # -- tenancy (namespace_prefix, server_namespace, max_containers_per_tenant) --
+    namespace_prefix: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("NAMESPACE_PREFIX"),
+            rich_help_panel="Tenancy",
+            help="Put in front of each caller's network_name to make the Kubernetes namespace "
+            "(cm- maps network demo to namespace cm-demo); responses name the network "
+            "[default: none].",
+        ),
+    ] = None,
+    server_namespace: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("SERVER_NAMESPACE"),
+            rich_help_panel="Tenancy",
+            help="The server's own namespace, never used for containers (like kube-* and "
+            "default) [default: container-maker-system].",
+        ),
+    ] = None,
+    max_containers_per_tenant: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("MAX_CONTAINERS_PER_TENANT"),
+            min=1,
+            rich_help_panel="Tenancy",
+            help="Most containers one tenant may have across its namespaces; past it a "
+            "create is RESOURCE_EXHAUSTED [default: 100].",
+        ),
+    ] = None,
     local: Annotated[
         bool,
         typer.Option(
@@ -427,6 +458,10 @@ def serve(
         "max_create_burst": max_create_burst,
         "max_watches_per_caller": max_watches_per_caller,
         "watch_queue_size": watch_queue_size,
+        # tenancy
+        "namespace_prefix": namespace_prefix,
+        "server_namespace": server_namespace,
+        "max_containers_per_tenant": max_containers_per_tenant,
     }
     cluster = None
     server = None
@@ -495,6 +530,61 @@ def serve(
         logging.shutdown()
         sys.stdout.flush()
         os._exit(0)
+
+
+namespace_app = typer.Typer(
+    help="Namespaces for tenants: Container Maker uses only namespaces labelled for the "
+    "caller's tenant (container-maker.io/tenant).",
+    no_args_is_help=True,
+)
+app.add_typer(namespace_app, name="namespace")
+
+
+@namespace_app.command("assign")
+def namespace_assign(
+    name: Annotated[str, typer.Argument(help="The existing namespace (prefix included).")],
+    tenant: Annotated[str, typer.Option(help="The tenant whose containers it is to hold.")],
+    reassign: Annotated[
+        bool,
+        typer.Option(
+            "--reassign", help="Move a namespace assigned to another tenant (and its containers)."
+        ),
+    ] = False,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("KUBECONFIG"),
+            help="Kubeconfig with the right to patch namespaces (default: in-cluster, "
+            "$KUBECONFIG, ~/.kube/config).",
+        ),
+    ] = None,
+    namespace_prefix: Annotated[
+        str | None,
+        typer.Option(envvar=_env("NAMESPACE_PREFIX"), help="The server's --namespace-prefix."),
+    ] = None,
+    server_namespace: Annotated[
+        str | None,
+        typer.Option(envvar=_env("SERVER_NAMESPACE"), help="The server's --server-namespace."),
+    ] = None,
+) -> None:
+    """Assign an existing namespace to a tenant (label it container-maker.io/tenant=TENANT).
+
+    The tenant's callers then reach it as the network NAME without the prefix; Container Maker
+    never deletes it (it lacks the managed-by label). kube-*, default and the server's
+    namespace are refused.
+    """
+    configure_logging("warning")
+    settings = _settings(
+        {"namespace_prefix": namespace_prefix, "server_namespace": server_namespace}
+    )
+    try:
+        target = load_api_client(kubeconfig)
+        assign_namespace(target.api_client, name, tenant, settings=settings, reassign=reassign)
+    except ContainerMakerError as error:
+        typer.echo(f"cannot assign {name}: {error.message}", err=True)
+        raise typer.Exit(2) from error
+    network = network_name_of(name, settings)
+    typer.echo(f"namespace {name} is tenant {tenant}'s (network {network})")
 
 
 def _settings(overrides: dict[str, Any]) -> Settings:

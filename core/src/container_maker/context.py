@@ -21,6 +21,8 @@ class BuildContext(Model):
     """Input of ``cm_build`` and ``cm_pod_extras`` besides the spec.
 
     - ``container_id``: the id stamped on every object of the container.
+    - ``tenant``: the caller's tenant, stamped on every object of the container (and on a
+      namespace Container Maker creates).
     - ``resources``: the user container's resources, defaults already applied.
     - ``settings``: the service configuration.
     - ``owner``: the container's Pod once it exists (for ownerReferences), else None.
@@ -28,6 +30,7 @@ class BuildContext(Model):
     """
 
     container_id: str
+    tenant: str
     resources: ContainerResources
     settings: Settings
     owner: ObjectRef | None = None

@@ -61,7 +61,7 @@ def cm_preflight(spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings
     container of that name), so a refusal leaves nothing behind.
 
     Parameters:
-        spec: the validated container spec.
+        spec: the validated container spec (``network_name`` as the caller gave it).
         kinds: the kinds the create will make, in chain order ("namespace", "status", "pod",
             ...); a plugin checks only when its own kind is among them.
         settings: the service configuration.
@@ -84,8 +84,10 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
     Parameters:
         kind: the kind to build ("namespace", "networkpolicy", "status", "pod", "service",
             "ingress").
-        spec: the validated container spec.
+        spec: the validated container spec; its ``network_name`` is the Kubernetes
+            namespace (the operator's ``namespace_prefix`` applied).
         context: a :class:`~container_maker.context.BuildContext`: the container id, the
+            caller's tenant (a label on every object, and on a namespace we create), the
             resolved resources, the settings, the owner Pod (for service and ingress) and, for
             the pod, the sidecars' contributions from ``cm_pod_extras``.
 
@@ -107,7 +109,8 @@ def cm_pod_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras | Non
     results are passed to the pod's build as ``context.pod_extras``.
 
     Parameters:
-        spec: the validated container spec.
+        spec: the validated container spec; its ``network_name`` is the Kubernetes
+            namespace.
         context: a :class:`~container_maker.context.BuildContext` (without owner or extras).
 
     Returns: a :class:`~container_maker.models.PodExtras` (containers and volumes to add, as
@@ -136,7 +139,8 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
             deadline by the owning plugin.
 
     Returns: the created object as an :class:`~container_maker.models.ObservedObject`
-    (for the namespace: the existing one when it already existed and is usable); None when
+    (for the namespace: the existing one when it already existed and is labelled for the
+    manifest's tenant; one of another tenant or of none is never adopted: Forbidden); None when
     ``kind`` is not this plugin's. Failures raise the error hierarchy.
 
     The first non-None result wins (firstresult).
@@ -160,7 +164,8 @@ def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObjec
 
     Returns: a tuple of :class:`~container_maker.models.ObservedObject` (empty when nothing
     matches; only objects labelled managed-by container-maker, except for the namespace, which
-    is returned whoever made it); None when ``kind`` is not this plugin's.
+    is returned whoever made it and whatever tenant it is labelled for: the core decides
+    whether the caller may use it); None when ``kind`` is not this plugin's.
 
     The first non-None result wins (firstresult).
     """

@@ -73,10 +73,11 @@ def managed_labels() -> dict[str, str]:
     return {MANAGED_BY_KEY: MANAGED_BY_VALUE}
 
 
-def container_labels(container_id: str, spec: ContainerSpec) -> dict[str, str]:
-    """The labels of every object of one container."""
+def container_labels(container_id: str, spec: ContainerSpec, tenant: str) -> dict[str, str]:
+    """The labels of every object of one container (of ``tenant``)."""
     return {
         MANAGED_BY_KEY: MANAGED_BY_VALUE,
+        TENANT_KEY: tenant,
         ID_KEY: container_id,
         NAME_KEY: spec.container_name,
         EXPOSURE_KEY: exposure_label(spec.exposure),
@@ -93,9 +94,16 @@ def is_managed(labels: Mapping[str, str] | None) -> bool:
     return labels is not None and labels.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
 
 
-def label_selector(container_id: str | None = None, container_name: str | None = None) -> str:
-    """The label selector for managed objects, optionally of one container (by id or name)."""
+def label_selector(
+    container_id: str | None = None,
+    container_name: str | None = None,
+    tenant: str | None = None,
+) -> str:
+    """The label selector for managed objects, optionally of one container (by id or name)
+    or of one tenant."""
     terms = [f"{MANAGED_BY_KEY}={MANAGED_BY_VALUE}"]
+    if tenant is not None:
+        terms.append(f"{TENANT_KEY}={tenant}")
     if container_id is not None:
         terms.append(f"{ID_KEY}={container_id}")
     if container_name is not None:

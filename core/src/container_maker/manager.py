@@ -1,5 +1,10 @@
 """The container manager: create, list, get and delete containers by walking the exposure chain.
 
+Every operation acts for a caller (an :class:`~container_maker.auth.Identity`): it maps the
+caller's ``network_name`` to a Kubernetes namespace, has the caller authorized for the operation
+(``cm_authorize``) before any cluster call, and uses only namespaces of the caller's tenant
+(:mod:`container_maker.tenancy`).
+
 It validates requests before touching the cluster, creates a container's objects in chain order
 (rolling back what it created when a step fails), finds containers with one label-selected call
 per kind, and deletes in reverse chain order, removing a namespace only when Container Maker
@@ -16,7 +21,7 @@ from collections import defaultdict
 import pluggy
 from kubernetes.client import ApiClient
 
-from .auth import LOCAL_IDENTITY, Identity
+from .auth import LOCAL_IDENTITY, Access, Identity, Verb
 from .chain import (
     CONTAINER_KINDS,
     DELETED_KINDS,
@@ -51,6 +56,7 @@ from .models import (
     AssociatedResource,
     Container,
     ContainerPhase,
+    ContainerResources,
     ContainerSpec,
     DeleteOutcome,
     ExposureLevel,
@@ -63,7 +69,16 @@ from .models import (
 from .plugins import Hooks, create_plugin_manager
 from .settings import Settings
 from .status import container_status
-from .validation import validate_container_id, validate_namespace_name, validate_spec
+from .tenancy import (
+    TenantAdmission,
+    belongs_to,
+    is_reserved,
+    namespace_for,
+    network_name_of,
+    refused_namespace,
+    tenant_containers,
+)
+from .validation import validate_container_id, validate_spec
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +112,7 @@ class ContainerManager:
         self.kinds = self.hooks.declared_kinds()
         check_declarations(self.kinds)
         self.api_client = api_client
+        self.admission = TenantAdmission(self.settings.max_containers_per_tenant)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -126,11 +142,53 @@ class ContainerManager:
         *,
         timeout: float | None = None,
         caller: Identity = LOCAL_IDENTITY,
-    ) -> None:
-        """Raise InvalidArgument for a bad name, NotFound when the namespace does not exist."""
-        validate_namespace_name(network_name)
-        if not self._get("namespace", Query(namespace=network_name), self._context(timeout)):
-            raise NotFound(f"namespace {network_name} does not exist")
+    ) -> str:
+        """The namespace of ``network_name`` if the caller may watch it (the watch's check).
+
+        InvalidArgument for a bad name, Forbidden when the caller may not watch, NotFound
+        (the same as :meth:`list`'s) when the namespace does not exist or is not the tenant's.
+        """
+        return self._tenant_namespace(caller, "watch", network_name, "", self._context(timeout))
+
+    def _authorize(
+        self,
+        caller: Identity,
+        verb: Verb,
+        network_name: str,
+        container_id: str,
+        ctx: KubeContext,
+    ) -> str:
+        """Map ``network_name`` to its namespace and have ``caller`` authorized for ``verb``
+        there (before any cluster call of the operation); the namespace."""
+        namespace = namespace_for(network_name, self.settings)
+        access = Access(
+            verb=verb, network_name=network_name, namespace=namespace, container_id=container_id
+        )
+        self.hooks.authorize(identity=caller, access=access, context=ctx)
+        return namespace
+
+    def _tenant_namespace(
+        self,
+        caller: Identity,
+        verb: Verb,
+        network_name: str,
+        container_id: str,
+        ctx: KubeContext,
+    ) -> str:
+        """The namespace of ``network_name`` once the caller is authorized for ``verb`` and the
+        namespace is the caller's tenant's; else NotFound.
+
+        A namespace that is missing, reserved or not the tenant's gets the same NotFound, word
+        for word, as one where nothing is found: its message is made from the request alone.
+        """
+        namespace = self._authorize(caller, verb, network_name, container_id, ctx)
+        if not is_reserved(namespace, self.settings):
+            found = self._get("namespace", Query(namespace=namespace), ctx)
+            if found and belongs_to(found[0].labels, caller.tenant):
+                return namespace
+        if container_id:
+            raise _no_container(caller, container_id, network_name)
+        raise _no_network(caller, network_name)
 
     def _assemble(self, container_id: str, namespace: str, objects: Objects) -> Container:
         """A :class:`Container` from its objects (the pod must be among them)."""
@@ -145,7 +203,7 @@ class ContainerManager:
             container_name=pod.labels.get(NAME_KEY, pod.name),
             container_type=top_kind,
             container_ip=top.address,
-            container_network=namespace,
+            container_network=network_name_of(namespace, self.settings),
             exposure_level=level,
             ports=pod.ports,
             associated_resources=_nest(nodes),
@@ -177,13 +235,13 @@ class ContainerManager:
         wait at once with :class:`~container_maker.errors.NotReady`, naming its id and reasons.
         """
         started = time.monotonic()
-        container = self._create(spec, timeout=timeout)
+        container, namespace = self._create(spec, timeout=timeout, caller=caller)
         if not wait_until_ready:
             return container
         seconds = self.settings.operation_timeout if timeout is None else timeout
-        return self._wait_until_ready(container, started + seconds)
+        return self._wait_until_ready(container, namespace, started + seconds)
 
-    def _wait_until_ready(self, container: Container, deadline: float) -> Container:
+    def _wait_until_ready(self, container: Container, namespace: str, deadline: float) -> Container:
         """Poll the container (one call per kind) until READY, FAILED or ``deadline``."""
         interval = 0.25
         while not container.status.ready:
@@ -205,11 +263,13 @@ class ContainerManager:
             time.sleep(interval)
             interval = min(1.0, interval * 1.5)
             ctx = self._context(max(0.1, deadline - time.monotonic()))
-            container = self._get_objects(container.container_id, container.container_network, ctx)
+            container = self._get_objects(container.container_id, namespace, ctx)
         return container
 
-    def _create(self, spec: ContainerSpec, *, timeout: float | None) -> Container:
-        """Create (or find the same) container; see :meth:`create`."""
+    def _create(
+        self, spec: ContainerSpec, *, timeout: float | None, caller: Identity
+    ) -> tuple[Container, str]:
+        """Create (or find the same) container; see :meth:`create`. Also its namespace."""
         resources = validate_spec(spec, self.settings)
         level = spec.exposure
         missing = missing_kinds_for_level(level, DESIGN_MIN_LEVELS, self.kinds)
@@ -221,17 +281,56 @@ class ContainerManager:
         kinds = kinds_for_level(level, self.kinds)
         self.hooks.preflight(spec=spec, kinds=kinds, settings=self.settings)
         ctx = self._context(timeout)
-        existing = self._existing(spec, ctx)
-        if existing is not None:
-            return existing
+        network_name = spec.network_name
+        namespace = self._authorize(caller, "create", network_name, "", ctx)
+        if is_reserved(namespace, self.settings):
+            raise refused_namespace(namespace, caller.tenant, self.settings)
+        # Plugins build in the namespace: the spec they see names it (prefix included).
+        placed = spec.model_copy(update={"network_name": namespace})
+        found = self._get("namespace", Query(namespace=namespace), ctx)
+        if found:
+            if not belongs_to(found[0].labels, caller.tenant):
+                raise refused_namespace(namespace, caller.tenant, self.settings)
+            existing = self._existing(placed, network_name, ctx)
+            if existing is not None:
+                return existing, namespace
 
         container_id = new_container_id()
+        with self.admission.admit(
+            caller.tenant, container_id, lambda: self._tenant_containers(caller.tenant, ctx)
+        ):
+            container = self._make(placed, network_name, container_id, resources, ctx, caller)
+        return container, namespace
+
+    def _tenant_containers(self, tenant: str, ctx: KubeContext) -> set[str]:
+        """The ids of ``tenant``'s live containers in all namespaces (see
+        :func:`~container_maker.tenancy.tenant_containers`)."""
+        source = self.hooks.watch_source(kind="pod")
+        if source is None:
+            raise InternalError("no plugin lists pods in all namespaces (cm_watch_source)")
+        return tenant_containers(source, tenant, ctx)
+
+    def _make(
+        self,
+        spec: ContainerSpec,
+        network_name: str,
+        container_id: str,
+        resources: ContainerResources,
+        ctx: KubeContext,
+        caller: Identity,
+    ) -> Container:
+        """Create the objects of a new container along the chain (``spec`` names the
+        namespace); roll back on failure."""
+        level = spec.exposure
+        kinds = kinds_for_level(level, self.kinds)
         log.info(
-            "create start container_id=%s name=%s network=%s level=%s",
+            "create start container_id=%s name=%s network=%s namespace=%s level=%s tenant=%s",
             container_id,
             spec.container_name,
+            network_name,
             spec.network_name,
             level.name,
+            caller.tenant,
         )
         created: list[ObservedObject] = []
         attempted: list[str] = []
@@ -242,6 +341,7 @@ class ContainerManager:
                 ctx.check_deadline(f"creating the {kind} of {spec.container_name}")
                 build_context = BuildContext(
                     container_id=container_id,
+                    tenant=caller.tenant,
                     resources=resources,
                     settings=self.settings,
                     owner=owner,
@@ -262,10 +362,10 @@ class ContainerManager:
             # stopped waiting and will not learn the container's id.
             ctx.check_deadline(f"creating {spec.container_name}")
         except BaseException as error:
-            self._rollback(container_id, spec.network_name, attempted, created)
+            self._rollback(container_id, spec.network_name, caller.tenant, attempted, created)
             if isinstance(error, AlreadyExists) and not any(o.kind == "pod" for o in created):
                 # Another request may have created the same name meanwhile: same spec is fine.
-                existing = self._existing(spec, self._context(None))
+                existing = self._existing(spec, network_name, self._context(None))
                 if existing is not None:
                     return existing
             if isinstance(error, ContainerMakerError) or not isinstance(error, Exception):
@@ -276,8 +376,11 @@ class ContainerManager:
         objects: Objects = {o.kind: (o,) for o in created if o.kind in CONTAINER_KINDS}
         return self._assemble(container_id, spec.network_name, objects)
 
-    def _existing(self, spec: ContainerSpec, ctx: KubeContext) -> Container | None:
-        """The existing container named like ``spec`` if its spec is the same; else raise."""
+    def _existing(
+        self, spec: ContainerSpec, network_name: str, ctx: KubeContext
+    ) -> Container | None:
+        """The existing container named like ``spec`` (which names the namespace) if its spec
+        is the same; else raise."""
         query = Query(namespace=spec.network_name, container_name=spec.container_name)
         pods = self._get("pod", query, ctx)
         if not pods:
@@ -286,12 +389,12 @@ class ContainerManager:
         container_id = pod.labels.get(ID_KEY, "")
         if pod.terminating:
             raise Unavailable(
-                f"container {spec.container_name} ({container_id}) in {spec.network_name} is "
+                f"container {spec.container_name} ({container_id}) in {network_name} is "
                 "being deleted; retry once it is gone"
             )
         if pod.annotations.get(SPEC_HASH_ANNOTATION) != spec.spec_hash():
             raise AlreadyExists(
-                f"container {spec.container_name} exists in {spec.network_name} "
+                f"container {spec.container_name} exists in {network_name} "
                 f"(id {container_id}) with a different spec"
             )
         return self._get_objects(container_id, spec.network_name, ctx, pods)
@@ -300,6 +403,7 @@ class ContainerManager:
         self,
         container_id: str,
         namespace: str,
+        tenant: str,
         attempted: list[str],
         created: list[ObservedObject],
     ) -> None:
@@ -317,7 +421,7 @@ class ContainerManager:
         for kind in reversed(attempted):
             try:
                 if kind == "namespace":
-                    self._cleanup_namespace(namespace, ctx)
+                    self._cleanup_namespace(namespace, tenant, ctx)
                     continue
                 found = {o.uid: o for o in self._get(kind, query, ctx)}
                 found.update({o.uid: o for o in created if o.kind == kind})
@@ -341,11 +445,19 @@ class ContainerManager:
         timeout: float | None = None,
         caller: Identity = LOCAL_IDENTITY,
     ) -> Container:
-        """The container ``container_id`` in ``network_name`` (at most one call per kind)."""
+        """The container ``container_id`` in ``network_name`` (at most one call per kind, and
+        one for the namespace).
+
+        NotFound, the same for each, when the container, the network or the tenant's right to
+        it is missing.
+        """
         validate_container_id(container_id)
-        validate_namespace_name(network_name)
         ctx = self._context(timeout)
-        return self._get_objects(container_id, network_name, ctx)
+        namespace = self._tenant_namespace(caller, "get", network_name, container_id, ctx)
+        try:
+            return self._get_objects(container_id, namespace, ctx)
+        except NotFound:
+            raise _no_container(caller, container_id, network_name) from None
 
     def _get_objects(
         self,
@@ -379,20 +491,19 @@ class ContainerManager:
         """Every container in ``network_name``: one list call per kind, however many there are.
 
         Each container appears once (its service and ingress are part of it), sorted by name.
+        NotFound, the same for each, when the network or the tenant's right to it is missing.
         """
-        validate_namespace_name(network_name)
         ctx = self._context(timeout)
-        if not self._get("namespace", Query(namespace=network_name), ctx):
-            raise NotFound(f"namespace {network_name} does not exist")
+        namespace = self._tenant_namespace(caller, "list", network_name, "", ctx)
         by_id: dict[str, Objects] = defaultdict(dict)
         for kind in CONTAINER_KINDS:
-            for obj in self._get(kind, Query(namespace=network_name), ctx):
+            for obj in self._get(kind, Query(namespace=namespace), ctx):
                 container_id = obj.labels.get(ID_KEY)
                 if container_id:
                     group = by_id[container_id]
                     group[kind] = (*group.get(kind, ()), obj)
         containers = [
-            self._assemble(container_id, network_name, objects)
+            self._assemble(container_id, namespace, objects)
             for container_id, objects in by_id.items()
             # Objects without their pod are leftovers the garbage collector is removing.
             if objects.get("pod")
@@ -415,21 +526,26 @@ class ContainerManager:
         still terminating then is left to Kubernetes (status "Deleting" instead of "Deleted").
         """
         validate_container_id(container_id)
-        validate_namespace_name(network_name)
         ctx = self._context(timeout)
-        query = Query(namespace=network_name, container_id=container_id)
+        namespace = self._tenant_namespace(caller, "delete", network_name, container_id, ctx)
+        query = Query(namespace=namespace, container_id=container_id)
         # Every kind is looked up, whatever the level: leftovers of a crashed create go too.
         objects: Objects = {kind: self._get(kind, query, ctx) for kind in DELETED_KINDS}
         if not any(objects.values()):
-            raise NotFound(f"no container {container_id} in namespace {network_name}")
-        log.info("delete start container_id=%s network=%s", container_id, network_name)
+            raise _no_container(caller, container_id, network_name)
+        log.info(
+            "delete start container_id=%s network=%s namespace=%s",
+            container_id,
+            network_name,
+            namespace,
+        )
         all_gone = True
         for kind in delete_order(tuple(k for k, objs in objects.items() if objs)):
             result = self.hooks.delete(kind=kind, objects=objects[kind], context=ctx)
             if result is None:
                 raise InternalError(f"no plugin deleted the {kind} (cm_delete returned None)")
             all_gone = all_gone and result.gone
-        self._cleanup_namespace(network_name, ctx)
+        self._cleanup_namespace(namespace, caller.tenant, ctx)
         log.info("delete done container_id=%s gone=%s", container_id, all_gone)
         return DeleteOutcome(
             container_id=container_id, status="Deleted" if all_gone else "Deleting"
@@ -450,16 +566,17 @@ class ContainerManager:
         One container has one pod, whatever its exposure level; the answer lists it.
         """
         validate_container_id(container_id)
-        validate_namespace_name(network_name)
+        namespace_for(network_name, self.settings)
         if not self.settings.registry:
             raise FailedPrecondition(
                 "saving is not configured: start the server with --registry (the registry "
                 "saved images are pushed to)"
             )
         ctx = self._context(timeout)
-        pods = self._get("pod", Query(namespace=network_name, container_id=container_id), ctx)
+        namespace = self._tenant_namespace(caller, "save", network_name, container_id, ctx)
+        pods = self._get("pod", Query(namespace=namespace, container_id=container_id), ctx)
         if not pods:
-            raise NotFound(f"no container {container_id} in namespace {network_name}")
+            raise _no_container(caller, container_id, network_name)
         saved = []
         for pod in pods:
             log.info("save start container_id=%s pod=%s", container_id, pod.name)
@@ -478,19 +595,38 @@ class ContainerManager:
             saved.append(image)
         return tuple(saved)
 
-    def _cleanup_namespace(self, namespace: str, ctx: KubeContext) -> bool:
-        """Delete ``namespace`` if Container Maker created it and no managed container is left.
+    def _cleanup_namespace(self, namespace: str, tenant: str, ctx: KubeContext) -> bool:
+        """Delete ``namespace`` if Container Maker created it for ``tenant`` and no managed
+        container is left (an operator-assigned namespace lacks the managed-by label: kept).
 
         Objects already terminating do not count as left: they are on their way out.
         """
         found = self._get("namespace", Query(namespace=namespace), ctx)
-        if not found or not is_managed(found[0].labels) or found[0].terminating:
+        if (
+            not found
+            or not is_managed(found[0].labels)
+            or not belongs_to(found[0].labels, tenant)
+            or found[0].terminating
+        ):
             return False
         for kind in CONTAINER_KINDS:
             if any(not o.terminating for o in self._get(kind, Query(namespace=namespace), ctx)):
                 return False
         result = self.hooks.delete(kind="namespace", objects=found, context=ctx)
         return result is not None and bool(result.deleted)
+
+
+def _no_container(caller: Identity, container_id: str, network_name: str) -> NotFound:
+    """The one answer for a container that is missing or not the caller's tenant's (made from
+    the request alone, so that it tells nothing about other tenants)."""
+    return NotFound(
+        f"tenant {caller.tenant} has no container {container_id} in network {network_name}"
+    )
+
+
+def _no_network(caller: Identity, network_name: str) -> NotFound:
+    """The one answer for a network that does not exist or is not the caller's tenant's."""
+    return NotFound(f"tenant {caller.tenant} has no network {network_name}")
 
 
 def _published_ports(objects: Objects) -> tuple[PublishedPort, ...]:

@@ -31,7 +31,7 @@ def object_metadata(
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": spec.network_name,
-        "labels": container_labels(context.container_id, spec),
+        "labels": container_labels(context.container_id, spec, context.tenant),
         "annotations": container_annotations(spec),
     }
     if owned:

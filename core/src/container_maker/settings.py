@@ -50,6 +50,10 @@ MAX_INGRESS_DOMAIN_LENGTH = 253 - 63 - 1
 253 characters, so the domain may have 189."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAMESPACE_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9]{0,61}$")
+
+DEFAULT_MAX_CONTAINERS_PER_TENANT = 100
+"""Containers one tenant may have by default: five namespaces at the default quota's 20 pods."""
 
 RETIRED_INGRESS_HOST = (
     "ingress_host (--ingress-host, CONTAINER_MAKER_INGRESS_HOST) is no longer supported: it put "
@@ -289,6 +293,19 @@ class Settings(Model):
       creates (named ``container-maker``, like its LimitRange, which is derived from the
       resource settings and the sidecars' resources so that our own pods always fit).
 
+    Tenancy (see :mod:`container_maker.tenancy`):
+
+    - ``namespace_prefix``: put in front of every caller's ``network_name`` to make the
+      Kubernetes namespace (``cm-`` maps network ``demo`` to namespace ``cm-demo``); "" (the
+      default): the namespace is the network. Lowercase letters, digits and '-', starting with
+      a letter or digit, at most 62 characters, not ``kube-``. Responses always name the
+      network, without the prefix.
+    - ``server_namespace``: the server's own namespace, never used for containers (like
+      ``kube-*`` and ``default``).
+    - ``max_containers_per_tenant``: most containers one tenant may have, across all its
+      namespaces (default 100: five full namespaces at the default quota of 20 pods); past it
+      a create is RESOURCE_EXHAUSTED.
+
     Network policy (the NetworkPolicies of each container and of each namespace we create):
 
     - ``ingress_peers``: who may reach containers' published ports besides the containers of
@@ -359,6 +376,29 @@ class Settings(Model):
     max_watches_per_caller: int = Field(default=8, ge=0)
     watch_queue_size: int = Field(default=4096, ge=1)
     health_port: int = Field(default=DEFAULT_HEALTH_PORT, ge=0, le=65535)
+    # Tenancy
+    namespace_prefix: str = ""
+    server_namespace: str = "container-maker-system"
+    max_containers_per_tenant: int = Field(default=DEFAULT_MAX_CONTAINERS_PER_TENANT, ge=1)
+
+    @field_validator("namespace_prefix")
+    @classmethod
+    def _prefix_starts_a_dns_label(cls, value: str) -> str:
+        if value and not _NAMESPACE_PREFIX.match(value):
+            raise ValueError(
+                f"{value!r} is not the start of a namespace name: lowercase letters, digits and "
+                "'-', starting with a letter or digit, at most 62 characters (such as cm-)"
+            )
+        if value.startswith("kube-"):
+            raise ValueError(f"{value!r} starts with kube-, which Kubernetes reserves")
+        return value
+
+    @field_validator("server_namespace")
+    @classmethod
+    def _server_namespace_is_a_name(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(f"{value!r} is not a namespace name (a lowercase DNS label)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -547,6 +587,7 @@ class Settings(Model):
             values["registry_endpoints"] = {k.strip(): v.strip() for k, v in pairs}
         values.update(limit_values(env, ENV_PREFIX))
         values.update(api_limit_values(env, ENV_PREFIX))
+        values.update(tenancy_values(env, ENV_PREFIX))
         return cls.model_validate(values)
 
 
@@ -602,6 +643,25 @@ def limit_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
         values["namespace_quota"] = merged_quota(
             DEFAULT_NAMESPACE_QUOTA, text, prefix + "NAMESPACE_QUOTA"
         )
+    return values
+
+
+def tenancy_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
+    """The tenancy settings given in ``env`` (``namespace_prefix``, ``server_namespace``,
+    ``max_containers_per_tenant``); ValueError names the variable of a bad value."""
+    values: dict[str, object] = {}
+    for name in ("namespace_prefix", "server_namespace"):
+        text = env.get(prefix + name.upper())
+        if text is not None:
+            values[name] = text
+    text = env.get(prefix + "MAX_CONTAINERS_PER_TENANT")
+    if text:
+        try:
+            values["max_containers_per_tenant"] = int(text)
+        except ValueError:
+            raise ValueError(
+                f"{prefix}MAX_CONTAINERS_PER_TENANT: {text!r} is not a number"
+            ) from None
     return values
 
 

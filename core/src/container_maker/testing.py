@@ -19,6 +19,11 @@ Fixtures (all function-scoped):
   cluster with ``cm_plugin_manager``.
 - ``fresh_namespace_name``: the name of a namespace that does not exist yet (for tests where
   Container Maker creates it); it is deleted after the test if it exists.
+- ``tenant_namespace``: the test cluster's fresh ``namespace``, assigned to tenant ``local``
+  (the tenant of ``container_manager``'s calls and of anonymous in-process servers) the way an
+  operator assigns one (:func:`~container_maker.tenancy.assign_namespace`). Container Maker
+  uses only namespaces labelled for the caller's tenant: an admin-made namespace without that
+  label is refused.
 
 Helpers:
 
@@ -43,11 +48,13 @@ import pluggy
 import pytest
 from kubernetes import client
 
+from .auth import LOCAL_IDENTITY
 from .context import KubeContext
 from .identity import ID_KEY, label_selector
 from .manager import ContainerManager
 from .plugins import create_plugin_manager
 from .settings import LOCAL_INGRESS_DOMAIN, Settings
+from .tenancy import assign_namespace
 
 T = TypeVar("T")
 
@@ -207,6 +214,13 @@ def kube_api_client(kube_cluster: Any) -> Iterator[client.ApiClient]:
     api_client: client.ApiClient = kube_cluster.api_client()
     yield api_client
     api_client.close()  # type: ignore[no-untyped-call]  # the client leaves close() unannotated
+
+
+@pytest.fixture
+def tenant_namespace(namespace: str, kube_api_client: client.ApiClient) -> str:
+    """The test's fresh namespace, assigned to tenant ``local`` (see the module)."""
+    assign_namespace(kube_api_client, namespace, LOCAL_IDENTITY.tenant)
+    return namespace
 
 
 @pytest.fixture

@@ -171,7 +171,13 @@ class WatchHub:
         """A new subscription; its queue starts with the current matching containers (ADDED)
         and a SYNCED event, then receives every change, up to :attr:`queue_size` of them
         waiting at once (past that the subscription is cut off, and ``on_fell_behind`` is
-        called with the hub's lock held: it must be quick)."""
+        called with the hub's lock held: it must be quick).
+
+        ``namespace`` is the Kubernetes namespace (the servicer passes the one
+        :meth:`~container_maker.manager.ContainerManager.check_namespace` found to be the
+        caller's tenant's); only its containers are delivered, and each event names the
+        caller's network (``container_network``, the namespace prefix removed).
+        """
         self._start()
         deadline = time.monotonic() + timeout
         for event in self._synced.values():

@@ -58,6 +58,7 @@ def make(
     config = Settings.model_validate({"ingress_domain": DOMAIN, **settings})
     context = BuildContext(
         container_id=container_id,
+        tenant="local",
         resources=validate_spec(spec, config),
         settings=config,
         owner=OWNER,

@@ -9,14 +9,15 @@ import pytest
 from kubernetes import client
 
 from container_maker.context import KubeContext
-from container_maker.identity import managed_labels
+from container_maker.errors import Forbidden
+from container_maker.identity import TENANT_KEY, managed_labels
 from container_maker.models import Manifest, ObservedObject, Query
 from container_maker_namespace import plugin
 from container_maker_namespace.manifests import build_namespace
 
 
-def manifest(name: str) -> Manifest:
-    return Manifest(kind="namespace", body=build_namespace(name, "baseline"))
+def manifest(name: str, tenant: str = "local") -> Manifest:
+    return Manifest(kind="namespace", body=build_namespace(name, "baseline", tenant))
 
 
 def test_create_get_and_delete(fresh_namespace_name: str, kube_context: KubeContext) -> None:
@@ -29,6 +30,7 @@ def test_create_get_and_delete(fresh_namespace_name: str, kube_context: KubeCont
     assert real.metadata.uid == created.uid
     assert real.metadata.labels["app.kubernetes.io/managed-by"] == "container-maker"
     assert real.metadata.labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert real.metadata.labels["container-maker.io/tenant"] == "local"
 
     # Creating again returns the existing namespace.
     again = plugin.cm_create(
@@ -113,9 +115,41 @@ def test_terminating_namespace_is_waited_for_and_recreated(
 def test_pod_security_level_is_enforced_label(
     level: str, fresh_namespace_name: str, kube_context: KubeContext
 ) -> None:
-    body = build_namespace(fresh_namespace_name, level)
+    body = build_namespace(fresh_namespace_name, level, "local")
     created = plugin.cm_create(
         kind="namespace", manifest=Manifest(kind="namespace", body=body), context=kube_context
     )
     assert created is not None
     assert created.labels["pod-security.kubernetes.io/enforce"] == level
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [{}, {**managed_labels(), TENANT_KEY: "tenant-b"}, {TENANT_KEY: "tenant-b"}],
+    ids=["made-by-someone", "made-for-another-tenant", "assigned-to-another-tenant"],
+)
+def test_an_existing_namespace_of_another_tenant_is_never_adopted(
+    labels: dict[str, str], fresh_namespace_name: str, kube_context: KubeContext
+) -> None:
+    core = client.CoreV1Api(kube_context.api_client)
+    before = core.create_namespace({"metadata": {"name": fresh_namespace_name, "labels": labels}})
+    with pytest.raises(Forbidden, match="not available to tenant local"):
+        plugin.cm_create(
+            kind="namespace", manifest=manifest(fresh_namespace_name), context=kube_context
+        )
+    after = core.read_namespace(fresh_namespace_name)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert not core.list_namespaced_resource_quota(fresh_namespace_name).items
+
+
+def test_a_namespace_assigned_to_the_tenant_is_used_as_it_is(
+    namespace: str, kube_context: KubeContext
+) -> None:
+    """The repository's ``namespace`` fixture is assigned to tenant local (conftest.py)."""
+    core = client.CoreV1Api(kube_context.api_client)
+    before = core.read_namespace(namespace)
+    used = plugin.cm_create(kind="namespace", manifest=manifest(namespace), context=kube_context)
+    assert used is not None and used.uid == before.metadata.uid
+    assert core.read_namespace(namespace).metadata.resource_version == (
+        before.metadata.resource_version
+    )

@@ -6,13 +6,14 @@ from container_maker_namespace.manifests import build_namespace
 
 
 def test_labelled_as_ours_with_pod_security() -> None:
-    assert build_namespace("team-a", "baseline") == {
+    assert build_namespace("team-a", "baseline", "tenant-a") == {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": "team-a",
             "labels": {
                 "app.kubernetes.io/managed-by": "container-maker",
+                "container-maker.io/tenant": "tenant-a",
                 "pod-security.kubernetes.io/enforce": "baseline",
             },
         },
@@ -20,5 +21,5 @@ def test_labelled_as_ours_with_pod_security() -> None:
 
 
 def test_restricted_on_request() -> None:
-    labels = build_namespace("x", "restricted")["metadata"]["labels"]
+    labels = build_namespace("x", "restricted", "local")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"

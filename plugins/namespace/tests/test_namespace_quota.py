@@ -13,9 +13,11 @@ import pytest
 from kubernetes import client
 
 from container_maker.context import KubeContext
+from container_maker.errors import Forbidden
 from container_maker.identity import managed_labels
 from container_maker.models import ContainerResources, Manifest
 from container_maker.settings import DEFAULT_NAMESPACE_QUOTA, QUOTA_NAME, Settings
+from container_maker.tenancy import assign_namespace
 from container_maker.testing import eventually, foreign_pod
 from container_maker.validation import parse_quantity
 from container_maker_namespace import plugin
@@ -89,7 +91,7 @@ def test_limit_range_always_admits_the_sidecars() -> None:
 
 
 def create(name: str, context: KubeContext) -> Any:
-    manifest = Manifest(kind="namespace", body=build_namespace(name, "baseline"))
+    manifest = Manifest(kind="namespace", body=build_namespace(name, "baseline", "local"))
     return plugin.cm_create(kind="namespace", manifest=manifest, context=context)
 
 
@@ -135,6 +137,7 @@ def test_a_pod_naming_no_resources_gets_the_defaults(
 
 
 def test_namespace_of_someone_else_gets_none(namespace: str, kube_context: KubeContext) -> None:
+    """Assigned to the tenant by an operator (conftest.py), not made by us: used as it is."""
     core = client.CoreV1Api(kube_context.api_client)
     create(namespace, kube_context)
     assert quota_objects(core, namespace) == ([], [])
@@ -147,6 +150,10 @@ def test_namespace_of_an_older_server_gets_them_on_the_next_create(
     body: Any = {"metadata": {"name": fresh_namespace_name, "labels": managed_labels()}}
     old = core.create_namespace(body)
     assert quota_objects(core, fresh_namespace_name) == ([], [])
+    # An older server set no tenant label: the operator assigns the namespace to its tenant.
+    with pytest.raises(Forbidden):
+        create(fresh_namespace_name, kube_context)
+    assign_namespace(kube_context.api_client, fresh_namespace_name, "local")
     found = create(fresh_namespace_name, kube_context)
     assert found.uid == old.metadata.uid
     quotas, limit_ranges = quota_objects(core, fresh_namespace_name)

@@ -119,7 +119,7 @@ def test_every_configuration_passes_the_api_servers_strict_validation(
     """Server-side dry run with strict field validation: no unknown field, every block and
     exception valid (the API server, not our code, is the judge)."""
     context = BuildContext(
-        container_id=ID, resources=DEFAULT_RESOURCES, settings=CONFIGURATIONS[name]
+        container_id=ID, tenant="local", resources=DEFAULT_RESOURCES, settings=CONFIGURATIONS[name]
     )
     built = container_policy(spec(namespace, level=level), context, ("198.51.100.10:6443",))
     api = client.NetworkingV1Api(kube_api_client)

@@ -36,7 +36,9 @@ def spec(level: ExposureLevel = ExposureLevel.CLUSTER_LOCAL, **kw: Any) -> Conta
 
 
 def context(**settings: Any) -> BuildContext:
-    return BuildContext(container_id=ID, resources=DEFAULT_RESOURCES, settings=Settings(**settings))
+    return BuildContext(
+        container_id=ID, tenant="local", resources=DEFAULT_RESOURCES, settings=Settings(**settings)
+    )
 
 
 def egress_to(policy: dict[str, Any]) -> list[Any]:
@@ -127,7 +129,10 @@ def test_snapshot_sidecar_reaches_the_registry_endpoints() -> None:
         registry_endpoints(Settings(registry="10.0.0.5:5000", blocked_plugins=("snapshot",))) == ()
     )
     policy = container_policy(
-        spec(), BuildContext(container_id=ID, resources=DEFAULT_RESOURCES, settings=settings)
+        spec(),
+        BuildContext(
+            container_id=ID, tenant="local", resources=DEFAULT_RESOURCES, settings=settings
+        ),
     )
     assert [{"ipBlock": {"cidr": "10.245.0.1/32"}}] in egress_to(policy)
 

@@ -38,6 +38,7 @@ def build(
     )
     context = BuildContext(
         container_id=new_container_id(),
+        tenant="local",
         resources=validate_spec(spec, kube_context.settings),
         settings=kube_context.settings,
     )

@@ -39,6 +39,7 @@ def make(extras: tuple[PodExtras, ...] = (), **changes: Any) -> tuple[ContainerS
     settings = Settings()
     context = BuildContext(
         container_id=CONTAINER_ID,
+        tenant="local",
         resources=validate_spec(spec, settings),
         settings=settings,
         pod_extras=extras,

@@ -34,6 +34,7 @@ def make(
     settings = settings or Settings(allow_node_ports=True)
     return spec, BuildContext(
         container_id=CONTAINER_ID,
+        tenant="local",
         resources=validate_spec(spec, settings),
         settings=settings,
         owner=owner,

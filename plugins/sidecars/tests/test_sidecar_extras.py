@@ -28,7 +28,9 @@ SPEC = ContainerSpec(
 
 def context(**settings: Any) -> BuildContext:
     config = Settings.model_validate(settings)
-    return BuildContext(container_id="id-1", resources=validate_spec(SPEC, config), settings=config)
+    return BuildContext(
+        container_id="id-1", tenant="local", resources=validate_spec(SPEC, config), settings=config
+    )
 
 
 def env(container: dict[str, Any]) -> dict[str, str]:

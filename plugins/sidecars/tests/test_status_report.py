@@ -50,7 +50,10 @@ LABELS = {NAME_KEY: "web", ID_KEY: "id-1"}
 def context() -> BuildContext:
     settings = Settings()
     return BuildContext(
-        container_id="id-1", resources=validate_spec(SPEC, settings), settings=settings
+        container_id="id-1",
+        tenant="local",
+        resources=validate_spec(SPEC, settings),
+        settings=settings,
     )
 
 

@@ -88,7 +88,10 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
             # was kept instead of a bare DEADLINE_EXCEEDED from its own side.
             timeout = max(0.1, timeout - min(1.0, 0.1 * timeout))
         container = self.manager.create(
-            spec, timeout=timeout, wait_until_ready=request.wait_until_ready
+            spec,
+            timeout=timeout,
+            wait_until_ready=request.wait_until_ready,
+            caller=current_caller(),
         )
         return conversion.container_response(container)
 
@@ -96,21 +99,29 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         self, request: pb.GetContainerRequest, context: grpc.ServicerContext
     ) -> pb.ContainerResponse:
         container = self.manager.get(
-            request.container_id, request.network_name, timeout=self._timeout(context)
+            request.container_id,
+            request.network_name,
+            timeout=self._timeout(context),
+            caller=current_caller(),
         )
         return conversion.container_response(container)
 
     def listContainer(
         self, request: pb.ListContainerRequest, context: grpc.ServicerContext
     ) -> pb.ListContainerResponse:
-        containers = self.manager.list(request.network_name, timeout=self._timeout(context))
+        containers = self.manager.list(
+            request.network_name, timeout=self._timeout(context), caller=current_caller()
+        )
         return conversion.list_response(containers)
 
     def deleteContainer(
         self, request: pb.DeleteContainerRequest, context: grpc.ServicerContext
     ) -> pb.DeleteContainerResponse:
         outcome = self.manager.delete(
-            request.container_id, request.network_name, timeout=self._timeout(context)
+            request.container_id,
+            request.network_name,
+            timeout=self._timeout(context),
+            caller=current_caller(),
         )
         return conversion.delete_response(outcome)
 
@@ -148,11 +159,14 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         self, request: pb.WatchContainersRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ContainerEvent]:
         try:
-            self.manager.check_namespace(request.network_name, timeout=self._timeout(context))
+            # The hub delivers the events of this one namespace, the caller's tenant's.
+            namespace = self.manager.check_namespace(
+                request.network_name, timeout=self._timeout(context), caller=current_caller()
+            )
             if request.container_id:
                 validate_container_id(request.container_id)
             subscription = self.hub.subscribe(
-                request.network_name,
+                namespace,
                 request.container_id or None,
                 on_fell_behind=lambda: _cancel_later(context),
             )
@@ -186,7 +200,10 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         self, request: pb.SaveContainerRequest, context: grpc.ServicerContext
     ) -> pb.SaveContainerResponse:
         saved = self.manager.save(
-            request.container_id, request.network_name, timeout=self._timeout(context)
+            request.container_id,
+            request.network_name,
+            timeout=self._timeout(context),
+            caller=current_caller(),
         )
         return conversion.save_response(saved)
 

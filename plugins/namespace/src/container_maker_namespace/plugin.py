@@ -9,7 +9,7 @@ from kubernetes import client
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import AlreadyExists, DeadlineExceeded, NotFound
-from container_maker.identity import is_managed
+from container_maker.identity import TENANT_KEY, is_managed
 from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body, wait_until
 from container_maker.models import (
     ContainerSpec,
@@ -20,6 +20,7 @@ from container_maker.models import (
     Query,
     ResourceKind,
 )
+from container_maker.tenancy import belongs_to, refused_namespace
 
 from .manifests import build_namespace
 from .quota import ensure_quota
@@ -61,17 +62,26 @@ def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest 
     if kind != KIND:
         return None
     return Manifest(
-        kind=KIND, body=build_namespace(spec.network_name, context.settings.pod_security_level)
+        kind=KIND,
+        body=build_namespace(
+            spec.network_name, context.settings.pod_security_level, context.tenant
+        ),
     )
 
 
 @hookimpl
 def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
-    """Create the namespace, or use it when it exists; wait while it is terminating.
+    """Create the namespace, or use it when it exists for the same tenant; wait while it is
+    terminating.
+
+    An existing namespace is used only when it carries the tenant label of the manifest (made
+    by Container Maker for that tenant, or assigned to it by an operator); any other is never
+    adopted: Forbidden (PERMISSION_DENIED), whoever made it. The core checks this before the
+    create too; this check closes the race with a namespace made meanwhile.
 
     A namespace Container Maker made gets its ResourceQuota and LimitRange (see
     :mod:`.quota`); so does one made by an older server without them, on the next create in
-    it. A namespace someone else made is used as it is.
+    it. A namespace an operator assigned is used as it is.
     """
     if kind != KIND:
         return None
@@ -99,8 +109,12 @@ def _create_namespace(manifest: Manifest, context: KubeContext) -> ObservedObjec
         if existing is None:
             continue  # it vanished between our two calls: create it now
         if not existing.terminating:
+            tenant = manifest.body["metadata"]["labels"][TENANT_KEY]
+            if not belongs_to(existing.labels, tenant):
+                raise refused_namespace(name, tenant, context.settings)
             return existing
-        # A namespace being deleted accepts nothing new: wait until it is gone, then recreate.
+        # A namespace being deleted accepts nothing new (whoever's it was): wait until it is
+        # gone, then create our own.
         if not wait_until(
             lambda: _read(core, name) is None, context, f"namespace {name} to go", interval=0.5
         ):
@@ -109,7 +123,8 @@ def _create_namespace(manifest: Manifest, context: KubeContext) -> ObservedObjec
 
 @hookimpl
 def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
-    """The namespace named by the query (whoever made it), or nothing."""
+    """The namespace named by the query (whoever made it, whichever tenant it is labelled
+    for: the core decides whether the caller may use it), or nothing."""
     if kind != KIND:
         return None
     found = _read(client.CoreV1Api(context.api_client), query.namespace)
