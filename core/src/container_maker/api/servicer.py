@@ -2,7 +2,8 @@
 
 Errors are not handled here: the manager raises the core error hierarchy and the interceptor
 (:mod:`.interceptor`) turns it into gRPC status codes. The client's deadline becomes the
-manager's timeout, so work stops when the client stops waiting.
+manager's timeout, so work stops when the client stops waiting. Every manager call names the
+caller the interceptor authenticated (:func:`~.callers.current_caller`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from container_maker.validation import validate_container_id
 from container_maker.watch import WatchHub
 
 from . import conversion
+from .callers import current_caller
 from .interceptor import status_message
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,10 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
             # was kept instead of a bare DEADLINE_EXCEEDED from its own side.
             timeout = max(0.1, timeout - min(1.0, 0.1 * timeout))
         container = self.manager.create(
-            spec, timeout=timeout, wait_until_ready=request.wait_until_ready
+            spec,
+            timeout=timeout,
+            wait_until_ready=request.wait_until_ready,
+            caller=current_caller(),
         )
         return conversion.container_response(container)
 
@@ -68,21 +73,29 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         self, request: pb.GetContainerRequest, context: grpc.ServicerContext
     ) -> pb.ContainerResponse:
         container = self.manager.get(
-            request.container_id, request.network_name, timeout=self._timeout(context)
+            request.container_id,
+            request.network_name,
+            timeout=self._timeout(context),
+            caller=current_caller(),
         )
         return conversion.container_response(container)
 
     def listContainer(
         self, request: pb.ListContainerRequest, context: grpc.ServicerContext
     ) -> pb.ListContainerResponse:
-        containers = self.manager.list(request.network_name, timeout=self._timeout(context))
+        containers = self.manager.list(
+            request.network_name, timeout=self._timeout(context), caller=current_caller()
+        )
         return conversion.list_response(containers)
 
     def deleteContainer(
         self, request: pb.DeleteContainerRequest, context: grpc.ServicerContext
     ) -> pb.DeleteContainerResponse:
         outcome = self.manager.delete(
-            request.container_id, request.network_name, timeout=self._timeout(context)
+            request.container_id,
+            request.network_name,
+            timeout=self._timeout(context),
+            caller=current_caller(),
         )
         return conversion.delete_response(outcome)
 
@@ -110,7 +123,9 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         self, request: pb.WatchContainersRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ContainerEvent]:
         try:
-            self.manager.check_namespace(request.network_name, timeout=self._timeout(context))
+            self.manager.check_namespace(
+                request.network_name, timeout=self._timeout(context), caller=current_caller()
+            )
             if request.container_id:
                 validate_container_id(request.container_id)
             subscription = self.hub.subscribe(request.network_name, request.container_id or None)
@@ -137,6 +152,9 @@ class ContainerMakerServicer(service_pb2_grpc.ContainerMakerAPIServicer):
         self, request: pb.SaveContainerRequest, context: grpc.ServicerContext
     ) -> pb.SaveContainerResponse:
         saved = self.manager.save(
-            request.container_id, request.network_name, timeout=self._timeout(context)
+            request.container_id,
+            request.network_name,
+            timeout=self._timeout(context),
+            caller=current_caller(),
         )
         return conversion.save_response(saved)
