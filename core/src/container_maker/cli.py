@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from .api.authentication import check_exposure
+from .api.authentication import check_authenticators, check_exposure
 from .api.kubeconfig import KubeTarget, load_api_client
 from .api.logs import configure_logging
 from .api.server import (
@@ -33,7 +33,7 @@ from .api.signals import Interrupted, StopSignals
 from .auth import VERBS
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
-from .plugins import create_plugin_manager
+from .plugins import Hooks, create_plugin_manager
 from .settings import (
     ENV_PREFIX,
     LOCAL_INGRESS_DOMAIN,
@@ -467,13 +467,19 @@ def serve(
                     insecure_plaintext_on_network=insecure_plaintext_on_network,
                     insecure_anonymous_on_network=insecure_anonymous_on_network,
                 )
+                plugin_manager = create_plugin_manager(blocked=settings.blocked_plugins)
+                check_authenticators(
+                    Hooks(plugin_manager), settings, client_ca=bool(tls and tls.client_ca)
+                )
                 if local:
                     settings = local_settings(settings, reflection=reflection)
                     cluster = _local_cluster()
                     target = _start_local_cluster(cluster)
                 else:
                     target = load_api_client(kubeconfig)
-                manager = ContainerManager(target.api_client, settings=settings)
+                manager = ContainerManager(
+                    target.api_client, settings=settings, plugin_manager=plugin_manager
+                )
                 server, bound = create_server(
                     f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                     manager,

@@ -100,7 +100,8 @@ def parse_entries(text: str) -> dict[str, ApiKeyEntry]:
     entries: dict[str, ApiKeyEntry] = {}
     for index, item in enumerate(data):
         try:
-            entry = ApiKeyEntry.model_validate(item)
+            # JSON mode: the strict model takes JSON lists for its tuples there.
+            entry = ApiKeyEntry.model_validate_json(json.dumps(item))
         except ValidationError as e:
             raise ValueError(f"entry {index}: {e}") from e
         if entry.id in entries:
