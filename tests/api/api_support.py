@@ -23,6 +23,7 @@ from kubernetes.stream import stream
 from snapshot_support import agent_image
 from status_agent_support import status_agent_image
 
+from container_maker import testing
 from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
 from container_maker.api import ApiServer, TlsConfig, create_server
@@ -157,11 +158,7 @@ def service_account_token(
     admin_api: client.ApiClient, namespace: str, name: str, seconds: int = 3600
 ) -> str:
     """A fresh token of ServiceAccount ``namespace/name`` (TokenRequest API)."""
-    request: Any = {"spec": {"expirationSeconds": seconds}}
-    response = client.CoreV1Api(admin_api).create_namespaced_service_account_token(
-        name, namespace, request
-    )
-    return str(response.status.token)
+    return testing.service_account_token(admin_api, namespace, name, seconds=seconds)
 
 
 def deployed_server_client(cluster: TestCluster, admin: client.ApiClient) -> client.ApiClient:
