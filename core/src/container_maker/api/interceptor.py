@@ -26,7 +26,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import grpc
 
@@ -139,28 +140,22 @@ class ApiInterceptor(grpc.ServerInterceptor):
         api = method.startswith(API_METHOD_PREFIX)
 
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
-            request_id = _request_id(metadata)
-            token = REQUEST_ID.set(request_id)
-            started = time.monotonic()
-            code = grpc.StatusCode.OK
-            caller: Identity | None = None
+            call = _Call(method, _request_id(metadata))
+            token = REQUEST_ID.set(call.request_id)
             try:
-                context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
-                if api:
-                    caller = self._identify(method, metadata, context)
-                    caller_token = CALLER.set(caller)
-                    try:
-                        return behavior(request, context)
-                    finally:
-                        CALLER.reset(caller_token)
-                return behavior(request, context)
+                context.send_initial_metadata(((REQUEST_ID_KEY, call.request_id),))
+                if not api:
+                    return behavior(request, context)
+                call.caller = self._identify(method, metadata, context)
+                caller_token = CALLER.set(call.caller)
+                try:
+                    return behavior(request, context)
+                finally:
+                    CALLER.reset(caller_token)
             except Exception as error:
-                code, message = _status_for(error, context, method, request_id)
-                if message is None:
-                    raise
-                context.abort(code, message)
+                call.fail(error, context)
             finally:
-                _log_call(method, code, started, caller, quiet)
+                call.log(quiet)
                 REQUEST_ID.reset(token)
 
         return handle
@@ -172,44 +167,65 @@ class ApiInterceptor(grpc.ServerInterceptor):
         metadata: Any,
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            request_id = _request_id(metadata)
-            started = time.monotonic()
-            code = grpc.StatusCode.OK
-            caller: Identity | None = None
+            call = _Call(method, _request_id(metadata))
             try:
-                token = REQUEST_ID.set(request_id)
+                token = REQUEST_ID.set(call.request_id)
                 try:
-                    context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
-                    caller = self._identify(method, metadata, context)
+                    context.send_initial_metadata(((REQUEST_ID_KEY, call.request_id),))
+                    caller = call.caller = self._identify(method, metadata, context)
                     responses = behavior(request, context)
                 except Exception as error:
-                    code, message = _status_for(error, context, method, request_id)
-                    if message is None:
-                        raise
-                    context.abort(code, message)
+                    call.fail(error, context)
                 finally:
                     REQUEST_ID.reset(token)
-                identity: Identity = caller
                 while True:
                     # Set around each step only: between steps the thread may be gRPC's.
-                    tokens = (REQUEST_ID.set(request_id), CALLER.set(identity))
+                    tokens = (REQUEST_ID.set(call.request_id), CALLER.set(caller))
                     try:
                         response = next(responses)
                     except StopIteration:
                         return
                     except Exception as error:
-                        code, message = _status_for(error, context, method, request_id)
-                        if message is None:
-                            raise
-                        context.abort(code, message)
+                        call.fail(error, context)
                     finally:
                         CALLER.reset(tokens[1])
                         REQUEST_ID.reset(tokens[0])
                     yield response
             finally:
-                _log_call(method, code, started, caller, quiet=False)
+                call.log(quiet=False)
 
         return handle
+
+
+@dataclass
+class _Call:
+    """One call being handled: what its log line says when it ends."""
+
+    method: str
+    request_id: str
+    started: float = field(default_factory=time.monotonic)
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    caller: Identity | None = None
+
+    def fail(self, error: Exception, context: grpc.ServicerContext) -> NoReturn:
+        """Answer ``error`` with its status (or re-raise it when the servicer chose one)."""
+        self.code, message = _status_for(error, context, self.method, self.request_id)
+        if message is None:
+            raise error
+        context.abort(self.code, message)
+
+    def log(self, quiet: bool) -> None:
+        level = logging.DEBUG if quiet and self.code is grpc.StatusCode.OK else logging.INFO
+        log.log(
+            level,
+            "rpc",
+            extra={
+                "method": self.method,
+                "code": self.code.name,
+                "duration_ms": round((time.monotonic() - self.started) * 1000, 1),
+                **_caller_fields(self.caller),
+            },
+        )
 
 
 def _status_for(
@@ -231,24 +247,4 @@ def _status_for(
     return grpc.StatusCode.INTERNAL, (
         f"internal error in Container Maker (request id {request_id}); the server log has the "
         "details"
-    )
-
-
-def _log_call(
-    method: str,
-    code: grpc.StatusCode,
-    started: float,
-    caller: Identity | None,
-    quiet: bool,
-) -> None:
-    level = logging.DEBUG if quiet and code is grpc.StatusCode.OK else logging.INFO
-    log.log(
-        level,
-        "rpc",
-        extra={
-            "method": method,
-            "code": code.name,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
-            **_caller_fields(caller),
-        },
     )
