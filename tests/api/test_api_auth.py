@@ -47,6 +47,7 @@ from container_maker.testing import (
     TestPki,
     api_key_channel,
     certificate_channel,
+    eventually,
     service_account_token,
     token_channel,
 )
@@ -496,3 +497,26 @@ def test_api_key_new_prints_the_key_once_and_its_entry() -> None:
     key, entry = lines[1], json.loads(lines[3])
     assert key.startswith("cmk_") and key not in lines[3]
     assert (entry["name"], entry["tenant"], entry["verbs"]) == ("fe", "team-a", ["list"])
+
+
+def test_a_good_token_opens_a_watch_stream(
+    token_server: Running, tenant: str, admin_api: client.ApiClient, caplog: Any
+) -> None:
+    token = service_account_token(admin_api, tenant, "reader", (AUDIENCE,))
+    caplog.set_level(logging.INFO, logger="container_maker.api.interceptor")
+    with token_channel(token_server.address, token) as channel:
+        stream = stub(channel).watchContainers(
+            pb.WatchContainersRequest(network_name=tenant), timeout=30
+        )
+        first = next(iter(stream))
+        stream.cancel()
+    assert first.type == pb.CONTAINER_EVENT_TYPE_SYNCED
+    # The stream's line comes once it has ended, a moment after the cancel.
+    (line,) = eventually(
+        lambda: [
+            r for r in caplog.records if getattr(r, "method", "").endswith("/watchContainers")
+        ],
+        lambda found: bool(found),
+        timeout=10,
+    )
+    assert line.user == f"system:serviceaccount:{tenant}:reader"  # type: ignore[attr-defined]

@@ -17,13 +17,13 @@ from container_maker.api.authentication import (
     is_loopback,
     parse_certificate,
 )
-from container_maker.auth import VERBS, Credentials
+from container_maker.auth import LOCAL_IDENTITY, VERBS, Access, Credentials
 from container_maker.context import KubeContext
 from container_maker.errors import Forbidden, InvalidConfiguration, Unauthenticated
 from container_maker.plugins import Hooks, create_plugin_manager
 from container_maker.settings import Settings
 from container_maker.testing import ApiKeys, TestPki
-from container_maker_auth import api_keys
+from container_maker_auth import access_review, api_keys
 from container_maker_auth.cache import ExpiringCache, digest
 from container_maker_auth.client_certificate import certificate_identity
 from container_maker_auth.tenants import certificate_tenant, is_label_value, token_tenant
@@ -222,3 +222,10 @@ def test_exposure_needs_tls_and_an_authenticator_beyond_loopback() -> None:
         check_exposure("0.0.0.0", tls=True, authenticated=False)
     check_exposure("0.0.0.0", tls=False, authenticated=True, insecure_plaintext_on_network=True)
     check_exposure("0.0.0.0", tls=True, authenticated=False, insecure_anonymous_on_network=True)
+
+
+def test_cm_authorize_has_no_say_about_identities_granted_verbs() -> None:
+    # API keys, certificates and the local identity carry their verbs; only Kubernetes
+    # identities are reviewed (tests/api/test_api_auth.py, against the cluster).
+    access = Access(verb="list", network_name="team-a", namespace="team-a")
+    assert access_review.cm_authorize(LOCAL_IDENTITY, access, context(Settings())) is None
