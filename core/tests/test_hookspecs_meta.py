@@ -31,6 +31,9 @@ def test_specs_exist_and_carry_the_prefix() -> None:
         "cm_describe_associations",
         "cm_watch_source",
         "cm_save",
+        "cm_authenticate",
+        "cm_accepted_credentials",
+        "cm_authorize",
     }
     for name, fn in vars(hookspecs).items():
         if inspect.isfunction(fn) and hasattr(fn, f"{NAME}_spec"):

@@ -25,8 +25,9 @@ def admin_api(kube_cluster: Any) -> Iterator[client.ApiClient]:
 
 @pytest.fixture(scope="module")
 def api_server(admin_api: client.ApiClient) -> Iterator[Running]:
-    """The API served on the test cluster with the admin's credentials (module-wide)."""
-    with running_server(admin_api) as running:
+    """The API served on the test cluster with the admin's credentials (module-wide), with
+    reflection, as ``serve --local`` serves it (anonymous: loopback, no authenticator)."""
+    with running_server(admin_api, reflection=True) as running:
         yield running
 
 

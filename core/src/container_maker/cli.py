@@ -8,6 +8,7 @@ nodes) and serves on it, which is how a newcomer gets a working API with one com
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -17,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from .api.authentication import check_authenticators, check_exposure
 from .api.kubeconfig import KubeTarget, load_api_client
 from .api.logs import configure_logging
 from .api.server import (
@@ -28,8 +30,10 @@ from .api.server import (
     create_server,
 )
 from .api.signals import Interrupted, StopSignals
+from .auth import VERBS
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
+from .plugins import Hooks, create_plugin_manager
 from .settings import (
     DEFAULT_HEALTH_PORT,
     ENV_PREFIX,
@@ -62,7 +66,8 @@ def serve(
         str | None,
         typer.Option(
             envvar=_env("HOST"),
-            help="Address to listen on (default 0.0.0.0; 127.0.0.1 with --local).",
+            help="Address to listen on. Beyond loopback the server needs TLS and an "
+            "--authenticator (or the --insecure-* flags) [default: 127.0.0.1].",
         ),
     ] = None,
     port: Annotated[
@@ -311,6 +316,73 @@ def serve(
             help="CA (PEM) whose client certificates are required: mutual TLS.",
         ),
     ] = None,
+    # -- callers: authentication and safe serving ---------------------------------------------
+    authenticator: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=_env("AUTHENTICATORS"),
+            rich_help_panel="Callers",
+            help="Who may vouch for callers: kubernetes-token, client-certificate or api-key "
+            "(or a third-party authenticator plugin); repeatable or comma separated. None: "
+            "calls are anonymous, which only a loopback address accepts.",
+        ),
+    ] = None,
+    token_audience: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=_env("TOKEN_AUDIENCES"),
+            rich_help_panel="Callers",
+            help="Audience Kubernetes tokens must be bound to (TokenReview); repeatable "
+            "[default: the API server's own].",
+        ),
+    ] = None,
+    api_keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("API_KEYS_FILE"),
+            rich_help_panel="Callers",
+            help="JSON file of the api-key authenticator's hashed keys (re-read when it "
+            "changes; see container-maker api-key new).",
+        ),
+    ] = None,
+    api_keys_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("API_KEYS_SECRET"),
+            rich_help_panel="Callers",
+            help="NAMESPACE/NAME of a Secret whose data key api-keys.json holds the hashed "
+            "keys, instead of --api-keys-file.",
+        ),
+    ] = None,
+    reflection: Annotated[
+        bool | None,
+        typer.Option(
+            "--reflection/--no-reflection",
+            envvar=_env("REFLECTION"),
+            rich_help_panel="Callers",
+            help="Serve gRPC reflection (grpcurl without .proto files) [default: no; yes with "
+            "--local].",
+        ),
+    ] = None,
+    insecure_plaintext_on_network: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-plaintext-on-network",
+            envvar=_env("INSECURE_PLAINTEXT_ON_NETWORK"),
+            rich_help_panel="Callers",
+            help="Serve without TLS on a non-loopback address (something in front must "
+            "provide it).",
+        ),
+    ] = False,
+    insecure_anonymous_on_network: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-anonymous-on-network",
+            envvar=_env("INSECURE_ANONYMOUS_ON_NETWORK"),
+            rich_help_panel="Callers",
+            help="Serve anonymous callers (no --authenticator) on a non-loopback address.",
+        ),
+    ] = False,
     grace_period: Annotated[
         float,
         typer.Option(
@@ -462,6 +534,12 @@ def serve(
         "namespace_prefix": namespace_prefix,
         "server_namespace": server_namespace,
         "max_containers_per_tenant": max_containers_per_tenant,
+        # callers
+        "authenticators": None if authenticator is None else split_names(*authenticator),
+        "token_audiences": None if token_audience is None else split_names(*token_audience),
+        "api_keys_file": api_keys_file,
+        "api_keys_secret": api_keys_secret,
+        "reflection": reflection,
     }
     cluster = None
     server = None
@@ -474,27 +552,43 @@ def serve(
                 overrides.update(policy)
                 settings = _settings(overrides)
                 tls = _tls(tls_cert, tls_key, tls_client_ca)
+                host = host or "127.0.0.1"
+                # Before any connection (to a cluster or a port): create_server checks again.
+                check_exposure(
+                    host,
+                    tls=tls is not None,
+                    authenticated=bool(settings.authenticators),
+                    insecure_plaintext_on_network=insecure_plaintext_on_network,
+                    insecure_anonymous_on_network=insecure_anonymous_on_network,
+                )
+                plugin_manager = create_plugin_manager(blocked=settings.blocked_plugins)
+                check_authenticators(
+                    Hooks(plugin_manager), settings, client_ca=bool(tls and tls.client_ca)
+                )
                 if local:
-                    settings = local_settings(settings)
+                    settings = local_settings(settings, reflection=reflection)
                     cluster = _local_cluster()
                     target = _start_local_cluster(cluster)
-                    host = host or "127.0.0.1"
                 else:
                     target = load_api_client(kubeconfig)
-                manager = ContainerManager(target.api_client, settings=settings)
+                manager = ContainerManager(
+                    target.api_client, settings=settings, plugin_manager=plugin_manager
+                )
                 server, bound = create_server(
-                    f"{host or '0.0.0.0'}:{port}",
+                    f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                     manager,
                     threads=threads,
                     tls=tls,
                     max_message_bytes=max_message_bytes,
+                    insecure_plaintext_on_network=insecure_plaintext_on_network,
+                    insecure_anonymous_on_network=insecure_anonymous_on_network,
                 )
                 server.start()
             # Started: from here on a signal is a stop (graceful), never an interrupted start.
             log.info(
                 "serving",
                 extra={
-                    "address": host or "0.0.0.0",
+                    "address": host,
                     "port": bound,
                     "health_port": server.health_port,
                     "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
@@ -502,6 +596,8 @@ def serve(
                     "kube_config_source": target.source,
                     "plugins": sorted(manager.kinds),
                     "ingress_domain": settings.ingress_domain or "",
+                    "authenticators": list(settings.authenticators) or ["none (local)"],
+                    "reflection": settings.reflection,
                 },
             )
             server.serve_until_signalled(grace=grace_period, signals=signals)
@@ -587,6 +683,40 @@ def namespace_assign(
     typer.echo(f"namespace {name} is tenant {tenant}'s (network {network})")
 
 
+api_key_app = typer.Typer(
+    help="Keys of the api-key authenticator (distribution container-maker-auth).",
+    no_args_is_help=True,
+)
+app.add_typer(api_key_app, name="api-key")
+
+
+@api_key_app.command("new")
+def api_key_new(
+    name: Annotated[str, typer.Option(help="Who the key is for (the caller's user name).")],
+    tenant: Annotated[str, typer.Option(help="The tenant whose namespaces it may use.")],
+    verb: Annotated[
+        list[str] | None,
+        typer.Option(help=f"A verb it grants ({', '.join(VERBS)}); repeatable [default: all]."),
+    ] = None,
+) -> None:
+    """Make a new API key: print the key (only now) and the entry, with its hash, to add to the
+    --api-keys-file list (or the api-keys.json of the --api-keys-secret Secret)."""
+    plugin = create_plugin_manager().get_plugin("api-key")
+    issue = getattr(plugin, "new_api_key", None)
+    if not callable(issue):
+        typer.echo("the api-key plugin (container-maker-auth) is not installed", err=True)
+        raise typer.Exit(2)
+    try:
+        key, entry = issue(name, tenant, split_names(*verb) if verb else VERBS)
+    except ValueError as error:
+        typer.echo(f"cannot make the key: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo("API key (shown only now; the caller sends it as metadata x-api-key):")
+    typer.echo(key)
+    typer.echo("Entry to add to the keys (a JSON list):")
+    typer.echo(json.dumps(entry))
+
+
 def _settings(overrides: dict[str, Any]) -> Settings:
     """The settings from the environment, with the options given on the command line on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
@@ -626,12 +756,14 @@ def _settings(overrides: dict[str, Any]) -> Settings:
         raise InvalidConfiguration(f"bad settings: {problems}") from error
 
 
-def local_settings(settings: Settings) -> Settings:
+def local_settings(settings: Settings, *, reflection: bool | None = None) -> Settings:
     """The settings of ``--local``: a sandbox domain under ``.localhost`` unless one is given,
-    so that EXPOSED works on the local cluster (whose Ingress addresses are simulated)."""
-    if settings.ingress_domain:
-        return settings
-    return settings.model_copy(update={"ingress_domain": LOCAL_INGRESS_DOMAIN})
+    so that EXPOSED works on the local cluster (whose Ingress addresses are simulated); and
+    reflection (for grpcurl) unless ``reflection`` says otherwise."""
+    update: dict[str, Any] = {"reflection": True if reflection is None else reflection}
+    if not settings.ingress_domain:
+        update["ingress_domain"] = LOCAL_INGRESS_DOMAIN
+    return settings.model_copy(update=update)
 
 
 def _policy_overrides(

@@ -193,6 +193,12 @@ class Hooks:
         )
         return _checked(result, Identity, "cm_authenticate")
 
+    def authenticator_names(self) -> tuple[str, ...]:
+        """The names of the registered plugins that implement ``cm_authenticate`` (what
+        ``settings.authenticators`` may name)."""
+        impls = self._hook.cm_authenticate.get_hookimpls()
+        return tuple(sorted({impl.plugin_name for impl in impls}))
+
     def accepted_credentials(self, *, settings: Settings) -> tuple[str, ...]:
         """``cm_accepted_credentials``: what the enabled authenticators accept (empty: none)."""
         results = self._hook.cm_accepted_credentials(settings=settings)

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -333,6 +334,25 @@ class Settings(Model):
     - ``health_port``: the port of the server's second, small gRPC server that answers only
       ``grpc.health.v1.Health/Check`` (the kubelet's probes), on threads of its own, so that
       slow calls on the API's port never delay a probe; 0: any free port. Same host as the API.
+
+    Callers (authentication; see :mod:`container_maker.auth` and the ``container-maker-auth``
+    plugins):
+
+    - ``authenticators``: the authenticator plugins that may vouch for callers, by name
+      (``kubernetes-token``, ``client-certificate``, ``api-key``, or a third party's); a name
+      no installed plugin answers to stops the server. Empty: calls carry no credentials, which
+      the server accepts only on loopback (as :data:`~container_maker.auth.LOCAL_IDENTITY`).
+    - ``token_audiences``: the audiences a Kubernetes token must be bound to (a TokenReview's
+      ``spec.audiences``); empty: the API server's own (anything it accepts itself).
+    - ``tenant_group_prefix``: a token whose user is in exactly one group ``<prefix><t>`` gets
+      tenant ``t``.
+    - ``api_keys_file`` / ``api_keys_secret``: where the ``api-key`` plugin reads its hashed
+      keys (a JSON file, or ``namespace/name`` of a Secret with data key ``api-keys.json``);
+      exactly one is needed when ``api-key`` is enabled.
+    - ``api_keys_reload_seconds``: how often at most the keys are read again (rotation and
+      revocation take effect within that time).
+    - ``auth_cache_seconds``: how long a TokenReview or SubjectAccessReview answer is reused.
+    - ``reflection``: serve gRPC server reflection (what grpcurl needs without a ``.proto``).
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -475,6 +495,47 @@ class Settings(Model):
             split_endpoint(endpoint)
         return value
 
+    # Callers: authentication
+    authenticators: tuple[str, ...] = ()
+    token_audiences: tuple[str, ...] = ()
+    tenant_group_prefix: str = Field(default="container-maker:tenant:", min_length=1)
+    api_keys_file: Path | None = None
+    api_keys_secret: str | None = None
+    api_keys_reload_seconds: float = Field(default=5.0, gt=0)
+    auth_cache_seconds: float = Field(default=10.0, ge=0)
+    reflection: bool = False
+
+    @field_validator("authenticators", "token_audiences")
+    @classmethod
+    def _names_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not name.strip() for name in value):
+            raise ValueError("an empty name")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{repeated} given more than once")
+        return value
+
+    @field_validator("api_keys_secret")
+    @classmethod
+    def _secret_reference(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        namespace, sep, name = value.partition("/")
+        if not sep or not _DNS_LABEL.match(namespace) or not name or "/" in name:
+            raise ValueError(f"{value!r} is not namespace/name of a Secret")
+        return value
+
+    @model_validator(mode="after")
+    def _api_keys_have_a_source(self) -> Settings:
+        if "api-key" in self.authenticators and (
+            (self.api_keys_file is None) == (self.api_keys_secret is None)
+        ):
+            raise ValueError(
+                "the api-key authenticator needs exactly one of api_keys_file "
+                "(--api-keys-file) and api_keys_secret (--api-keys-secret namespace/name)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _report_outlives_heartbeat(self) -> Settings:
         if self.status_report_validity <= self.status_heartbeat_interval:
@@ -588,6 +649,7 @@ class Settings(Model):
         values.update(limit_values(env, ENV_PREFIX))
         values.update(api_limit_values(env, ENV_PREFIX))
         values.update(tenancy_values(env, ENV_PREFIX))
+        values.update(auth_values(env, ENV_PREFIX))
         return cls.model_validate(values)
 
 
@@ -619,6 +681,29 @@ def number_values(
                 values[name] = kind(text)
             except ValueError:
                 raise ValueError(f"{prefix}{name.upper()}: {text!r} is not a number") from None
+    return values
+
+
+def auth_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
+    """The "Callers" settings given in ``env`` (``AUTHENTICATORS`` and ``TOKEN_AUDIENCES``
+    comma-separated), as model values over the defaults."""
+    values: dict[str, object] = {}
+    for name in ("authenticators", "token_audiences"):
+        text = env.get(prefix + name.upper())
+        if text is not None:
+            values[name] = split_names(text)
+    for name in ("tenant_group_prefix", "api_keys_secret"):
+        text = env.get(prefix + name.upper())
+        if text:
+            values[name] = text
+    text = env.get(prefix + "API_KEYS_FILE")
+    if text:
+        values["api_keys_file"] = Path(text)
+    seconds = ("api_keys_reload_seconds", "auth_cache_seconds")
+    values.update(number_values(env, prefix, dict.fromkeys(seconds, float)))
+    text = env.get(prefix + "REFLECTION")
+    if text:
+        values["reflection"] = boolean(text, prefix + "REFLECTION")
     return values
 
 

@@ -25,6 +25,20 @@ Fixtures (all function-scoped):
   uses only namespaces labelled for the caller's tenant: an admin-made namespace without that
   label is refused.
 
+Calling the API as a tenant (authenticated channels; see the README, Authentication):
+
+- ``cm_pki``: a :class:`TestPki` in a temporary directory: a fresh CA, a serving certificate
+  for loopback (``pki.server_tls()`` is the ``TlsConfig`` of a mutual-TLS server trusting the
+  CA) and ``pki.client(user, organizations)`` for client certificates (the first organization
+  is the tenant); :func:`certificate_channel` opens a channel with one.
+- ``cm_api_keys``: an :class:`ApiKeys` file in a temporary directory: ``add(name, tenant,
+  verbs)`` returns a new key (its hash goes to the file), ``remove(name)`` revokes it,
+  ``settings(base)`` enables the ``api-key`` authenticator on it; :func:`api_key_channel`.
+- :func:`service_account_token` mints a ServiceAccount token for an audience (TokenRequest),
+  for a server with ``authenticators=("kubernetes-token",)`` and that audience in
+  ``token_audiences``; :func:`token_channel`.
+- :func:`with_metadata` adds metadata to every call of a channel (what the channels above use).
+
 Helpers:
 
 - :func:`foreign_pod` creates a pod "someone else" made (not labelled as ours).
@@ -38,17 +52,27 @@ namespace per test). The fixtures here that need the cluster request ``kube_clus
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
+import grpc
 import pluggy
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client
 
-from .auth import LOCAL_IDENTITY
+from .api.server import TlsConfig
+from .auth import LOCAL_IDENTITY, VERBS
 from .context import KubeContext
 from .identity import ID_KEY, label_selector
 from .manager import ContainerManager
@@ -258,3 +282,214 @@ def fresh_namespace_name(
     except client.ApiException as e:
         if e.status != 404:
             raise
+
+
+# -- calling the API as a tenant ----------------------------------------------------------------
+
+
+class _Metadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.metadata = metadata
+
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=(*(details.metadata or ()), *self.metadata))
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+
+def with_metadata(channel: grpc.Channel, *metadata: tuple[str, str]) -> grpc.Channel:
+    """``channel`` sending ``metadata`` with every unary and server-streaming call."""
+    return grpc.intercept_channel(channel, _Metadata(tuple(metadata)))
+
+
+def token_channel(address: str, token: str) -> grpc.Channel:
+    """A plaintext channel (a loopback test server) sending ``authorization: Bearer``."""
+    return with_metadata(grpc.insecure_channel(address), ("authorization", f"Bearer {token}"))
+
+
+def api_key_channel(address: str, key: str) -> grpc.Channel:
+    """A plaintext channel (a loopback test server) sending ``x-api-key``."""
+    return with_metadata(grpc.insecure_channel(address), ("x-api-key", key))
+
+
+def service_account_token(
+    api_client: client.ApiClient,
+    namespace: str,
+    name: str,
+    audiences: Sequence[str] = (),
+    seconds: int = 3600,
+) -> str:
+    """A fresh token of ServiceAccount ``namespace/name`` bound to ``audiences`` (the API
+    server's own when empty), from the TokenRequest API; the account must exist."""
+    spec: dict[str, Any] = {"expirationSeconds": seconds}
+    if audiences:
+        spec["audiences"] = list(audiences)
+    body: Any = {"spec": spec}
+    response = client.CoreV1Api(api_client).create_namespaced_service_account_token(
+        name, namespace, body
+    )
+    assert response.status is not None
+    return str(response.status.token)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+@dataclass
+class TestPki:
+    """A CA of its own in ``directory``, and certificates it signs (see ``cm_pki``)."""
+
+    __test__ = False  # not a test class, despite the name
+
+    directory: Path
+    ca_cert: Path = field(init=False)
+    _ca_key: ec.EllipticCurvePrivateKey = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._ca_key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, f"test-ca-{uuid.uuid4().hex[:6]}")]
+        )
+        now = datetime.datetime.now(datetime.UTC)
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._ca_key, hashes.SHA256())
+        )
+        self._ca = ca
+        self.ca_cert = self.directory / "ca.crt"
+        self.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+
+    def _issue(
+        self, name: str, subject: x509.Name, extensions: Sequence[x509.ExtensionType]
+    ) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self._ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        cert = builder.sign(self._ca_key, hashes.SHA256())
+        cert_path, key_path = self.directory / f"{name}.crt", self.directory / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(_pem_key(key))
+        return cert_path, key_path
+
+    def client(
+        self, user: str, organizations: Sequence[str] = (), dns_names: Sequence[str] = ()
+    ) -> tuple[Path, Path]:
+        """A client certificate (and its key) for ``user`` (CN) in ``organizations`` (O, the
+        first is the tenant of the ``client-certificate`` authenticator)."""
+        subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+        if user:
+            subject.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
+        extensions: list[x509.ExtensionType] = [
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+        ]
+        if dns_names:
+            extensions.append(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]))
+        return self._issue(f"client-{uuid.uuid4().hex[:8]}", x509.Name(subject), extensions)
+
+    def server(self) -> tuple[Path, Path]:
+        """A serving certificate for 127.0.0.1, ::1 and localhost."""
+        names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+        names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        return self._issue(
+            "server",
+            subject,
+            [
+                x509.SubjectAlternativeName(names),
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+            ],
+        )
+
+    def server_tls(self) -> TlsConfig:
+        """TLS of a test server on loopback requiring client certificates of this CA."""
+        cert, key = self.server()
+        return TlsConfig(cert=cert, key=key, client_ca=self.ca_cert)
+
+
+def certificate_channel(
+    address: str, server_ca: Path, cert: Path | None = None, key: Path | None = None
+) -> grpc.Channel:
+    """A TLS channel trusting ``server_ca``, presenting the client certificate ``cert`` (none
+    when None)."""
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=server_ca.read_bytes(),
+        private_key=key.read_bytes() if key else None,
+        certificate_chain=cert.read_bytes() if cert else None,
+    )
+    return grpc.secure_channel(address, credentials)
+
+
+@dataclass
+class ApiKeys:
+    """A keys file of the ``api-key`` authenticator (see ``cm_api_keys``)."""
+
+    path: Path
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._write()
+
+    def _write(self) -> None:
+        # Written whole and renamed, as an operator's tooling would: never half a file.
+        staging = self.path.with_suffix(".tmp")
+        staging.write_text(json.dumps(list(self.entries.values())))
+        staging.replace(self.path)
+
+    def add(self, name: str, tenant: str, verbs: Sequence[str] = VERBS) -> str:
+        """A new key for ``name`` in ``tenant`` granting ``verbs``; its entry is written."""
+        plugin = create_plugin_manager().get_plugin("api-key")
+        issue = getattr(plugin, "new_api_key", None)
+        assert callable(issue), "the api-key plugin (container-maker-auth) is not installed"
+        key, entry = issue(name, tenant, tuple(verbs))
+        self.entries[name] = entry
+        self._write()
+        return str(key)
+
+    def remove(self, name: str) -> None:
+        """Revoke ``name``'s key (its entry leaves the file)."""
+        del self.entries[name]
+        self._write()
+
+    def settings(self, base: Settings, **values: Any) -> Settings:
+        """``base`` with the ``api-key`` authenticator reading this file."""
+        return base.model_copy(
+            update={"authenticators": ("api-key",), "api_keys_file": self.path, **values}
+        )
+
+
+@pytest.fixture
+def cm_pki(tmp_path: Path) -> TestPki:
+    """A fresh CA with loopback serving and client certificates (see :class:`TestPki`)."""
+    return TestPki(tmp_path / "pki")
+
+
+@pytest.fixture
+def cm_api_keys(tmp_path: Path) -> ApiKeys:
+    """An empty API keys file (see :class:`ApiKeys`)."""
+    return ApiKeys(tmp_path / "api-keys.json")

@@ -1,8 +1,10 @@
 """The server factory and its lifecycle.
 
 :func:`create_server` builds a gRPC server with the Container Maker servicer, the standard
-health service (``grpc.health.v1``), server reflection (so grpcurl and other tools need no
-``.proto``) and the API interceptor, bound to an address (port 0 picks a free port). The
+health service (``grpc.health.v1``), server reflection when asked (so grpcurl and other tools
+need no ``.proto``) and the API interceptor that authenticates callers, bound to an address
+(port 0 picks a free port). It refuses to serve beyond loopback without TLS or without an
+authenticator unless told so (:func:`~.authentication.check_exposure`). The
 returned :class:`ApiServer` is started by the caller; :meth:`ApiServer.serve_until_signalled`
 runs it until SIGTERM or SIGINT, then marks health NOT_SERVING and stops with a grace period
 during which calls in flight may finish; a second signal cancels them at once.
@@ -27,13 +29,20 @@ from typing import ParamSpec, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection as grpc_reflection
 
-from container_maker._proto import service_pb2, service_pb2_grpc
+from container_maker._proto import service_pb2_grpc
 from container_maker.errors import InvalidConfiguration
 from container_maker.manager import ContainerManager
 from container_maker.watch import WatchHub
 
+from .authentication import (
+    SERVICE_NAME,
+    CallAuthenticator,
+    check_authenticators,
+    check_exposure,
+    split_host,
+)
 from .interceptor import ApiInterceptor
 from .logs import install_request_ids
 from .servicer import ContainerMakerServicer
@@ -43,7 +52,7 @@ log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-SERVICE_NAME: str = service_pb2.DESCRIPTOR.services_by_name["ContainerMakerAPI"].full_name
+__all__ = ["SERVICE_NAME", "ApiServer", "TlsConfig", "create_server"]
 DEFAULT_PORT = 50052
 # Each open watchContainers stream holds a thread for as long as it is open; threads are cheap
 # while they wait, so the default leaves room for a few dozen watchers.
@@ -267,6 +276,9 @@ def create_server(
     health_port: int | None = None,
     max_concurrent_rpcs: int | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
+    reflection: bool | None = None,
+    insecure_plaintext_on_network: bool = False,
+    insecure_anonymous_on_network: bool = False,
 ) -> tuple[ApiServer, int]:
     """A server for ``manager`` bound to ``address`` ("host:port"; port 0 picks a free one).
 
@@ -277,13 +289,29 @@ def create_server(
     requests larger than ``max_message_bytes`` are refused with RESOURCE_EXHAUSTED. Health is
     served on ``health_port`` as well, on the same host (default: the settings'; 0: a free
     port; :attr:`ApiServer.health_port` says which). ``interceptors`` come after the API's own
-    (nearer the servicer).
+    (nearer the servicer). ``reflection`` (default: ``settings.reflection``) serves gRPC
+    reflection. Callers are authenticated by the authenticators of
+    ``settings.authenticators``; without any, calls are anonymous, which is refused beyond
+    loopback unless ``insecure_anonymous_on_network`` (and plaintext beyond loopback unless
+    ``insecure_plaintext_on_network``): InvalidConfiguration.
     """
+    settings = manager.settings
+    check_authenticators(
+        manager.hooks, settings, client_ca=tls is not None and tls.client_ca is not None
+    )
+    authenticator = CallAuthenticator(manager)
+    check_exposure(
+        split_host(address),
+        tls=tls is not None,
+        authenticated=not authenticator.anonymous,
+        insecure_plaintext_on_network=insecure_plaintext_on_network,
+        insecure_anonymous_on_network=insecure_anonymous_on_network,
+    )
     install_request_ids()
     pool = CallPool(threads)
     server = grpc.server(
         pool,
-        interceptors=[ApiInterceptor(), *interceptors],
+        interceptors=[ApiInterceptor(authenticator), *interceptors],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),  # a busy port is an error, not a shared one
@@ -298,9 +326,10 @@ def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    if settings.reflection if reflection is None else reflection:
+        grpc_reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, grpc_reflection.SERVICE_NAME), server
+        )
     port = _listen(server, address, tls, "the API (--host, --port)")
     host = address.rpartition(":")[0]
     if health_port is None:

@@ -3,7 +3,8 @@
 Errors are not handled here: the manager raises the core error hierarchy and the interceptor
 (:mod:`.interceptor`) turns it into gRPC status codes. The client's deadline becomes the
 manager's timeout, so work stops when the client stops waiting. The limits per caller
-(:mod:`.limits`) are applied here, before the manager is asked.
+(:mod:`.limits`) are applied here, before the manager is asked. Every manager call names the
+caller the interceptor authenticated (:func:`~.callers.current_caller`).
 """
 
 from __future__ import annotations
