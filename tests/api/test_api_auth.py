@@ -42,6 +42,7 @@ from container_maker.auth import VERBS, Access, Credentials
 from container_maker.context import KubeContext
 from container_maker.errors import Forbidden
 from container_maker.manager import ContainerManager
+from container_maker.tenancy import assign_namespace
 from container_maker.testing import (
     ApiKeys,
     TestPki,
@@ -56,7 +57,9 @@ AUDIENCE = "container-maker"
 CONTAINERS_RESOURCE = Path(__file__).resolve().parents[2] / "deploy" / "containers-resource.yaml"
 TOKEN_OFFER = "this server accepts a Kubernetes bearer token"
 KEY_OFFER = "this server accepts an API key"
-RULES = [{"apiGroups": ["container-maker.io"], "resources": ["containers"], "verbs": ["list"]}]
+RULES = [
+    {"apiGroups": ["container-maker.io"], "resources": ["containers"], "verbs": ["list", "watch"]}
+]
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -64,12 +67,15 @@ RULES = [{"apiGroups": ["container-maker.io"], "resources": ["containers"], "ver
 
 @pytest.fixture(scope="module")
 def tenant(admin_api: client.ApiClient) -> Iterator[str]:
-    """A namespace with ServiceAccounts ``reader`` (may list containers.container-maker.io
-    there, by a RoleBinding) and ``nobody`` (no binding)."""
+    """A namespace with ServiceAccounts ``reader`` (may list and watch
+    containers.container-maker.io there, by a RoleBinding) and ``nobody`` (no binding),
+    assigned by the operator to the tenant of the same name (a ServiceAccount's tenant is its
+    namespace)."""
     name = f"auth-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(admin_api)
     rbac = client.RbacAuthorizationV1Api(admin_api)
     core.create_namespace({"metadata": {"name": name}})
+    assign_namespace(admin_api, name, name)
     for account in ("reader", "nobody"):
         core.create_namespaced_service_account(name, {"metadata": {"name": account}})
     rbac.create_namespaced_role(name, {"metadata": {"name": "lister"}, "rules": RULES})
@@ -412,12 +418,12 @@ def test_an_api_key_without_the_verb_is_permission_denied(
 def test_the_client_certificate_is_the_caller(
     mtls_server: Running, pki: TestPki, tenant: str, caplog: Any
 ) -> None:
-    cert, key = pki.client("alice", ("team-a",))
+    cert, key = pki.client("alice", (tenant,))
     caplog.set_level(logging.INFO, logger="container_maker.api.interceptor")
     with certificate_channel(f"localhost:{mtls_server.port}", pki.ca_cert, cert, key) as channel:
         stub(channel).listContainer(pb.ListContainerRequest(network_name=tenant), timeout=30)
     (line,) = [r for r in caplog.records if r.getMessage() == "rpc" and hasattr(r, "user")]
-    assert (line.user, line.tenant, line.auth) == ("alice", "team-a", "client-certificate")  # type: ignore[attr-defined]
+    assert (line.user, line.tenant, line.auth) == ("alice", tenant, "client-certificate")  # type: ignore[attr-defined]
 
 
 def test_a_certificate_of_another_ca_is_refused_at_the_handshake(
