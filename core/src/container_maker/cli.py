@@ -287,6 +287,15 @@ def serve(
             "sidecar may connect to [default: the kubernetes EndpointSlice's, read at create].",
         ),
     ] = None,
+    server_service_account: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("SERVER_SERVICE_ACCOUNT"),
+            help="NAMESPACE/NAME of the server's own ServiceAccount: the server binds it to the "
+            "ClusterRole container-maker-namespaced in each namespace it uses (deploy/ sets "
+            "it; unset: nothing is bound).",
+        ),
+    ] = None,
     egress_cluster_dns: Annotated[
         bool | None,
         typer.Option(
@@ -368,6 +377,7 @@ def serve(
         "image_pull_policy": image_pull_policy,
         "image_registries": None if image_registry is None else split_names(*image_registry),
         "egress_cluster_dns": egress_cluster_dns,
+        "server_service_account": server_service_account,
     }
     cluster = None
     server = None
@@ -447,6 +457,7 @@ def _settings(overrides: dict[str, Any]) -> Settings:
         "ingress_class",
         "registry",
         "registry_secret",
+        "server_service_account",
     ):
         if given.get(key) == "":
             given[key] = None  # an empty value means "none", as in the environment

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from container_maker.identity import managed_labels
+from container_maker.auth import LOCAL_IDENTITY
+from container_maker.identity import TENANT_KEY, managed_labels
 
 PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
 
@@ -16,6 +17,9 @@ def build_namespace(name: str, pod_security_level: str) -> dict[str, Any]:
     """
     labels = managed_labels()
     labels[PSS_ENFORCE] = pod_security_level
+    # Placeholder until the tenancy change labels it with the caller's tenant: the admission
+    # policy on the server's RoleBindings (deploy/admission.yaml) wants a tenant's namespace.
+    labels[TENANT_KEY] = LOCAL_IDENTITY.tenant
     return {
         "apiVersion": "v1",
         "kind": "Namespace",

@@ -21,6 +21,7 @@ from container_maker.models import (
     ResourceKind,
 )
 
+from .access import ensure_access
 from .manifests import build_namespace
 from .quota import ensure_quota
 
@@ -76,6 +77,7 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
     if kind != KIND:
         return None
     namespace = _create_namespace(manifest, context)
+    ensure_access(namespace.name, context)  # the server's own RoleBinding there (access.py)
     if is_managed(namespace.labels):
         ensure_quota(namespace.name, context)
     return namespace
