@@ -423,12 +423,14 @@ def denied_by(error: client.ApiException, policy: str) -> bool:
     return error.status == 403 and f"ValidatingAdmissionPolicy '{policy}'" in (error.body or "")
 
 
-def tenant_namespace(admin: client.ApiClient, name: str, tenant: str = "tenant-a") -> None:
+def tenant_namespace(
+    admin: client.ApiClient, name: str, tenant: str = "tenant-a", pod_security: str = "baseline"
+) -> None:
     """Create namespace ``name`` as Container Maker's for ``tenant`` (as an admin)."""
     labels = {
         MANAGED_BY_KEY: MANAGED_BY_VALUE,
         TENANT_KEY: tenant,
-        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/enforce": pod_security,
     }
     client.CoreV1Api(admin).create_namespace({"metadata": {"name": name, "labels": labels}})
 
