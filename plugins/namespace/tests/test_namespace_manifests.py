@@ -14,6 +14,7 @@ def test_labelled_as_ours_with_pod_security() -> None:
             "labels": {
                 "app.kubernetes.io/managed-by": "container-maker",
                 "pod-security.kubernetes.io/enforce": "baseline",
+                "container-maker.io/tenant": "local",
             },
         },
     }

@@ -25,7 +25,8 @@ from kubernetes import client
 from container_maker.context import KubeContext
 from container_maker.errors import AlreadyExists, PermissionDenied
 from container_maker.identity import managed_labels
-from container_maker.kube import api_errors, wait_until
+from container_maker.kube import api_errors, request_body, wait_until
+from container_maker.models import Manifest
 
 BINDING_NAME = "container-maker"
 NAMESPACED_ROLE = "container-maker-namespaced"
@@ -78,7 +79,7 @@ def ensure_access(namespace: str, context: KubeContext) -> None:
         with api_errors(f"creating rolebinding {BINDING_NAME} in {namespace}"):
             rbac.create_namespaced_role_binding(
                 namespace,
-                build_binding(namespace, account),
+                request_body(Manifest(kind="rolebinding", body=build_binding(namespace, account))),
                 _request_timeout=context.request_timeout(),
             )
     except AlreadyExists:
