@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 from api_support import (
     ADMISSION_POLICIES,
     POLICY_PARAMETERS,
@@ -22,6 +23,7 @@ from api_support import (
     bind_server,
     delete_namespace,
     denied_by,
+    namespace_phase,
     service_account_token,
     set_policy_parameters,
     tenant_namespace,
@@ -47,6 +49,7 @@ PARAMETERS = {
 SIDECAR = "cm-snapshot"
 RUNTIME_ID = "0123456789abcdef" * 4
 NAMESPACES = "container-maker-namespaces"
+PREFIX = "container-maker-namespace-prefix"
 ROLEBINDINGS = "container-maker-rolebindings"
 EXEC = "container-maker-pod-exec"
 PODS = "container-maker-pods"
@@ -83,6 +86,10 @@ def admin(kube_cluster: Any) -> Iterator[client.ApiClient]:
 def server_api(kube_cluster: Any, admin: client.ApiClient) -> Iterator[client.ApiClient]:
     """The server's token, with deploy/'s RBAC and admission policies applied (parameters as
     in :data:`PARAMETERS`)."""
+    # test_api_deploy.py deletes deploy/ at its end without waiting: let that finish first.
+    eventually(
+        lambda: namespace_phase(admin, "container-maker-system"), lambda p: p != "Terminating", 120
+    )
     for manifest in ("namespace.yaml", "rbac.yaml", "admission.yaml"):
         kube_cluster.kubectl("apply", "-f", str(ROOT / "deploy" / manifest))
     set_policy_parameters(admin, **PARAMETERS)
@@ -90,7 +97,9 @@ def server_api(kube_cluster: Any, admin: client.ApiClient) -> Iterator[client.Ap
     api = token_client(admin, token)
     yield api
     api.close()
-    kube_cluster.kubectl("delete", "-f", str(ADMISSION_POLICIES), "--ignore-not-found")
+    # Left in place, the parameters as shipped (see test_api_deploy.py's server_namespace).
+    shipped = yaml.safe_load_all(ADMISSION_POLICIES.read_text())
+    set_policy_parameters(admin, **next(d for d in shipped if d["kind"] == "ConfigMap")["data"])
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +166,7 @@ def enforced(server_api: client.ApiClient, tenant: str) -> None:
         EXEC: lambda: exec_post(server_api, tenant, "web", ["/bin/sh"]),
     }
     for policy, probe in probes.items():
-        eventually(lambda probe=probe: outcome(probe), refused_by(policy), 30)
+        eventually(lambda probe=probe: outcome(probe), refused_by(policy), 90)
 
 
 # -- request bodies ------------------------------------------------------------------------------
@@ -295,7 +304,7 @@ def test_namespace_prefix_when_configured(
                     {"metadata": {"name": "probe-ours", "labels": labels}}, dry_run="All"
                 )
             ),
-            refused_by(NAMESPACES),
+            refused_by(PREFIX),
             30,
         )
         assert denied is not None and "prefix cm-" in denied.body
