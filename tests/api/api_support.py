@@ -27,13 +27,15 @@ from status_agent_support import status_agent_image
 from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
 from container_maker.api import ApiServer, TlsConfig, create_server
-from container_maker.identity import ID_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE
+from container_maker.context import KubeContext
+from container_maker.identity import ID_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, TENANT_KEY
 from container_maker.manager import ContainerManager
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 from container_maker.testing import eventually
 
 # Re-exported for the API tests, which import their helpers from this module.
 from container_maker.testing import managed_objects as managed_objects
+from container_maker_namespace.access import ensure_access
 from container_maker_testcluster import images
 from container_maker_testcluster.pytest_plugin import TestCluster
 
@@ -438,3 +440,47 @@ class StatusLeasePolicy:
         self.token_api.close()
         delete_namespace(self.admin, self.namespace)
         self.admin.close()
+
+
+# -- the server's own least privilege (deploy/rbac.yaml, deploy/admission.yaml) ----------------
+
+SERVER_ACCOUNT = "container-maker-system/container-maker"
+SERVER_USER = "system:serviceaccount:container-maker-system:container-maker"
+ADMISSION_POLICIES = ROOT / "deploy" / "admission.yaml"
+POLICY_PARAMETERS = "container-maker-policy"
+
+
+def set_policy_parameters(admin: client.ApiClient, **data: str) -> None:
+    """Set entries of the policies' parameter ConfigMap (deploy/admission.yaml), as an
+    operator keeps it in step with the server's flags."""
+    client.CoreV1Api(admin).patch_namespaced_config_map(
+        POLICY_PARAMETERS, "container-maker-system", {"data": data}
+    )
+
+
+def denied_by(error: client.ApiException, policy: str) -> bool:
+    """True when ``error`` is the refusal of the ValidatingAdmissionPolicy ``policy``."""
+    return error.status == 403 and f"ValidatingAdmissionPolicy '{policy}'" in (error.body or "")
+
+
+def tenant_namespace(
+    admin: client.ApiClient, name: str, tenant: str = "tenant-a", pod_security: str = "baseline"
+) -> None:
+    """Create namespace ``name`` as Container Maker's for ``tenant`` (as an admin)."""
+    labels = {
+        MANAGED_BY_KEY: MANAGED_BY_VALUE,
+        TENANT_KEY: tenant,
+        "pod-security.kubernetes.io/enforce": pod_security,
+    }
+    client.CoreV1Api(admin).create_namespace({"metadata": {"name": name, "labels": labels}})
+
+
+def bind_server(server_api: client.ApiClient, namespace: str) -> None:
+    """The server's own RoleBinding in ``namespace``, made with ``server_api`` (its token) as
+    the namespace plugin makes it, once it is in force."""
+    context = KubeContext(
+        api_client=server_api,
+        settings=Settings(server_service_account=SERVER_ACCOUNT),
+        deadline=time.monotonic() + 30,
+    )
+    ensure_access(namespace, context)

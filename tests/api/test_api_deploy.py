@@ -19,13 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from api_support import (
+    SERVER_ACCOUNT,
+    bind_server,
     create_request,
     delete_namespace,
     managed_objects,
     new_network_name,
     running_server,
+    served_settings,
     service_account_token,
+    set_policy_parameters,
+    tenant_namespace,
     token_client,
 )
 from kubernetes import client
@@ -43,7 +49,13 @@ def server_namespace(kube_cluster: Any) -> Iterator[str]:
     """The manifests' namespace, created for real: a dry run of namespaced objects needs it."""
     kube_cluster.kubectl("apply", "-f", str(DEPLOY / "namespace.yaml"))
     yield NAMESPACE
-    kube_cluster.kubectl("delete", "-k", str(DEPLOY), "--wait=false", "--ignore-not-found")
+    # All but the namespace and the admission policies with their parameters: the API server
+    # can keep finding no parameters after they were deleted and made again (README), and
+    # they match the server's own ServiceAccount only.
+    resources = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"]
+    kept = ("namespace.yaml", "admission.yaml")
+    files = [f"--filename={DEPLOY / name}" for name in resources if name not in kept]
+    kube_cluster.kubectl("delete", *files, "--wait=false", "--ignore-not-found")
 
 
 def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespace: str) -> None:
@@ -55,6 +67,21 @@ def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespac
         "clusterrole.rbac.authorization.k8s.io/container-maker",
         "clusterrolebinding.rbac.authorization.k8s.io/container-maker",
         "clusterrole.rbac.authorization.k8s.io/container-maker-status-reporter",
+        "clusterrolebinding.rbac.authorization.k8s.io/container-maker-auth-delegator",
+        "clusterrole.rbac.authorization.k8s.io/container-maker-namespaced",
+        "configmap/container-maker-policy",
+        *(
+            f"{kind}.admissionregistration.k8s.io/container-maker-{name}"
+            for kind in ("validatingadmissionpolicy", "validatingadmissionpolicybinding")
+            for name in (
+                "namespaces",
+                "namespace-prefix",
+                "rolebindings",
+                "pod-exec",
+                "pods",
+                "services",
+            )
+        ),
         "deployment.apps/container-maker",
         "service/container-maker",
         "validatingadmissionpolicy.admissionregistration.k8s.io/container-maker-status-lease",
@@ -130,8 +157,11 @@ def test_rbac_is_enough_for_a_full_lifecycle(
 ) -> None:
     admin = kube_cluster.api_client()
     network = new_network_name("rbac")
+    settings = served_settings(server_service_account=SERVER_ACCOUNT)
+    # The admission policies' parameters in step with the server's settings.
+    set_policy_parameters(admin, ingressDomain=settings.ingress_domain or "")
     try:
-        with running_server(service_account_api) as running:
+        with running_server(service_account_api, settings=settings) as running:
             stub = running.stub
             exposed = stub.createContainer(create_request(network, "web", "EXPOSED"), timeout=90)
             internal = stub.createContainer(create_request(network, "db"), timeout=90)
@@ -142,8 +172,16 @@ def test_rbac_is_enough_for_a_full_lifecycle(
                 timeout=30,
             )
             assert got.container_type == "ingress"
-            # The token made the namespace's quota objects too (resourcequotas/limitranges).
+            # The server bound itself into the namespace it made, and only there.
             core = client.CoreV1Api(admin)
+            own = client.RbacAuthorizationV1Api(admin).read_namespaced_role_binding(
+                "container-maker", network
+            )
+            assert own.role_ref.name == "container-maker-namespaced"
+            assert [(s.name, s.namespace) for s in own.subjects] == [
+                ("container-maker", "container-maker-system")
+            ]
+            # The token made the namespace's quota objects too (resourcequotas/limitranges).
             assert core.read_namespaced_resource_quota("container-maker", network).spec.hard
             assert core.read_namespaced_limit_range("container-maker", network).spec.limits
             for created in (exposed, internal):
@@ -178,36 +216,56 @@ def test_token_cannot_read_secrets_cluster_wide(service_account_api: client.ApiC
     assert denied.value.status == 403
 
 
+NO_BINDING = "any-namespace"  # a namespace the server has not bound itself into
 FORBIDDEN = [
     # (verb, group, resource, subresource, namespace)
     ("get", "", "secrets", "", "kube-system"),
     ("list", "", "secrets", "", ""),
     ("list", "", "configmaps", "", ""),
     ("list", "", "namespaces", "", ""),
+    ("update", "", "namespaces", "", ""),
+    ("create", "", "pods", "", "kube-system"),
+    ("create", "", "pods", "exec", "kube-system"),
+    ("get", "", "pods", "exec", "kube-system"),
+    ("patch", "coordination.k8s.io", "leases", "", "kube-system"),
+    ("update", "coordination.k8s.io", "leases", "", "kube-system"),
+    ("delete", "coordination.k8s.io", "leases", "", "kube-node-lease"),
+    ("create", "coordination.k8s.io", "leases", "", "kube-system"),
+    # No namespaced write where the server has not bound itself.
+    ("create", "", "pods", "", NO_BINDING),
+    ("delete", "", "pods", "", NO_BINDING),
+    ("create", "", "pods", "exec", NO_BINDING),
+    ("create", "", "services", "", NO_BINDING),
+    ("create", "networking.k8s.io", "ingresses", "", NO_BINDING),
+    ("create", "networking.k8s.io", "networkpolicies", "", NO_BINDING),
+    ("create", "", "resourcequotas", "", NO_BINDING),
+    ("create", "", "serviceaccounts", "", NO_BINDING),
+    ("create", "coordination.k8s.io", "leases", "", NO_BINDING),
+    ("create", "", "pods", "", "container-maker-system"),
+    ("create", "", "pods", "", "default"),
+    # Bindings: only of the two roles; no Roles or ClusterRoles of its own, no escalation.
+    ("create", "rbac.authorization.k8s.io", "roles", "", NO_BINDING),
+    ("delete", "rbac.authorization.k8s.io", "rolebindings", "", NO_BINDING),
+    ("update", "rbac.authorization.k8s.io", "rolebindings", "", NO_BINDING),
+    ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", ""),
+    ("create", "rbac.authorization.k8s.io", "clusterroles", "", ""),
+    ("escalate", "rbac.authorization.k8s.io", "clusterroles", "", ""),
+    ("escalate", "rbac.authorization.k8s.io", "roles", "", "default"),
+    ("bind", "rbac.authorization.k8s.io", "clusterroles", "", "", "cluster-admin"),
+    ("bind", "rbac.authorization.k8s.io", "clusterroles", "", "", "admin"),
+    ("bind", "rbac.authorization.k8s.io", "roles", "", NO_BINDING, "anything"),
     ("update", "", "pods", "", "default"),
     ("patch", "", "services", "", "default"),
     ("create", "", "pods", "attach", "default"),
     ("create", "", "pods", "portforward", "default"),
-    ("update", "", "namespaces", "", ""),
-    ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", ""),
-    ("escalate", "rbac.authorization.k8s.io", "clusterroles", "", ""),
-    ("escalate", "rbac.authorization.k8s.io", "roles", "", "default"),
-    ("bind", "rbac.authorization.k8s.io", "clusterroles", "", ""),
-    ("update", "coordination.k8s.io", "leases", "", "kube-system"),
     ("update", "", "serviceaccounts", "", "default"),
     ("create", "apps", "deployments", "", "default"),
     ("create", "", "serviceaccounts", "token", "default"),
     ("delete", "", "nodes", "", ""),
     # Quotas are made once with their namespace and never loosened.
-    ("update", "", "resourcequotas", "", "any-namespace"),
-    ("patch", "", "resourcequotas", "", "any-namespace"),
-    ("delete", "", "resourcequotas", "", "any-namespace"),
-    ("update", "", "resourcequotas", "status", "any-namespace"),
-    ("update", "", "limitranges", "", "any-namespace"),
-    ("delete", "", "limitranges", "", "any-namespace"),
-    # NetworkPolicies are made and removed, never changed or watched.
-    ("update", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
-    ("patch", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
+    ("update", "", "resourcequotas", "", NO_BINDING),
+    ("delete", "", "resourcequotas", "", NO_BINDING),
+    ("update", "", "limitranges", "", NO_BINDING),
     ("watch", "networking.k8s.io", "networkpolicies", "", ""),
     # Only the API server's own EndpointSlice, only read.
     ("list", "discovery.k8s.io", "endpointslices", "", "default"),
@@ -216,32 +274,63 @@ FORBIDDEN = [
     ("update", "discovery.k8s.io", "endpointslices", "", "default", "kubernetes"),
 ]
 ALLOWED = [
+    ("get", "", "namespaces", "", ""),
     ("create", "", "namespaces", "", ""),
-    ("delete", "", "namespaces", "", ""),
-    ("create", "", "pods", "", "any-namespace"),
-    ("list", "", "services", "", "any-namespace"),
-    ("watch", "", "pods", "", ""),  # the watch hub: one watch per kind, all namespaces
+    ("delete", "", "namespaces", "", ""),  # which ones: the namespaces policy
+    # Read of what the watch hub watches, in all namespaces.
+    ("watch", "", "pods", "", ""),
+    ("list", "", "services", "", ""),
     ("watch", "networking.k8s.io", "ingresses", "", ""),
-    ("delete", "networking.k8s.io", "ingresses", "", "any-namespace"),
-    ("create", "", "pods", "exec", "any-namespace"),  # saveContainer runs the snapshot agent
-    ("get", "", "pods", "exec", "any-namespace"),
-    # The status sidecar's ServiceAccount, its Role and RoleBinding, and its report Lease.
-    ("create", "", "serviceaccounts", "", "any-namespace"),
-    ("create", "rbac.authorization.k8s.io", "roles", "", "any-namespace"),
-    ("create", "rbac.authorization.k8s.io", "rolebindings", "", "any-namespace"),
     ("watch", "coordination.k8s.io", "leases", "", ""),
-    ("patch", "coordination.k8s.io", "leases", "", "any-namespace"),  # only to grant it
-    # The ResourceQuota and LimitRange of each namespace Container Maker creates.
-    ("create", "", "resourcequotas", "", "any-namespace"),
-    ("get", "", "resourcequotas", "", "any-namespace"),
-    ("create", "", "limitranges", "", "any-namespace"),
-    ("get", "", "limitranges", "", "any-namespace"),
-    # Each container's NetworkPolicy and each made namespace's default-deny.
-    ("create", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
-    ("list", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
-    ("delete", "networking.k8s.io", "networkpolicies", "", "any-namespace"),
+    ("get", "", "pods", "", NO_BINDING),
+    # Binding itself (and the status identity) into a tenant's namespace.
+    ("create", "rbac.authorization.k8s.io", "rolebindings", "", NO_BINDING),
+    ("bind", "rbac.authorization.k8s.io", "clusterroles", "", "", "container-maker-namespaced"),
+    (
+        "bind",
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "",
+        NO_BINDING,
+        "container-maker-status-reporter",
+    ),
+    # Callers' tokens and rights (system:auth-delegator).
+    ("create", "authentication.k8s.io", "tokenreviews", "", ""),
+    ("create", "authorization.k8s.io", "subjectaccessreviews", "", ""),
     # The API server's endpoints, which the status sidecar may reach.
     ("get", "discovery.k8s.io", "endpointslices", "", "default", "kubernetes"),
+]
+# In a tenant's namespace once the server has bound itself there ("{tenant}" is replaced).
+ALLOWED_IN_TENANT = [
+    ("create", "", "pods", ""),
+    ("delete", "", "pods", ""),
+    ("create", "", "pods", "exec"),  # saveContainer runs the snapshot agent
+    ("get", "", "pods", "exec"),
+    ("create", "", "services", ""),
+    ("delete", "", "services", ""),
+    ("create", "networking.k8s.io", "ingresses", ""),
+    ("delete", "networking.k8s.io", "ingresses", ""),
+    ("create", "", "resourcequotas", ""),
+    ("get", "", "resourcequotas", ""),
+    ("create", "", "limitranges", ""),
+    ("get", "", "limitranges", ""),
+    ("create", "networking.k8s.io", "networkpolicies", ""),
+    ("list", "networking.k8s.io", "networkpolicies", ""),
+    ("delete", "networking.k8s.io", "networkpolicies", ""),
+    ("create", "", "serviceaccounts", ""),  # the namespace's status identity
+    ("create", "coordination.k8s.io", "leases", ""),  # the report Leases
+    ("delete", "coordination.k8s.io", "leases", ""),
+]
+FORBIDDEN_IN_TENANT = [
+    ("get", "", "secrets", ""),
+    ("list", "", "secrets", ""),
+    ("patch", "coordination.k8s.io", "leases", ""),  # the status identity's, not the server's
+    ("update", "", "pods", ""),
+    ("create", "rbac.authorization.k8s.io", "roles", ""),
+    ("create", "", "pods", "attach"),
+    ("create", "", "pods", "portforward"),
+    ("update", "", "resourcequotas", ""),
+    ("delete", "", "serviceaccounts", ""),
 ]
 
 
@@ -282,6 +371,53 @@ def test_token_has_the_rights_it_needs(
     assert allowed(service_account_api, *attributes)
 
 
+@pytest.fixture(scope="module")
+def bound_tenant(
+    kube_cluster: Any, applied: str, service_account_api: client.ApiClient
+) -> Iterator[str]:
+    """A tenant's namespace into which the server's token bound itself (access.py)."""
+    admin = kube_cluster.api_client()
+    name = new_network_name("tenant")
+    tenant_namespace(admin, name)
+    bind_server(service_account_api, name)
+    yield name
+    delete_namespace(admin, name)
+
+
+@pytest.mark.parametrize("attributes", ALLOWED_IN_TENANT, ids=lambda a: "-".join(x for x in a if x))
+def test_token_has_the_rights_it_needs_in_a_tenant_namespace(
+    service_account_api: client.ApiClient, bound_tenant: str, attributes: Any
+) -> None:
+    assert allowed(service_account_api, *attributes, bound_tenant)
+
+
+@pytest.mark.parametrize(
+    "attributes", FORBIDDEN_IN_TENANT, ids=lambda a: "-".join(x for x in a if x)
+)
+def test_token_has_no_more_rights_in_a_tenant_namespace(
+    service_account_api: client.ApiClient, bound_tenant: str, attributes: Any
+) -> None:
+    assert not allowed(service_account_api, *attributes, bound_tenant)
+
+
+def test_kubectl_auth_can_i_agrees(kube_cluster: Any, applied: str, bound_tenant: str) -> None:
+    """What an operator sees: kubectl auth can-i as the server's ServiceAccount."""
+    user = "--as=system:serviceaccount:container-maker-system:container-maker"
+
+    def can(*args: str) -> bool:
+        result = kube_cluster.kubectl("auth", "can-i", user, *args, check=False)
+        return result.stdout.strip() == "yes"
+
+    assert not can("create", "pods", "-n", "kube-system")
+    assert not can("create", "pods/exec", "-n", "kube-system")
+    assert not can("patch", "leases", "-n", "kube-system")
+    assert not can("list", "secrets", "-A")
+    assert not can("create", "pods", "-n", "default")
+    assert can("create", "pods", "-n", bound_tenant)
+    assert can("create", "pods/exec", "-n", bound_tenant)
+    assert can("create", "leases", "-n", bound_tenant)
+
+
 def test_dockerfile_installs_the_locked_set() -> None:
     """The Dockerfile cannot be built here (no Docker engine); its export step can run."""
     text = (DEPLOY / "Dockerfile").read_text()
@@ -296,3 +432,24 @@ def test_dockerfile_installs_the_locked_set() -> None:
         assert package in result.stdout
     for member in ("core", "plugins/namespace", "plugins/pod", "plugins/service"):
         assert f"./{member}" in text
+
+
+def test_first_writes_after_binding_itself_are_not_refused(
+    kube_cluster: Any, applied: str, service_account_api: client.ApiClient
+) -> None:
+    """RBAC is enforced from a cache: right after its RoleBinding is created the server could
+    be refused for a moment. Binding waits until the binding is in force, so the first write
+    in each fresh namespace (the ResourceQuota, as the namespace plugin makes it) succeeds."""
+    admin = kube_cluster.api_client()
+    core = client.CoreV1Api(service_account_api)
+    names = [new_network_name("bind") for _ in range(5)]
+    try:
+        for name in names:
+            tenant_namespace(admin, name)
+            bind_server(service_account_api, name)
+            core.create_namespaced_resource_quota(
+                name, {"metadata": {"name": "first"}, "spec": {"hard": {"pods": "1"}}}
+            )
+    finally:
+        for name in names:
+            delete_namespace(admin, name)

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from api_support import (
+    SERVER_ACCOUNT,
     Running,
     delete_namespace,
     deployed_server_client,
@@ -185,6 +186,7 @@ def net_env(real_node_cluster: Any) -> Iterator[NetEnv]:
     namespaces += [gateway_ns, internal_ns]
     settings = sidecar_settings(
         registry,
+        server_service_account=SERVER_ACCOUNT,  # it binds itself into each namespace
         blocked_plugins=BLOCKED,
         registry=f"{registry}/saved",
         registry_endpoints={registry: registry_relay.address},

@@ -25,6 +25,7 @@ from typing import Any
 import grpc
 import pytest
 from api_support import (
+    SERVER_ACCOUNT,
     Running,
     delete_namespace,
     deployed_server_client,
@@ -88,6 +89,7 @@ def save_env(real_node_cluster: Any) -> Iterator[SaveEnv]:
     relay = Relay.to(registry)
     settings = sidecar_settings(
         registry,
+        server_service_account=SERVER_ACCOUNT,  # it binds itself into each namespace
         ingress_domain=LOCAL_INGRESS_DOMAIN,  # as served_settings: EXPOSED containers here too
         registry=f"{registry}/saved",
         registry_endpoints={registry: relay.address},

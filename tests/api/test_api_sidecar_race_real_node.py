@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from api_support import (
+    SERVER_ACCOUNT,
     Running,
     delete_namespace,
     deployed_server_client,
@@ -111,6 +112,7 @@ def race_env(race_cluster: LocalCluster) -> Iterator[RaceEnv]:
     node_relay = Relay.to(node_registry)
     settings = sidecar_settings(
         node_registry,
+        server_service_account=SERVER_ACCOUNT,  # it binds itself into each namespace
         registry=f"{auth.address}/saved",
         registry_secret=SECRET,
         # The test's registry speaks plain HTTP on the machine's loopback: named as such, as an

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from api_support import (
+    SERVER_ACCOUNT,
     Running,
     StatusLeasePolicy,
     Watcher,
@@ -70,6 +71,7 @@ def sidecar_env(real_node_cluster: Any) -> Iterator[SidecarEnv]:
     registry = real_node_cluster.local.real_node.registry
     settings = sidecar_settings(
         registry,
+        server_service_account=SERVER_ACCOUNT,  # it binds itself into each namespace
         status_poll_interval=0.2,
         status_heartbeat_interval=1.0,
         status_report_validity=3,

@@ -294,6 +294,15 @@ def serve(
             "sidecar may connect to [default: the kubernetes EndpointSlice's, read at create].",
         ),
     ] = None,
+    server_service_account: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("SERVER_SERVICE_ACCOUNT"),
+            help="NAMESPACE/NAME of the server's own ServiceAccount: the server binds it to the "
+            "ClusterRole container-maker-namespaced in each namespace it uses (deploy/ sets "
+            "it; unset: nothing is bound).",
+        ),
+    ] = None,
     egress_cluster_dns: Annotated[
         bool | None,
         typer.Option(
@@ -540,6 +549,7 @@ def serve(
         "api_keys_file": api_keys_file,
         "api_keys_secret": api_keys_secret,
         "reflection": reflection,
+        "server_service_account": server_service_account,
     }
     cluster = None
     server = None
@@ -727,6 +737,7 @@ def _settings(overrides: dict[str, Any]) -> Settings:
         "ingress_class",
         "registry",
         "registry_secret",
+        "server_service_account",
     ):
         if given.get(key) == "":
             given[key] = None  # an empty value means "none", as in the environment

@@ -353,6 +353,15 @@ class Settings(Model):
       revocation take effect within that time).
     - ``auth_cache_seconds``: how long a TokenReview or SubjectAccessReview answer is reused.
     - ``reflection``: serve gRPC server reflection (what grpcurl needs without a ``.proto``).
+
+    The server's own access:
+
+    - ``server_service_account``: ``namespace/name`` of the ServiceAccount the server runs as
+      (``container-maker-system/container-maker`` in ``deploy/``). When set, the server binds
+      it to the ClusterRole ``container-maker-namespaced`` by a RoleBinding ``container-maker``
+      in each namespace it creates containers in (the namespace plugin's ``access`` module):
+      its cluster-wide role holds no namespaced writes. None (the default): nothing is bound,
+      for a server whose credentials have those rights already (an admin, ``./dev serve``).
     """
 
     blocked_plugins: tuple[str, ...] = ()
@@ -474,6 +483,26 @@ class Settings(Model):
     egress_denied_cidrs: tuple[str, ...] = DEFAULT_EGRESS_DENIED_CIDRS
     api_server_endpoints: tuple[str, ...] = ()
     egress_cluster_dns: bool = True
+    # The server's own access
+    server_service_account: str | None = None
+
+    @field_validator("server_service_account")
+    @classmethod
+    def _service_account(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        namespace, _, name = value.partition("/")
+        if (
+            not _DNS_LABEL.match(namespace)
+            or not name
+            or len(name) > 253
+            or not all(_DNS_LABEL.match(part) for part in name.split("."))
+        ):
+            raise ValueError(
+                f"{value!r} is not a ServiceAccount as namespace/name "
+                "(e.g. container-maker-system/container-maker)"
+            )
+        return value
 
     @field_validator("egress_denied_cidrs")
     @classmethod
@@ -646,6 +675,9 @@ class Settings(Model):
             # "name=host:port,name=host:port"
             pairs = (p.split("=", 1) for p in endpoints.split(",") if "=" in p)
             values["registry_endpoints"] = {k.strip(): v.strip() for k, v in pairs}
+        account = env.get(ENV_PREFIX + "SERVER_SERVICE_ACCOUNT")
+        if account is not None:
+            values["server_service_account"] = account or None
         values.update(limit_values(env, ENV_PREFIX))
         values.update(api_limit_values(env, ENV_PREFIX))
         values.update(tenancy_values(env, ENV_PREFIX))

@@ -22,6 +22,7 @@ from container_maker.models import (
 )
 from container_maker.tenancy import belongs_to, refused_namespace
 
+from .access import ensure_access
 from .manifests import build_namespace
 from .quota import ensure_quota
 
@@ -86,6 +87,7 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
     if kind != KIND:
         return None
     namespace = _create_namespace(manifest, context)
+    ensure_access(namespace.name, context)  # the server's own RoleBinding there (access.py)
     if is_managed(namespace.labels):
         ensure_quota(namespace.name, context)
     return namespace
