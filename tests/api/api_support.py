@@ -6,11 +6,13 @@ servicer directly.
 
 from __future__ import annotations
 
+import base64
+import json
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,10 @@ from typing import Any
 
 import grpc
 import pluggy
+import pytest
 import yaml
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from kubernetes import client
 from kubernetes.stream import stream
 from snapshot_support import agent_image
@@ -28,13 +33,20 @@ from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
 from container_maker.api import ApiServer, TlsConfig, create_server
 from container_maker.context import KubeContext
-from container_maker.identity import ID_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, TENANT_KEY
+from container_maker.identity import (
+    ID_KEY,
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    TENANT_KEY,
+    label_selector,
+)
 from container_maker.manager import ContainerManager
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 from container_maker.testing import eventually
 
 # Re-exported for the API tests, which import their helpers from this module.
 from container_maker.testing import managed_objects as managed_objects
+from container_maker.testing import service_account_token as audience_token
 from container_maker_namespace.access import ensure_access
 from container_maker_testcluster import images
 from container_maker_testcluster.pytest_plugin import TestCluster
@@ -458,6 +470,32 @@ def set_policy_parameters(admin: client.ApiClient, **data: str) -> None:
     )
 
 
+# Left in place by tests that apply deploy/: the namespace, and the admission policies with
+# their parameters (the API server can keep finding no parameters after they were deleted and
+# made again, see the README; they match the server's own ServiceAccount only).
+KEPT_MANIFESTS = ("namespace.yaml", "admission.yaml")
+CONTAINERS_RESOURCE = ROOT / "deploy" / "containers-resource.yaml"
+
+
+def remove_deployed(cluster: TestCluster, manifests: list[str]) -> None:
+    """Delete the files ``manifests`` of deploy/ but :data:`KEPT_MANIFESTS`, then wait until
+    the resource definition of containers-resource.yaml is gone: one still being deleted
+    cannot be applied again (by the next module that needs it)."""
+    files = [f"--filename={ROOT / 'deploy' / name}" for name in manifests]
+    files = [f for f in files if not f.endswith(KEPT_MANIFESTS)]
+    cluster.kubectl("delete", *files, "--wait=false", "--ignore-not-found")
+    cluster.kubectl(
+        "wait", "--for=delete", f"--filename={CONTAINERS_RESOURCE}", "--timeout=60s", check=False
+    )
+
+
+def restore_policy_parameters(admin: client.ApiClient) -> None:
+    """Set the policies' parameters back to those deploy/admission.yaml ships. Tests leave
+    the policies and their ConfigMap in place (see test_api_deploy.py's server_namespace)."""
+    shipped = yaml.safe_load_all(ADMISSION_POLICIES.read_text())
+    set_policy_parameters(admin, **next(d for d in shipped if d["kind"] == "ConfigMap")["data"])
+
+
 def denied_by(error: client.ApiException, policy: str) -> bool:
     """True when ``error`` is the refusal of the ValidatingAdmissionPolicy ``policy``."""
     return error.status == 403 and f"ValidatingAdmissionPolicy '{policy}'" in (error.body or "")
@@ -475,6 +513,33 @@ def tenant_namespace(
     client.CoreV1Api(admin).create_namespace({"metadata": {"name": name, "labels": labels}})
 
 
+def allowed(
+    api: client.ApiClient,
+    verb: str,
+    group: str,
+    resource: str,
+    sub: str,
+    ns: str,
+    name: str = "",
+) -> bool:
+    """Whether ``api``'s own credentials may do the verb (a SelfSubjectAccessReview: RBAC
+    only, admission policies are not asked)."""
+    review: Any = {
+        "spec": {
+            "resourceAttributes": {
+                "verb": verb,
+                "group": group,
+                "resource": resource,
+                "subresource": sub,
+                "namespace": ns,
+                "name": name,
+            }
+        }
+    }
+    result = client.AuthorizationV1Api(api).create_self_subject_access_review(review)
+    return bool(result.status.allowed)
+
+
 def bind_server(server_api: client.ApiClient, namespace: str) -> None:
     """The server's own RoleBinding in ``namespace``, made with ``server_api`` (its token) as
     the namespace plugin makes it, once it is in force."""
@@ -484,3 +549,144 @@ def bind_server(server_api: client.ApiClient, namespace: str) -> None:
         deadline=time.monotonic() + 30,
     )
     ensure_access(namespace, context)
+
+
+# -- callers: every RPC, refused credentials -----------------------------------------------------
+
+AUDIENCE = "container-maker"
+TOKEN_OFFER = "this server accepts a Kubernetes bearer token"
+
+
+def every_rpc(api: Any, network: str, container_id: str = "") -> dict[str, Callable[[], Any]]:
+    """One call of each RPC of the API on ``network`` (the calls that name a container name
+    ``container_id``, by default one that never existed)."""
+    some_id = container_id or str(uuid.uuid4())
+    return {
+        "create": lambda: api.createContainer(create_request(network), timeout=30),
+        "get": lambda: api.getContainer(
+            pb.GetContainerRequest(container_id=some_id, network_name=network), timeout=30
+        ),
+        "list": lambda: api.listContainer(
+            pb.ListContainerRequest(network_name=network), timeout=30
+        ),
+        "delete": lambda: api.deleteContainer(
+            pb.DeleteContainerRequest(container_id=some_id, network_name=network), timeout=30
+        ),
+        "save": lambda: api.saveContainer(
+            pb.SaveContainerRequest(container_id=some_id, network_name=network), timeout=30
+        ),
+        "watch": lambda: next(
+            iter(api.watchContainers(pb.WatchContainersRequest(network_name=network), timeout=30))
+        ),
+    }
+
+
+def refusal(call: Callable[[], Any]) -> grpc.RpcError:
+    """The error ``call()`` fails with (the test fails if it succeeds)."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error
+    raise AssertionError("the call succeeded")
+
+
+def assert_unauthenticated(api: Any, network: str, offer: str) -> None:
+    """Every RPC on ``network`` through ``api`` is UNAUTHENTICATED, offering ``offer``."""
+    for name, call in every_rpc(api, network).items():
+        error = refusal(call)
+        assert error.code() is grpc.StatusCode.UNAUTHENTICATED, (name, error)
+        assert offer in (error.details() or ""), (name, error.details())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def resigned(token: str, key: rsa.RSAPrivateKey, **claims: Any) -> str:
+    """``token`` with ``claims`` changed, signed again (RS256) with ``key``."""
+    header, payload, _ = token.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body.update(claims)
+    signing_input = f"{header}.{_b64(json.dumps(body).encode())}"
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def reviewed(admin_api: client.ApiClient, token: str, audience: str = AUDIENCE) -> bool:
+    """Whether the API server accepts ``token`` for ``audience`` (a TokenReview)."""
+    body: Any = {"spec": {"token": token, "audiences": [audience]}}
+    status = client.AuthenticationV1Api(admin_api).create_token_review(body).status
+    return bool(status and status.authenticated)
+
+
+def expired_token(
+    cluster: TestCluster, admin_api: client.ApiClient, namespace: str, account: str
+) -> str:
+    """A token of ServiceAccount ``namespace/account`` for :data:`AUDIENCE` whose ``exp`` is
+    past, signed with the cluster's service-account key; the API server refuses it, and
+    accepts the same claims signed the same way but not expired (so the expiry is the only
+    reason). Skips the test on a cluster not started here (its key is unknown)."""
+    if cluster.local is None:
+        pytest.skip("an expired token is signed with the key of a cluster started here")
+    key = serialization.load_pem_private_key(
+        cluster.local.pki.sa_private_key.read_bytes(), password=None
+    )
+    assert isinstance(key, rsa.RSAPrivateKey)
+    token = audience_token(admin_api, namespace, account, (AUDIENCE,), seconds=600)
+    now = int(time.time())
+    assert reviewed(admin_api, resigned(token, key))
+    expired = resigned(token, key, iat=now - 3600, nbf=now - 3600, exp=now - 600)
+    assert not reviewed(admin_api, expired)
+    return expired
+
+
+# -- tenants' objects, seen by an admin ----------------------------------------------------------
+
+
+def versions(admin: client.ApiClient, namespace: str) -> dict[str, str]:
+    """kind/name -> resourceVersion of the namespace and of everything of ours in it."""
+    core = client.CoreV1Api(admin)
+    rbac = client.RbacAuthorizationV1Api(admin)
+    listings: dict[str, Callable[..., Any]] = {
+        "pod": core.list_namespaced_pod,
+        "service": core.list_namespaced_service,
+        "serviceaccount": core.list_namespaced_service_account,
+        "role": rbac.list_namespaced_role,
+        "rolebinding": rbac.list_namespaced_role_binding,
+        "lease": client.CoordinationV1Api(admin).list_namespaced_lease,
+        "networkpolicy": client.NetworkingV1Api(admin).list_namespaced_network_policy,
+        "resourcequota": core.list_namespaced_resource_quota,
+    }
+    found = {
+        f"{kind}/{obj.metadata.name}": obj.metadata.resource_version
+        for kind, listing in listings.items()
+        for obj in listing(namespace, label_selector=label_selector()).items
+    }
+    found["namespace"] = core.read_namespace(namespace).metadata.resource_version
+    return found
+
+
+def tenants_namespaces(admin: client.ApiClient, *tenants: str) -> set[str]:
+    """The namespaces labelled for one of ``tenants`` (for any tenant when none is named)."""
+    core = client.CoreV1Api(admin)
+    selector = f"{TENANT_KEY} in ({','.join(tenants)})" if tenants else TENANT_KEY
+    return {ns.metadata.name for ns in core.list_namespace(label_selector=selector).items}
+
+
+def managed_outside(admin: client.ApiClient, allowed: set[str]) -> list[str]:
+    """kind/namespace/name of the objects of ours (pods, Services, ServiceAccounts, Leases,
+    RoleBindings), listed across all namespaces, that are in no namespace of ``allowed``."""
+    core = client.CoreV1Api(admin)
+    listings: dict[str, Callable[..., Any]] = {
+        "pod": core.list_pod_for_all_namespaces,
+        "service": core.list_service_for_all_namespaces,
+        "serviceaccount": core.list_service_account_for_all_namespaces,
+        "lease": client.CoordinationV1Api(admin).list_lease_for_all_namespaces,
+        "rolebinding": client.RbacAuthorizationV1Api(admin).list_role_binding_for_all_namespaces,
+    }
+    return [
+        f"{kind}/{obj.metadata.namespace}/{obj.metadata.name}"
+        for kind, listing in listings.items()
+        for obj in listing(label_selector=label_selector()).items
+        if obj.metadata.namespace not in allowed
+    ]

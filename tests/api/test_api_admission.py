@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import yaml
 from api_support import (
     ADMISSION_POLICIES,
     POLICY_PARAMETERS,
@@ -24,6 +23,7 @@ from api_support import (
     delete_namespace,
     denied_by,
     namespace_phase,
+    restore_policy_parameters,
     service_account_token,
     set_policy_parameters,
     tenant_namespace,
@@ -97,9 +97,7 @@ def server_api(kube_cluster: Any, admin: client.ApiClient) -> Iterator[client.Ap
     api = token_client(admin, token)
     yield api
     api.close()
-    # Left in place, the parameters as shipped (see test_api_deploy.py's server_namespace).
-    shipped = yaml.safe_load_all(ADMISSION_POLICIES.read_text())
-    set_policy_parameters(admin, **next(d for d in shipped if d["kind"] == "ConfigMap")["data"])
+    restore_policy_parameters(admin)
 
 
 @pytest.fixture(scope="module")

@@ -9,28 +9,30 @@ API keys in a file, certificates of a test CA.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import api_support
 import grpc
 import pytest
 from api_support import (
+    AUDIENCE,
+    CONTAINERS_RESOURCE,
+    TOKEN_OFFER,
     Running,
-    create_request,
+    assert_unauthenticated,
     delete_namespace,
     namespace_phase,
+    refusal,
     running_server,
     served_settings,
 )
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from kubernetes import client
@@ -53,9 +55,6 @@ from container_maker.testing import (
     token_channel,
 )
 
-AUDIENCE = "container-maker"
-CONTAINERS_RESOURCE = Path(__file__).resolve().parents[2] / "deploy" / "containers-resource.yaml"
-TOKEN_OFFER = "this server accepts a Kubernetes bearer token"
 KEY_OFFER = "this server accepts an API key"
 RULES = [
     {"apiGroups": ["container-maker.io"], "resources": ["containers"], "verbs": ["list", "watch"]}
@@ -137,81 +136,10 @@ def stub(channel: grpc.Channel) -> Any:
     return service_pb2_grpc.ContainerMakerAPIStub(channel)
 
 
-def every_rpc(api: Any, network: str) -> dict[str, Callable[[], Any]]:
-    """One call of each RPC of the API on ``network``."""
-    some_id = str(uuid.uuid4())
-    return {
-        "create": lambda: api.createContainer(create_request(network), timeout=30),
-        "get": lambda: api.getContainer(
-            pb.GetContainerRequest(container_id=some_id, network_name=network), timeout=30
-        ),
-        "list": lambda: api.listContainer(
-            pb.ListContainerRequest(network_name=network), timeout=30
-        ),
-        "delete": lambda: api.deleteContainer(
-            pb.DeleteContainerRequest(container_id=some_id, network_name=network), timeout=30
-        ),
-        "save": lambda: api.saveContainer(
-            pb.SaveContainerRequest(container_id=some_id, network_name=network), timeout=30
-        ),
-        "watch": lambda: next(
-            iter(api.watchContainers(pb.WatchContainersRequest(network_name=network), timeout=30))
-        ),
-    }
-
-
-def refusal(call: Callable[[], Any]) -> grpc.RpcError:
-    try:
-        call()
-    except grpc.RpcError as error:
-        return error
-    raise AssertionError("the call succeeded")
-
-
-def assert_unauthenticated(api: Any, network: str, offer: str) -> None:
-    for name, call in every_rpc(api, network).items():
-        error = refusal(call)
-        assert error.code() is grpc.StatusCode.UNAUTHENTICATED, (name, error)
-        assert offer in (error.details() or ""), (name, error.details())
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def resigned(token: str, key: rsa.RSAPrivateKey, **claims: Any) -> str:
-    """``token`` with ``claims`` changed, signed again (RS256) with ``key``."""
-    header, payload, _ = token.split(".")
-    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    body.update(claims)
-    signing_input = f"{header}.{b64(json.dumps(body).encode())}"
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{b64(signature)}"
-
-
-def reviewed(admin_api: client.ApiClient, token: str) -> bool:
-    body: Any = {"spec": {"token": token, "audiences": [AUDIENCE]}}
-    status = client.AuthenticationV1Api(admin_api).create_token_review(body).status
-    return bool(status and status.authenticated)
-
-
 @pytest.fixture(scope="module")
 def expired_token(kube_cluster: Any, admin_api: client.ApiClient, tenant: str) -> str:
-    """A token of ``reader`` for the right audience whose ``exp`` is past, signed with the
-    cluster's service-account key; the API server refuses it, and accepts the same claims
-    signed the same way but not expired (so the expiry is the only reason)."""
-    if kube_cluster.local is None:
-        pytest.skip("an expired token is signed with the key of a cluster started here")
-    key = serialization.load_pem_private_key(
-        kube_cluster.local.pki.sa_private_key.read_bytes(), password=None
-    )
-    assert isinstance(key, rsa.RSAPrivateKey)
-    token = service_account_token(admin_api, tenant, "reader", (AUDIENCE,), seconds=600)
-    now = int(time.time())
-    assert reviewed(admin_api, resigned(token, key))
-    expired = resigned(token, key, iat=now - 3600, nbf=now - 3600, exp=now - 600)
-    assert not reviewed(admin_api, expired)
-    return expired
+    """An expired token of ``reader`` for the right audience (see api_support)."""
+    return api_support.expired_token(kube_cluster, admin_api, tenant, "reader")
 
 
 # -- authentication of every RPC ----------------------------------------------------------------
@@ -298,7 +226,10 @@ def containers_resource(kube_cluster: Any) -> Iterator[None]:
     there = kube_cluster.kubectl("get", "-f", str(CONTAINERS_RESOURCE), check=False).returncode == 0
     kube_cluster.kubectl("apply", "-f", str(CONTAINERS_RESOURCE))
     kube_cluster.kubectl(
-        "wait", "--for=condition=Established", "-f", str(CONTAINERS_RESOURCE), "--timeout=60s"
+        "wait",
+        "--for=condition=Established",
+        "customresourcedefinition/containers.container-maker.io",
+        "--timeout=60s",
     )
     yield
     if not there:

@@ -22,11 +22,13 @@ import pytest
 import yaml
 from api_support import (
     SERVER_ACCOUNT,
+    allowed,
     bind_server,
     create_request,
     delete_namespace,
     managed_objects,
     new_network_name,
+    remove_deployed,
     running_server,
     served_settings,
     service_account_token,
@@ -49,13 +51,8 @@ def server_namespace(kube_cluster: Any) -> Iterator[str]:
     """The manifests' namespace, created for real: a dry run of namespaced objects needs it."""
     kube_cluster.kubectl("apply", "-f", str(DEPLOY / "namespace.yaml"))
     yield NAMESPACE
-    # All but the namespace and the admission policies with their parameters: the API server
-    # can keep finding no parameters after they were deleted and made again (README), and
-    # they match the server's own ServiceAccount only.
     resources = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"]
-    kept = ("namespace.yaml", "admission.yaml")
-    files = [f"--filename={DEPLOY / name}" for name in resources if name not in kept]
-    kube_cluster.kubectl("delete", *files, "--wait=false", "--ignore-not-found")
+    remove_deployed(kube_cluster, resources)
 
 
 def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespace: str) -> None:
@@ -69,6 +66,7 @@ def test_manifests_pass_a_server_side_dry_run(kube_cluster: Any, server_namespac
         "clusterrole.rbac.authorization.k8s.io/container-maker-status-reporter",
         "clusterrolebinding.rbac.authorization.k8s.io/container-maker-auth-delegator",
         "clusterrole.rbac.authorization.k8s.io/container-maker-namespaced",
+        "clusterrole.rbac.authorization.k8s.io/container-maker-user",
         "configmap/container-maker-policy",
         *(
             f"{kind}.admissionregistration.k8s.io/container-maker-{name}"
@@ -332,31 +330,6 @@ FORBIDDEN_IN_TENANT = [
     ("update", "", "resourcequotas", ""),
     ("delete", "", "serviceaccounts", ""),
 ]
-
-
-def allowed(
-    api: client.ApiClient,
-    verb: str,
-    group: str,
-    resource: str,
-    sub: str,
-    ns: str,
-    name: str = "",
-) -> bool:
-    review: Any = {
-        "spec": {
-            "resourceAttributes": {
-                "verb": verb,
-                "group": group,
-                "resource": resource,
-                "subresource": sub,
-                "namespace": ns,
-                "name": name,
-            }
-        }
-    }
-    result = client.AuthorizationV1Api(api).create_self_subject_access_review(review)
-    return bool(result.status.allowed)
 
 
 @pytest.mark.parametrize("attributes", FORBIDDEN, ids=lambda a: "-".join(x for x in a if x))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from api_support import delete_namespace
+from api_support import delete_namespace, managed_outside, tenants_namespaces, versions
 from kubernetes import client
 
 from container_maker.auth import VERBS, Identity
@@ -42,29 +42,6 @@ def spec(network: str, name: str = "web") -> ContainerSpec:
 
 def new_name(stem: str) -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}"
-
-
-def versions(admin: client.ApiClient, namespace: str) -> dict[str, str]:
-    """kind/name -> resourceVersion of the namespace and of everything of ours in it."""
-    core = client.CoreV1Api(admin)
-    rbac = client.RbacAuthorizationV1Api(admin)
-    listings: dict[str, Callable[..., Any]] = {
-        "pod": core.list_namespaced_pod,
-        "service": core.list_namespaced_service,
-        "serviceaccount": core.list_namespaced_service_account,
-        "role": rbac.list_namespaced_role,
-        "rolebinding": rbac.list_namespaced_role_binding,
-        "lease": client.CoordinationV1Api(admin).list_namespaced_lease,
-        "networkpolicy": client.NetworkingV1Api(admin).list_namespaced_network_policy,
-        "resourcequota": core.list_namespaced_resource_quota,
-    }
-    found = {
-        f"{kind}/{obj.metadata.name}": obj.metadata.resource_version
-        for kind, listing in listings.items()
-        for obj in listing(namespace, label_selector=label_selector()).items
-    }
-    found["namespace"] = core.read_namespace(namespace).metadata.resource_version
-    return found
 
 
 @dataclass(frozen=True)
@@ -158,22 +135,7 @@ def test_reserved_and_unlabelled_namespaces_are_refused_and_left_alone(world: Wo
             assert isinstance(error, Forbidden), (network, error)
             assert f"network {network} is not available to tenant tenant-a" in error.message
         # Nothing of ours anywhere outside namespaces labelled for a tenant.
-        tenants = {ns.metadata.name for ns in core.list_namespace(label_selector=TENANT_KEY).items}
-        managed = label_selector()
-        outside = [
-            f"{kind}/{obj.metadata.namespace}/{obj.metadata.name}"
-            for kind, listing in {
-                "pod": core.list_pod_for_all_namespaces,
-                "service": core.list_service_for_all_namespaces,
-                "serviceaccount": core.list_service_account_for_all_namespaces,
-                "lease": client.CoordinationV1Api(world.admin).list_lease_for_all_namespaces,
-                "rolebinding": client.RbacAuthorizationV1Api(
-                    world.admin
-                ).list_role_binding_for_all_namespaces,
-            }.items()
-            for obj in listing(label_selector=managed).items
-            if obj.metadata.namespace not in tenants
-        ]
+        outside = managed_outside(world.admin, tenants_namespaces(world.admin))
         assert outside == []
         assert TENANT_KEY not in (core.read_namespace(unlabelled).metadata.labels or {})
     finally:
