@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import struct
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,13 +129,23 @@ def reasons(response: Any) -> list[str]:
     return [c.reason for c in response.status.conditions]
 
 
-def http_get(ip: str) -> None:
-    """One request to the workload in a pod on our node (any HTTP answer will do)."""
-    try:
-        with urllib.request.urlopen(f"http://{ip}:{PORT}/", timeout=10) as response:
-            response.read()
-    except urllib.error.HTTPError:
-        pass
+@contextmanager
+def traffic(ip: str) -> Iterator[None]:
+    """A connection to the workload in a pod on our node that carries the start of a request
+    and stays open while the block runs; then it is reset (no more bytes either way).
+
+    The status agent samples the pod's sockets once per poll, so a whole request (connect, send,
+    answer, close) can fall between two polls and leave it nothing to see: when the server's
+    socket ends without TIME_WAIT (the peer closes first, or a reset) the agent never learns of
+    it (observe.go says so). A connection that has received bytes and is still open is seen at
+    the next poll, however the polls fall; the reset keeps its end from counting as later
+    activity, so each block's activity is its own connection's.
+    """
+    with socket.create_connection((ip, PORT), timeout=10) as connection:
+        connection.sendall(b"GET / HTTP/1.0\r\n")  # the headers' end is never sent
+        yield
+        # SO_LINGER with a zero timeout: close() sends RST, no FIN, and the socket is gone.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def agent_pid(lease: str, namespace: str) -> int:
@@ -185,14 +196,16 @@ def test_listening_ports_make_it_ready_and_traffic_is_its_last_activity(
 
     events = Watcher(sidecar_env.stub, network, created.container_id)
     before = time.time()
-    http_get(created.container_ip)
-    active = events.container(lambda c: c.status.HasField("last_activity_time"))
+    with traffic(created.container_ip):
+        active = events.container(lambda c: c.status.HasField("last_activity_time"))
     first = active.status.last_activity_time.ToDatetime().timestamp()
     # Seen by a poll after the request (same clock: the node is this machine); a bound only.
     assert before - 1 <= first <= time.time() + 1
     time.sleep(1.5)
-    http_get(created.container_ip)
-    later = events.container(lambda c: c.status.last_activity_time.ToDatetime().timestamp() > first)
+    with traffic(created.container_ip):
+        later = events.container(
+            lambda c: c.status.last_activity_time.ToDatetime().timestamp() > first
+        )
     assert later.status.phase == pb.CONTAINER_PHASE_READY
     events.call.cancel()
 
