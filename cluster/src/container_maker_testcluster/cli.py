@@ -149,7 +149,9 @@ def up(
                 _say(f"{signals.first.name}: stopping (a second signal skips the grace periods)")
             else:
                 _say("stopping")
-            cluster.stop(now=signals.count > 1)
+            # A second signal may come between this line and the moment stop() installs its
+            # own handlers: ours counts it then, and stop() asks.
+            cluster.stop(now=signals.count > 1, urgent=lambda: signals.count > 1)
             _say("stopped")
 
 

@@ -223,7 +223,7 @@ class LocalCluster:
             self.stop()
             raise
 
-    def stop(self, *, now: bool = False) -> None:
+    def stop(self, *, now: bool = False, urgent: Callable[[], bool] | None = None) -> None:
         """Stop every component, newest first, then remove the run directory.
 
         With a real node, its pods are deleted first (so the kubelet tears their sandboxes down
@@ -237,13 +237,15 @@ class LocalCluster:
         (Python's own SIGINT handler would raise KeyboardInterrupt in the middle of it,
         leaving processes, mounts or network settings behind); it is delivered again once the
         stop is done, to whatever handles it outside (pytest's KeyboardInterrupt, say).
+        ``urgent`` is the caller's own "stop now" (a signal its handler counted just before
+        this stop installed its own), asked as often as ``now``.
         """
         with StopSignals() as signals:
             told = False
 
             def hurry() -> bool:
                 nonlocal told
-                if not (now or signals.count):
+                if not (now or signals.count or (urgent is not None and urgent())):
                     return False
                 if not told and self._components:
                     told = True
