@@ -474,7 +474,23 @@ def set_policy_parameters(admin: client.ApiClient, **data: str) -> None:
 # their parameters (the API server can keep finding no parameters after they were deleted and
 # made again, see the README; they match the server's own ServiceAccount only).
 KEPT_MANIFESTS = ("namespace.yaml", "admission.yaml")
+# deploy/ but the Deployment and its namespace's Service and NetworkPolicies: what a test needs
+# around a server it runs in-process under the deployed ServiceAccount's token.
+SERVERLESS_MANIFESTS = (
+    "namespace.yaml",
+    "rbac.yaml",
+    "status-reporter.yaml",
+    "status-lease-policy.yaml",
+    "admission.yaml",
+    "containers-resource.yaml",
+)
 CONTAINERS_RESOURCE = ROOT / "deploy" / "containers-resource.yaml"
+
+
+def apply_deployed(cluster: TestCluster, manifests: tuple[str, ...] = SERVERLESS_MANIFESTS) -> None:
+    """Apply the files ``manifests`` of deploy/, in order."""
+    for name in manifests:
+        cluster.kubectl("apply", "-f", str(ROOT / "deploy" / name))
 
 
 def remove_deployed(cluster: TestCluster, manifests: list[str]) -> None:

@@ -27,11 +27,12 @@ import grpc
 import pytest
 from api_support import (
     AUDIENCE,
-    ROOT,
     SERVER_ACCOUNT,
+    SERVERLESS_MANIFESTS,
     TOKEN_OFFER,
     Running,
     allowed,
+    apply_deployed,
     assert_unauthenticated,
     create_request,
     delete_namespace,
@@ -63,16 +64,7 @@ from container_maker.testing import service_account_token as audience_token
 
 pytestmark = pytest.mark.simulated
 
-DEPLOY = ROOT / "deploy"
 SERVER_NAMESPACE = "container-maker-system"
-MANIFESTS = (
-    "namespace.yaml",
-    "rbac.yaml",
-    "status-reporter.yaml",
-    "status-lease-policy.yaml",
-    "admission.yaml",
-    "containers-resource.yaml",
-)
 USER_ROLE = "container-maker-user"
 CALLER = "caller"
 LIMIT = 2
@@ -102,8 +94,7 @@ def server_api(kube_cluster: Any, admin_api: client.ApiClient) -> Iterator[clien
         lambda: namespace_phase(admin_api, SERVER_NAMESPACE), lambda p: p != "Terminating", 120
     )
     try:
-        for manifest in MANIFESTS:
-            kube_cluster.kubectl("apply", "-f", str(DEPLOY / manifest))
+        apply_deployed(kube_cluster)
         set_policy_parameters(admin_api, ingressDomain=LOCAL_INGRESS_DOMAIN, registry=REGISTRY)
         token = service_account_token(admin_api, SERVER_NAMESPACE, "container-maker", 1800)
         api = token_client(admin_api, token)
@@ -114,7 +105,7 @@ def server_api(kube_cluster: Any, admin_api: client.ApiClient) -> Iterator[clien
         finally:
             api.close()
     finally:
-        remove_deployed(kube_cluster, list(MANIFESTS))
+        remove_deployed(kube_cluster, list(SERVERLESS_MANIFESTS))
         restore_policy_parameters(admin_api)
 
 

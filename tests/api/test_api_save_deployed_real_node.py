@@ -22,7 +22,8 @@ import grpc
 import pytest
 import test_api_save_real_node as saving
 from api_support import (
-    ROOT,
+    SERVERLESS_MANIFESTS,
+    apply_deployed,
     denied_by,
     remove_deployed,
     restore_policy_parameters,
@@ -37,17 +38,6 @@ from container_maker._proto import types_pb2 as pb
 from container_maker.settings import Settings
 from container_maker.testing import eventually
 
-DEPLOY = ROOT / "deploy"
-# As test_api_deploy_tenants.py applies them: all but the Deployment and its namespace's
-# Service and NetworkPolicies (the server runs in-process).
-MANIFESTS = (
-    "namespace.yaml",
-    "rbac.yaml",
-    "status-reporter.yaml",
-    "status-lease-policy.yaml",
-    "admission.yaml",
-    "containers-resource.yaml",
-)
 NAMESPACES = "container-maker-namespaces"
 
 # That module's fixtures, here too: the server under the deployed token on this module's real
@@ -79,8 +69,7 @@ def deployed(save_env: SaveEnv, real_node_cluster: Any) -> Iterator[SaveEnv]:
     and their parameters set to its settings, once the namespaces policy is in force."""
     admin = save_env.api
     try:
-        for manifest in MANIFESTS:
-            real_node_cluster.kubectl("apply", "-f", str(DEPLOY / manifest))
+        apply_deployed(real_node_cluster)
         set_policy_parameters(admin, **policy_parameters(save_env.settings))
         core = client.CoreV1Api(save_env.server_api)
         unlabelled = {"metadata": {"name": "probe-unlabelled"}}
@@ -92,7 +81,7 @@ def deployed(save_env: SaveEnv, real_node_cluster: Any) -> Iterator[SaveEnv]:
         yield save_env
     finally:
         restore_policy_parameters(admin)
-        remove_deployed(real_node_cluster, list(MANIFESTS))
+        remove_deployed(real_node_cluster, list(SERVERLESS_MANIFESTS))
 
 
 def shaped(env: SaveEnv, network: str) -> list[str]:
