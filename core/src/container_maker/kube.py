@@ -358,6 +358,46 @@ class NamespacedKind(Generic[Api]):
     observe: Callable[[Any], ObservedObject]
     list_all: ListAllCall[Api] | None = None
 
+    @classmethod
+    def of(
+        cls,
+        api: Callable[[ApiClient], Api],
+        resource: str,
+        *,
+        observe: Callable[[Any], ObservedObject],
+        name: str | None = None,
+        plural: str | None = None,
+        watchable: bool = True,
+    ) -> NamespacedKind[Api]:
+        """The calls of the generated ``api`` class for the namespaced ``resource``, by the
+        client's naming (``NamespacedKind.of(client.PolicyV1Api, "pod_disruption_budget",
+        observe=...)`` takes ``create_namespaced_pod_disruption_budget``, ...).
+
+        ``name`` (default: ``resource`` without underscores) names the kind in messages,
+        ``plural`` (default: ``name`` + "s") several objects; with ``watchable`` the class's
+        ``list_<resource>_for_all_namespaces`` is the watch hub's ``list_all``. A call the class
+        lacks is a TypeError here, at import, not a failure on first use.
+        """
+
+        def call(method: str) -> Any:
+            found = getattr(api, method, None)
+            if not callable(found):
+                raise TypeError(f"{getattr(api, '__name__', api)!r} has no method {method}")
+            return found
+
+        label = name or resource.replace("_", "")
+        return cls(
+            name=label,
+            plural=plural or f"{label}s",
+            api=api,
+            create=call(f"create_namespaced_{resource}"),
+            list=call(f"list_namespaced_{resource}"),
+            read=call(f"read_namespaced_{resource}"),
+            delete=call(f"delete_namespaced_{resource}"),
+            observe=observe,
+            list_all=call(f"list_{resource}_for_all_namespaces") if watchable else None,
+        )
+
 
 def create_object(
     kind: NamespacedKind[Api], manifest: Manifest, context: KubeContext

@@ -360,6 +360,25 @@ class ObservedObject(Model):
     published_ports: tuple[PublishedPort, ...] = ()
     named_for: str | None = None
 
+    @classmethod
+    def from_metadata(cls, obj: Any, kind: str, **extra: Any) -> ObservedObject:
+        """The summary of a client object (anything with ``metadata``) from its metadata:
+        namespace, name, uid, labels, annotations and whether it is terminating; ``extra``
+        sets the other fields (``address``, ``status``, ...). A cluster-scoped object (a
+        namespace) gets its own name as its namespace."""
+        meta = obj.metadata
+        fields: dict[str, Any] = {
+            "kind": kind,
+            "namespace": meta.namespace or meta.name,
+            "name": meta.name,
+            "uid": meta.uid,
+            "labels": dict(meta.labels or {}),
+            "annotations": dict(meta.annotations or {}),
+            "terminating": meta.deletion_timestamp is not None,
+        }
+        fields.update(extra)
+        return cls(**fields)
+
     def ref(self) -> ObjectRef:
         """The precise reference to this object."""
         return ObjectRef(kind=self.kind, namespace=self.namespace, name=self.name, uid=self.uid)

@@ -1,0 +1,340 @@
+"""The resource registry: the kinds of object a container is made of, composed from plugins.
+
+A resource plugin declares each of its kinds as a :class:`Resource` added to a
+:class:`ResourceRegistry`. (The registry is the replacement for the closed exposure chain of
+:mod:`container_maker.chain`; until the manager, the watch hub and the built-in plugins move
+to it, through a ``cm_register_resources`` hook, the chain is what runs.) A declaration says
+where the kind goes (``after`` / ``before`` other kinds), from which exposure level on it
+applies, whether it belongs to one container or to the namespace, where its objects hang in
+the associated-resources tree, and how the core creates, finds, deletes and watches its objects.
+
+The order is computed, never taken from registration order: :meth:`ResourceRegistry.ordered`
+sorts the kinds topologically over their anchors and breaks ties by kind name, so the same
+plugins always give the same order. Create walks it forwards (up to the requested level),
+delete and rollback walk it in reverse. Two plugins claiming one kind, an anchor naming a kind
+nobody registered (and no blocked plugin stands for) and a cycle of anchors are startup errors
+(:class:`~container_maker.errors.InvalidConfiguration`) that name the plugins.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .context import BuildContext, KubeContext
+from .errors import InternalError, InvalidConfiguration
+from .kube import NamespacedKind, create_object, delete_objects, list_objects
+from .models import (
+    AssociatedResource,
+    ContainerSpec,
+    DeleteResult,
+    ExposureLevel,
+    Manifest,
+    ObservedObject,
+    Query,
+)
+
+Scope = Literal["container", "namespace"]
+"""``container``: one set of objects per container, labelled with its id, found by get, list
+and delete and removed with the container. ``namespace``: objects made once per namespace
+Container Maker created (a quota, a default-deny policy), ensured by every create there and
+removed with the namespace, never looked up per container."""
+
+Build = Callable[[ContainerSpec, BuildContext], "Manifest | dict[str, Any]"]
+Create = Callable[[Manifest, KubeContext], ObservedObject]
+Get = Callable[[Query, KubeContext], tuple[ObservedObject, ...]]
+Delete = Callable[[tuple[ObservedObject, ...], KubeContext], DeleteResult]
+Describe = Callable[[tuple[ObservedObject, ...]], tuple[AssociatedResource, ...]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resource:
+    """One kind of object a container (or its namespace) is made of.
+
+    - ``kind``: the Container Maker kind ("service"), unique across plugins; it names the
+      objects in results, errors and the associated-resources tree.
+    - ``build``: the pure builder, ``build(spec, context)`` -> the object's JSON body (or a
+      :class:`~container_maker.models.Manifest`). A kind made of several objects returns a
+      ``v1`` ``List`` its own ``create`` understands.
+    - ``client``: the :class:`~container_maker.kube.NamespacedKind` of the official client's
+      calls; it gives the default ``create`` (one create call), ``get`` (one label-selected
+      list call) and ``delete`` (uid preconditions, waiting until gone), and the watch.
+    - ``create``, ``get``, ``delete``: explicit callables, for a kind the defaults do not fit
+      (the namespace, a kind of several objects). Each overrides the ``client`` default.
+    - ``min_level``: the lowest exposure level the kind applies at.
+    - ``after``, ``before``: kinds this one must be created after / before. An anchor must name
+      a registered kind (or a blocked plugin standing for it).
+    - ``scope``: see :data:`Scope`.
+    - ``view``: whether the kind's objects are part of the container as get, list and watch
+      show it (its status, ports and tree come from them). A kind that says nothing about the
+      container's state (a NetworkPolicy) sets False: it is still found and removed by delete.
+    - ``parent``: the kind under whose tree nodes this kind's nodes hang ("hang under the
+      service"); when the container has no object of that kind, its parent's parent is tried,
+      and so on; None (or none found) makes them roots.
+    - ``tree``: whether the kind's objects appear in the tree at all.
+    - ``describe``: the tree nodes for a container's objects of this kind (default: one node
+      per object, named after it, of type ``kind``).
+    - ``name_suffix``: appended to the container name to name the kind's object (None: the
+      kind's names are not DNS labels limited to 63 characters, so they do not limit the
+      container name).
+    - ``watch``: whether the watch hub watches the kind (needs ``client.list_all``).
+    - ``plugin``: the registering plugin's name, filled in by the registry.
+    """
+
+    kind: str
+    build: Build
+    client: NamespacedKind[Any] | None = None
+    create: Create | None = None
+    get: Get | None = None
+    delete: Delete | None = None
+    min_level: ExposureLevel = ExposureLevel.INTERNAL
+    after: tuple[str, ...] = ()
+    before: tuple[str, ...] = ()
+    scope: Scope = "container"
+    view: bool = True
+    parent: str | None = None
+    tree: bool = True
+    describe: Describe | None = None
+    name_suffix: str | None = None
+    watch: bool = True
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        missing = [
+            what
+            for what, given in (("create", self.create), ("get", self.get), ("delete", self.delete))
+            if given is None and self.client is None
+        ]
+        if missing:
+            raise InvalidConfiguration(
+                f"resource {self.kind!r} has neither a client nor {', '.join(missing)}"
+            )
+        if self.kind in self.after or self.kind in self.before:
+            raise InvalidConfiguration(f"resource {self.kind!r} is anchored to itself")
+
+    # -- what the core calls ------------------------------------------------------------------
+
+    def manifest(self, spec: ContainerSpec, context: BuildContext) -> Manifest:
+        """The kind's manifest for ``spec`` (``build`` wrapped in a Manifest)."""
+        built = self.build(spec, context)
+        if isinstance(built, Manifest):
+            return built
+        if not isinstance(built, dict):
+            raise InternalError(
+                f"plugin {self.plugin}'s build for {self.kind} returned "
+                f"{type(built).__name__}, expected a dict or a Manifest"
+            )
+        return Manifest(kind=self.kind, body=built)
+
+    def create_object(self, manifest: Manifest, context: KubeContext) -> ObservedObject:
+        """Create ``manifest`` (``create``, else one client create call)."""
+        if self.create is not None:
+            return self._checked_object(self.create(manifest, context), "create")
+        assert self.client is not None
+        return create_object(self.client, manifest, context)
+
+    def find(self, query: Query, context: KubeContext) -> tuple[ObservedObject, ...]:
+        """The managed objects matching ``query`` (``get``, else one label-selected list)."""
+        if self.get is not None:
+            found = self.get(query, context)
+            if not isinstance(found, tuple) or not all(
+                isinstance(o, ObservedObject) for o in found
+            ):
+                raise InternalError(
+                    f"plugin {self.plugin}'s get for {self.kind} returned {found!r}, "
+                    "expected a tuple of ObservedObject"
+                )
+            return found
+        assert self.client is not None
+        return list_objects(self.client, query, context)
+
+    def remove(self, objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
+        """Delete ``objects`` (``delete``, else client deletes with uid preconditions)."""
+        if self.delete is not None:
+            result = self.delete(objects, context)
+            if not isinstance(result, DeleteResult):
+                raise InternalError(
+                    f"plugin {self.plugin}'s delete for {self.kind} returned "
+                    f"{type(result).__name__}, expected DeleteResult"
+                )
+            return result
+        assert self.client is not None
+        return delete_objects(self.client, objects, context)
+
+    def nodes(self, objects: tuple[ObservedObject, ...]) -> tuple[AssociatedResource, ...]:
+        """The tree nodes of a container's ``objects`` of this kind."""
+        if not self.tree or not objects:
+            return ()
+        if self.describe is None:
+            return tuple(
+                AssociatedResource(resource_name=o.name, resource_type=self.kind) for o in objects
+            )
+        nodes = self.describe(objects)
+        if not isinstance(nodes, tuple) or not all(
+            isinstance(n, AssociatedResource) for n in nodes
+        ):
+            raise InternalError(
+                f"plugin {self.plugin}'s describe for {self.kind} returned {nodes!r}, "
+                "expected a tuple of AssociatedResource"
+            )
+        return nodes
+
+    @property
+    def watched(self) -> NamespacedKind[Any] | None:
+        """The client the watch hub lists and watches with, or None."""
+        if not self.watch or self.client is None or self.client.list_all is None:
+            return None
+        return self.client
+
+    def _checked_object(self, obj: object, what: str) -> ObservedObject:
+        if not isinstance(obj, ObservedObject):
+            raise InternalError(
+                f"plugin {self.plugin}'s {what} for {self.kind} returned "
+                f"{type(obj).__name__}, expected ObservedObject"
+            )
+        return obj
+
+
+@dataclass
+class ResourceRegistry:
+    """The kinds plugins registered, in the order their anchors give.
+
+    ``tolerated`` names kinds an anchor may name although nobody registered them: the names of
+    blocked plugins (a resource plugin's entry-point name is its kind), so that blocking the
+    service plugin does not make the ingress's ``after=("service",)`` an error.
+    """
+
+    tolerated: Collection[str] = ()
+    _resources: dict[str, Resource] = field(default_factory=dict)
+    _current_plugin: str = ""
+    _ordered: tuple[Resource, ...] | None = None
+
+    def add(self, resource: Resource) -> Resource:
+        """Register ``resource`` for the plugin being asked; the resource as registered."""
+        if self._ordered is not None:
+            raise InvalidConfiguration(
+                f"resource {resource.kind!r} registered after the registry was sealed"
+            )
+        plugin = resource.plugin or self._current_plugin
+        registered = Resource(**{**_fields(resource), "plugin": plugin})
+        existing = self._resources.get(resource.kind)
+        if existing is not None:
+            raise InvalidConfiguration(
+                f"plugins {existing.plugin!r} and {plugin!r} both register kind {resource.kind!r}"
+            )
+        self._resources[resource.kind] = registered
+        return registered
+
+    def registering(self, plugin: str) -> _Registering:
+        """Attribute what is added inside the ``with`` block to ``plugin``."""
+        return _Registering(self, plugin)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._resources
+
+    def __getitem__(self, kind: str) -> Resource:
+        return self._resources[kind]
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.ordered())
+
+    def __len__(self) -> int:
+        return len(self._resources)
+
+    def kinds(self) -> tuple[str, ...]:
+        """Every registered kind, in order."""
+        return tuple(r.kind for r in self.ordered())
+
+    def ordered(self) -> tuple[Resource, ...]:
+        """Every resource in creation order (computed once, then the registry is sealed).
+
+        Kahn's algorithm over the anchors; among the kinds ready at a step, the smallest kind
+        name goes first, so the order is deterministic. Raises InvalidConfiguration for an
+        unknown anchor or a cycle, naming the plugins.
+        """
+        if self._ordered is None:
+            self._ordered = _topological(self._resources, set(self.tolerated))
+        return self._ordered
+
+    def for_level(self, level: ExposureLevel) -> tuple[Resource, ...]:
+        """The resources a container of ``level`` is made of, in creation order."""
+        return tuple(r for r in self.ordered() if r.min_level <= level)
+
+    def container_kinds(self) -> tuple[Resource, ...]:
+        """Container-scoped resources other than the namespace (what delete looks up)."""
+        return tuple(r for r in self.ordered() if r.scope == "container" and r.kind != "namespace")
+
+    def view(self) -> tuple[Resource, ...]:
+        """The resources of a container's view (get, list, watch and status), in order."""
+        return tuple(r for r in self.container_kinds() if r.view)
+
+    def namespace_kinds(self) -> tuple[Resource, ...]:
+        """Namespace-scoped resources, in order."""
+        return tuple(r for r in self.ordered() if r.scope == "namespace")
+
+    def delete_order(self, kinds: Collection[str]) -> tuple[Resource, ...]:
+        """The resources of ``kinds`` in reverse creation order (delete and rollback)."""
+        return tuple(r for r in reversed(self.ordered()) if r.kind in kinds)
+
+    def max_name_length(self, limit: int = 63) -> int:
+        """The longest container name whose objects' names all stay within ``limit``."""
+        suffixes = [len(r.name_suffix) for r in self._resources.values() if r.name_suffix]
+        return limit - max(suffixes, default=0)
+
+
+class _Registering:
+    def __init__(self, registry: ResourceRegistry, plugin: str) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def __enter__(self) -> ResourceRegistry:
+        self._registry._current_plugin = self._plugin
+        return self._registry
+
+    def __exit__(self, *exc: object) -> None:
+        self._registry._current_plugin = ""
+
+
+def _fields(resource: Resource) -> dict[str, Any]:
+    return {name: getattr(resource, name) for name in resource.__dataclass_fields__}
+
+
+def _topological(resources: dict[str, Resource], tolerated: set[str]) -> tuple[Resource, ...]:
+    edges: dict[str, set[str]] = {kind: set() for kind in resources}  # kind -> kinds after it
+    for resource in resources.values():
+        for anchor in (*resource.after, *resource.before):
+            if anchor not in resources and anchor not in tolerated:
+                known = ", ".join(sorted(resources)) or "none"
+                raise InvalidConfiguration(
+                    f"plugin {resource.plugin!r} anchors kind {resource.kind!r} to "
+                    f"{anchor!r}, which no plugin registers (registered kinds: {known})"
+                )
+        for anchor in resource.after:
+            if anchor in resources:
+                edges[anchor].add(resource.kind)
+        for anchor in resource.before:
+            if anchor in resources:
+                edges[resource.kind].add(anchor)
+    incoming = {kind: 0 for kind in resources}
+    for targets in edges.values():
+        for target in targets:
+            incoming[target] += 1
+    ready = [kind for kind, count in incoming.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[Resource] = []
+    while ready:
+        kind = heapq.heappop(ready)
+        order.append(resources[kind])
+        for target in edges[kind]:
+            incoming[target] -= 1
+            if incoming[target] == 0:
+                heapq.heappush(ready, target)
+    if len(order) < len(resources):
+        stuck = sorted(kind for kind, count in incoming.items() if count > 0)
+        who = ", ".join(f"{kind!r} ({resources[kind].plugin})" for kind in stuck)
+        raise InvalidConfiguration(f"the plugins' anchors form a cycle among kinds {who}")
+    return tuple(order)
