@@ -84,31 +84,17 @@ def published_ports(ing: Any) -> tuple[PublishedPort, ...]:
 
 def observe(ing: Any) -> ObservedObject:
     """Summarise a ``V1Ingress``."""
-    meta = ing.metadata
-    return ObservedObject(
-        kind=KIND,
-        namespace=meta.namespace,
-        name=meta.name,
-        uid=meta.uid,
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
+    return ObservedObject.from_metadata(
+        ing,
+        KIND,
         address=address(ing),
-        terminating=meta.deletion_timestamp is not None,
         status=ingress_status(ing),
         published_ports=published_ports(ing),
     )
 
 
-INGRESSES = NamespacedKind(
-    name=KIND,
-    plural="ingresses",
-    api=client.NetworkingV1Api,
-    create=client.NetworkingV1Api.create_namespaced_ingress,
-    list=client.NetworkingV1Api.list_namespaced_ingress,
-    read=client.NetworkingV1Api.read_namespaced_ingress,
-    delete=client.NetworkingV1Api.delete_namespaced_ingress,
-    observe=observe,
-    list_all=client.NetworkingV1Api.list_ingress_for_all_namespaces,
+INGRESSES = NamespacedKind.of(
+    client.NetworkingV1Api, "ingress", observe=observe, plural="ingresses"
 )
 
 

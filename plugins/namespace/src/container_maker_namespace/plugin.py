@@ -31,18 +31,10 @@ KIND = "namespace"
 
 def observe(ns: Any) -> ObservedObject:
     """Summarise a ``V1Namespace``."""
-    meta = ns.metadata
     phase = (ns.status.phase if ns.status else None) or ""
-    return ObservedObject(
-        kind=KIND,
-        namespace=meta.name,
-        name=meta.name,
-        uid=meta.uid,
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
-        phase=phase,
-        terminating=meta.deletion_timestamp is not None or phase == "Terminating",
-    )
+    terminating = ns.metadata.deletion_timestamp is not None or phase == "Terminating"
+    # A namespace is its own namespace (from_metadata takes its name for a cluster object).
+    return ObservedObject.from_metadata(ns, KIND, phase=phase, terminating=terminating)
 
 
 def _read(core: client.CoreV1Api, name: str) -> ObservedObject | None:

@@ -57,27 +57,15 @@ API_SERVICE_NAME = "kubernetes"
 
 def observe(policy: Any) -> ObservedObject:
     """Summarise a ``V1NetworkPolicy``."""
-    meta = policy.metadata
-    return ObservedObject(
-        kind=KIND,
-        namespace=meta.namespace,
-        name=meta.name,
-        uid=meta.uid,
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
-        terminating=meta.deletion_timestamp is not None,
-    )
+    return ObservedObject.from_metadata(policy, KIND)
 
 
-POLICIES = NamespacedKind(
-    name="networkpolicy",
-    plural="networkpolicies",
-    api=client.NetworkingV1Api,
-    create=client.NetworkingV1Api.create_namespaced_network_policy,
-    list=client.NetworkingV1Api.list_namespaced_network_policy,
-    read=client.NetworkingV1Api.read_namespaced_network_policy,
-    delete=client.NetworkingV1Api.delete_namespaced_network_policy,
+POLICIES = NamespacedKind.of(
+    client.NetworkingV1Api,
+    "network_policy",
     observe=observe,
+    plural="networkpolicies",
+    watchable=False,
 )
 
 

@@ -63,33 +63,18 @@ def observe(pod: Any) -> ObservedObject:
                 ports=ports,
             )
         )
-    return ObservedObject(
-        kind=KIND,
-        namespace=meta.namespace,
-        name=meta.name,
-        uid=meta.uid,
-        labels=labels,
-        annotations=dict(meta.annotations or {}),
+    return ObservedObject.from_metadata(
+        pod,
+        KIND,
         address=(pod.status.pod_ip if pod.status else None) or "",
         phase=(pod.status.phase if pod.status else None) or "",
-        terminating=meta.deletion_timestamp is not None,
         ports=user_ports,
         containers=tuple(details),
         status=pod_status(pod, user_name),
     )
 
 
-PODS = NamespacedKind(
-    name=KIND,
-    plural="pods",
-    api=client.CoreV1Api,
-    create=client.CoreV1Api.create_namespaced_pod,
-    list=client.CoreV1Api.list_namespaced_pod,
-    read=client.CoreV1Api.read_namespaced_pod,
-    delete=client.CoreV1Api.delete_namespaced_pod,
-    observe=observe,
-    list_all=client.CoreV1Api.list_pod_for_all_namespaces,
-)
+PODS = NamespacedKind.of(client.CoreV1Api, "pod", observe=observe)
 
 
 @hookimpl

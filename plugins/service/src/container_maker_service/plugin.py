@@ -85,17 +85,11 @@ def published_ports(svc: Any) -> tuple[PublishedPort, ...]:
 
 def observe(svc: Any) -> ObservedObject:
     """Summarise a ``V1Service``."""
-    meta = svc.metadata
-    return ObservedObject(
-        kind=KIND,
-        namespace=meta.namespace,
-        name=meta.name,
-        uid=meta.uid,
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
+    return ObservedObject.from_metadata(
+        svc,
+        KIND,
         address=address(svc),
         phase=svc.spec.type or "",
-        terminating=meta.deletion_timestamp is not None,
         ports=tuple(
             PortInformation(name=p.name, container_port=p.port, protocol=p.protocol)
             for p in svc.spec.ports or []
@@ -105,17 +99,7 @@ def observe(svc: Any) -> ObservedObject:
     )
 
 
-SERVICES = NamespacedKind(
-    name=KIND,
-    plural="services",
-    api=client.CoreV1Api,
-    create=client.CoreV1Api.create_namespaced_service,
-    list=client.CoreV1Api.list_namespaced_service,
-    read=client.CoreV1Api.read_namespaced_service,
-    delete=client.CoreV1Api.delete_namespaced_service,
-    observe=observe,
-    list_all=client.CoreV1Api.list_service_for_all_namespaces,
-)
+SERVICES = NamespacedKind.of(client.CoreV1Api, "service", observe=observe)
 
 
 @hookimpl

@@ -92,15 +92,7 @@ def status_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
 
 def _observe_plain(kind: str) -> Any:
     def observe(obj: Any) -> ObservedObject:
-        meta = obj.metadata
-        return ObservedObject(
-            kind=kind,
-            namespace=meta.namespace,
-            name=meta.name,
-            uid=meta.uid,
-            labels=dict(meta.labels or {}),
-            annotations=dict(meta.annotations or {}),
-        )
+        return ObservedObject.from_metadata(obj, kind)
 
     return observe
 
@@ -111,14 +103,9 @@ def observe(lease: Any) -> ObservedObject:
     labels = dict(meta.labels or {})
     annotations = dict(meta.annotations or {})
     spec = lease.spec
-    return ObservedObject(
-        kind=KIND,
-        namespace=meta.namespace,
-        name=meta.name,
-        uid=meta.uid,
-        labels=labels,
-        annotations=annotations,
-        terminating=meta.deletion_timestamp is not None,
+    return ObservedObject.from_metadata(
+        lease,
+        KIND,
         # Attributed by its name, never by the labels its sidecar may change.
         named_for=reported_container(meta.name),
         status=report_status(
@@ -131,36 +118,20 @@ def observe(lease: Any) -> ObservedObject:
     )
 
 
-LEASES = NamespacedKind(
-    name="status lease",
-    plural="status leases",
-    api=client.CoordinationV1Api,
-    create=client.CoordinationV1Api.create_namespaced_lease,
-    list=client.CoordinationV1Api.list_namespaced_lease,
-    read=client.CoordinationV1Api.read_namespaced_lease,
-    delete=client.CoordinationV1Api.delete_namespaced_lease,
-    observe=observe,
-    list_all=client.CoordinationV1Api.list_lease_for_all_namespaces,
-)
-SERVICE_ACCOUNTS = NamespacedKind(
-    name="status serviceaccount",
-    plural="status serviceaccounts",
-    api=client.CoreV1Api,
-    create=client.CoreV1Api.create_namespaced_service_account,
-    list=client.CoreV1Api.list_namespaced_service_account,
-    read=client.CoreV1Api.read_namespaced_service_account,
-    delete=client.CoreV1Api.delete_namespaced_service_account,
+LEASES = NamespacedKind.of(client.CoordinationV1Api, "lease", observe=observe, name="status lease")
+SERVICE_ACCOUNTS = NamespacedKind.of(
+    client.CoreV1Api,
+    "service_account",
     observe=_observe_plain("status serviceaccount"),
+    name="status serviceaccount",
+    watchable=False,
 )
-ROLE_BINDINGS = NamespacedKind(
-    name="status rolebinding",
-    plural="status rolebindings",
-    api=client.RbacAuthorizationV1Api,
-    create=client.RbacAuthorizationV1Api.create_namespaced_role_binding,
-    list=client.RbacAuthorizationV1Api.list_namespaced_role_binding,
-    read=client.RbacAuthorizationV1Api.read_namespaced_role_binding,
-    delete=client.RbacAuthorizationV1Api.delete_namespaced_role_binding,
+ROLE_BINDINGS = NamespacedKind.of(
+    client.RbacAuthorizationV1Api,
+    "role_binding",
     observe=_observe_plain("status rolebinding"),
+    name="status rolebinding",
+    watchable=False,
 )
 # The namespace's status identity, in creation order.
 _IDENTITY_KINDS: tuple[NamespacedKind[Any], ...] = (SERVICE_ACCOUNTS, ROLE_BINDINGS)
