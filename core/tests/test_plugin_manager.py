@@ -9,9 +9,9 @@ import pytest
 
 from container_maker import NAME, hookimpl
 from container_maker.chain import EXPOSURE_CHAIN, kinds_for_level
-from container_maker.errors import InvalidConfiguration
+from container_maker.errors import InternalError, InvalidConfiguration
 from container_maker.models import ExposureLevel
-from container_maker.plugins import Hooks, create_plugin_manager
+from container_maker.plugins import Hooks, create_plugin_manager, describe_plugins
 from container_maker.settings import Settings
 
 BUILT_IN = {"namespace", "networkpolicy", "pod", "service", "ingress", "snapshot", "status"}
@@ -140,3 +140,45 @@ def test_cm_watch_source_must_name_a_list_all_call() -> None:
     assert hooks.watch_source(kind="service") is None
     with pytest.raises(InternalError, match="list_all"):
         hooks.watch_source(kind="pod")
+
+
+def test_declared_kinds_by_plugin_attributes_each_kind_to_its_plugin() -> None:
+    class Extra:
+        @hookimpl
+        def cm_declare_kind(self) -> object:
+            from container_maker.models import ResourceKind
+
+            return ResourceKind(kind="extra", min_level=ExposureLevel.INTERNAL)
+
+    class Wrong:
+        @hookimpl
+        def cm_declare_kind(self) -> object:
+            return "extra"
+
+    pm = create_plugin_manager(plugins=[("extra", Extra())])
+    by_plugin = Hooks(pm).declared_kinds_by_plugin()
+    assert by_plugin["extra"] == ("extra",)
+    assert by_plugin["namespace"] == ("namespace",)
+    assert by_plugin["networkpolicy"] == ("networkpolicy",)
+    assert "snapshot" not in by_plugin  # declares no kind
+    pm.register(Wrong(), name="wrong")
+    with pytest.raises(InternalError, match=r"cm_declare_kind \(wrong\)"):
+        Hooks(pm).declared_kinds_by_plugin()
+
+
+def test_describe_plugins_lists_loaded_registered_and_blocked() -> None:
+    class Local:
+        @hookimpl
+        def cm_pod_extras(self) -> None:
+            return None
+
+    pm = create_plugin_manager(blocked=["ingress", "nowhere"], plugins=[("local", Local())])
+    infos = {info.name: info for info in describe_plugins(pm, blocked=["ingress", "nowhere"])}
+    assert infos["pod"].distribution == "container-maker-pod"
+    assert infos["pod"].kinds == ("pod",)
+    # Registered by code, not an entry point: no distribution.
+    assert infos["local"].distribution is None
+    assert infos["local"].hooks == ("cm_pod_extras",)
+    assert infos["ingress"].blocked and infos["ingress"].hooks == ()
+    assert infos["ingress"].distribution == "container-maker-ingress"
+    assert infos["nowhere"].blocked and infos["nowhere"].distribution is None

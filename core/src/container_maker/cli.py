@@ -33,7 +33,7 @@ from .api.signals import Interrupted, StopSignals
 from .auth import VERBS
 from .errors import ContainerMakerError, InvalidConfiguration
 from .manager import ContainerManager
-from .plugins import Hooks, create_plugin_manager
+from .plugins import Hooks, PluginInfo, create_plugin_manager, describe_plugins
 from .settings import (
     DEFAULT_HEALTH_PORT,
     ENV_PREFIX,
@@ -636,6 +636,67 @@ def serve(
         logging.shutdown()
         sys.stdout.flush()
         os._exit(0)
+
+
+@app.command("plugins")
+def plugins(
+    blocked_plugins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--blocked-plugins",
+            envvar=_env("BLOCKED_PLUGINS"),
+            help="Plugin names a server would not load (as serve reads "
+            "CONTAINER_MAKER_BLOCKED_PLUGINS); repeatable or comma separated.",
+        ),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="table (for people) or json (for scripts)."),
+    ] = "table",
+) -> None:
+    """List the plugins a server would load: each one's distribution and version, the kinds
+    it declares and the hooks it implements; blocked plugins are listed, marked blocked.
+
+    Blocking an essential plugin (namespace, pod) is refused (exit 2), as serve refuses it.
+    """
+    if output not in ("table", "json"):
+        typer.echo(f"--output must be table or json, not {output!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = _settings(
+            {"blocked_plugins": None if blocked_plugins is None else split_names(*blocked_plugins)}
+        )
+        pm = create_plugin_manager(blocked=settings.blocked_plugins)
+        infos = describe_plugins(pm, blocked=settings.blocked_plugins)
+    except ContainerMakerError as error:
+        typer.echo(f"cannot list the plugins: {error.message}", err=True)
+        raise typer.Exit(2) from error
+    if output == "json":
+        typer.echo(json.dumps([info.model_dump(mode="json") for info in infos], indent=2))
+    else:
+        typer.echo(_plugin_table(infos))
+
+
+def _plugin_table(infos: list[PluginInfo]) -> str:
+    """Plain aligned columns: readable in a terminal and in a log, never wrapped or cut (a
+    rich table would fold the hook lists at the terminal's width)."""
+    header = ("NAME", "DISTRIBUTION", "VERSION", "KINDS", "HOOKS")
+    rows = [header] + [
+        (
+            info.name + (" (blocked)" if info.blocked else ""),
+            info.distribution or "-",
+            info.version or "-",
+            ",".join(info.kinds) or "-",
+            ",".join(info.hooks) or "-",
+        )
+        for info in infos
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    padded = (
+        [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)] + [row[-1]]
+        for row in rows
+    )
+    return "\n".join("  ".join(cells) for cells in padded)
 
 
 namespace_app = typer.Typer(

@@ -11,6 +11,7 @@ further on.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 import pluggy
@@ -27,6 +28,7 @@ from .models import (
     ContainerSpec,
     DeleteResult,
     Manifest,
+    Model,
     ObservedObject,
     PodExtras,
     Query,
@@ -72,6 +74,54 @@ def create_plugin_manager(
     return pm
 
 
+class PluginInfo(Model):
+    """One plugin as ``container-maker plugins`` shows it: what a server with the same
+    blocked setting would load, and where it comes from."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    kinds: tuple[str, ...]
+    hooks: tuple[str, ...]
+    blocked: bool
+
+
+def describe_plugins(pm: pluggy.PluginManager, *, blocked: Iterable[str] = ()) -> list[PluginInfo]:
+    """The plugins of ``pm`` and the ``blocked`` names, sorted by name.
+
+    Loaded plugins carry the distribution pluggy loaded them from; blocked ones were never
+    loaded, so theirs comes from the installed entry points (None when no installed
+    distribution offers that name). Blocked plugins implement no hooks and declare no kinds.
+    """
+    loaded = {pm.get_name(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    kinds = Hooks(pm).declared_kinds_by_plugin()
+    infos: dict[str, PluginInfo] = {}
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # pluggy keeps blocked names with a None plugin
+            continue
+        dist = loaded.get(name)
+        infos[name] = PluginInfo(
+            name=name,
+            distribution=dist.project_name if dist is not None else None,
+            version=dist.version if dist is not None else None,
+            kinds=kinds.get(name, ()),
+            hooks=tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())),
+            blocked=False,
+        )
+    installed = {ep.name: ep.dist for ep in entry_points(group=NAME)}
+    for name in blocked:
+        offered = installed.get(name)
+        infos[name] = PluginInfo(
+            name=name,
+            distribution=offered.name if offered is not None else None,
+            version=offered.version if offered is not None else None,
+            kinds=(),
+            hooks=(),
+            blocked=True,
+        )
+    return [infos[name] for name in sorted(infos)]
+
+
 def _checked(result: object, expected: type[T], hook: str) -> T | None:
     if result is None or isinstance(result, expected):
         return result
@@ -111,6 +161,22 @@ class Hooks:
                 raise InvalidConfiguration(f"two plugins declare kind {declaration.kind!r}")
             declared[declaration.kind] = declaration
         return declared
+
+    def declared_kinds_by_plugin(self) -> dict[str, tuple[str, ...]]:
+        """``cm_declare_kind`` asked of each plugin on its own: plugin name -> the kinds it
+        declares (sorted; plugins declaring none are left out).
+
+        The collected hook call loses who returned what; ``container-maker plugins`` needs
+        each kind attributed to its plugin, so each implementation is called by itself.
+        """
+        kinds: dict[str, set[str]] = {}
+        for impl in self._hook.cm_declare_kind.get_hookimpls():
+            # The spec takes no parameters, so the implementation is called with none.
+            result = impl.function()
+            declaration = _checked(result, ResourceKind, f"cm_declare_kind ({impl.plugin_name})")
+            if declaration is not None:
+                kinds.setdefault(impl.plugin_name, set()).add(declaration.kind)
+        return {name: tuple(sorted(declared)) for name, declared in kinds.items()}
 
     def preflight(self, *, spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings) -> None:
         """``cm_preflight``: every plugin may refuse the create (by raising)."""
