@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .context import BuildContext, KubeContext
 from .errors import InternalError, InvalidConfiguration
@@ -35,6 +35,8 @@ from .models import (
     ObservedObject,
     Query,
 )
+
+T = TypeVar("T")
 
 Scope = Literal["container", "namespace"]
 """``container``: one set of objects per container, labelled with its id, found by get, list
@@ -131,35 +133,21 @@ class Resource:
     def create_object(self, manifest: Manifest, context: KubeContext) -> ObservedObject:
         """Create ``manifest`` (``create``, else one client create call)."""
         if self.create is not None:
-            return self._checked_object(self.create(manifest, context), "create")
+            return self._checked(self.create(manifest, context), "create", ObservedObject)
         assert self.client is not None
         return create_object(self.client, manifest, context)
 
     def find(self, query: Query, context: KubeContext) -> tuple[ObservedObject, ...]:
         """The managed objects matching ``query`` (``get``, else one label-selected list)."""
         if self.get is not None:
-            found = self.get(query, context)
-            if not isinstance(found, tuple) or not all(
-                isinstance(o, ObservedObject) for o in found
-            ):
-                raise InternalError(
-                    f"plugin {self.plugin}'s get for {self.kind} returned {found!r}, "
-                    "expected a tuple of ObservedObject"
-                )
-            return found
+            return self._checked_tuple(self.get(query, context), "get", ObservedObject)
         assert self.client is not None
         return list_objects(self.client, query, context)
 
     def remove(self, objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
         """Delete ``objects`` (``delete``, else client deletes with uid preconditions)."""
         if self.delete is not None:
-            result = self.delete(objects, context)
-            if not isinstance(result, DeleteResult):
-                raise InternalError(
-                    f"plugin {self.plugin}'s delete for {self.kind} returned "
-                    f"{type(result).__name__}, expected DeleteResult"
-                )
-            return result
+            return self._checked(self.delete(objects, context), "delete", DeleteResult)
         assert self.client is not None
         return delete_objects(self.client, objects, context)
 
@@ -171,15 +159,7 @@ class Resource:
             return tuple(
                 AssociatedResource(resource_name=o.name, resource_type=self.kind) for o in objects
             )
-        nodes = self.describe(objects)
-        if not isinstance(nodes, tuple) or not all(
-            isinstance(n, AssociatedResource) for n in nodes
-        ):
-            raise InternalError(
-                f"plugin {self.plugin}'s describe for {self.kind} returned {nodes!r}, "
-                "expected a tuple of AssociatedResource"
-            )
-        return nodes
+        return self._checked_tuple(self.describe(objects), "describe", AssociatedResource)
 
     @property
     def watched(self) -> NamespacedKind[Any] | None:
@@ -188,13 +168,23 @@ class Resource:
             return None
         return self.client
 
-    def _checked_object(self, obj: object, what: str) -> ObservedObject:
-        if not isinstance(obj, ObservedObject):
+    def _checked(self, value: object, what: str, expected: type[T]) -> T:
+        """``value`` if it is an ``expected``; else InternalError naming the plugin."""
+        if not isinstance(value, expected):
             raise InternalError(
                 f"plugin {self.plugin}'s {what} for {self.kind} returned "
-                f"{type(obj).__name__}, expected ObservedObject"
+                f"{type(value).__name__}, expected {expected.__name__}"
             )
-        return obj
+        return value
+
+    def _checked_tuple(self, value: object, what: str, expected: type[T]) -> tuple[T, ...]:
+        """``value`` if it is a tuple of ``expected``; else InternalError naming the plugin."""
+        if not isinstance(value, tuple) or not all(isinstance(v, expected) for v in value):
+            raise InternalError(
+                f"plugin {self.plugin}'s {what} for {self.kind} returned {value!r}, "
+                f"expected a tuple of {expected.__name__}"
+            )
+        return value
 
 
 @dataclass
