@@ -21,9 +21,7 @@ import pluggy
 import pytest
 from kubernetes import client
 
-from container_maker import hookimpl
 from container_maker.auth import LOCAL_IDENTITY
-from container_maker.context import KubeContext
 from container_maker.errors import AlreadyExists, NotFound, Unavailable
 from container_maker.manager import ContainerManager
 from container_maker.models import (
@@ -31,13 +29,12 @@ from container_maker.models import (
     ContainerPhase,
     ContainerSpec,
     ExposureLevel,
-    Manifest,
     PublishInformation,
 )
 from container_maker.plugins import create_plugin_manager
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 from container_maker.tenancy import assign_namespace
-from container_maker.testing import HookCall, eventually, foreign_pod, managed_objects
+from container_maker.testing import HookCall, Intercepting, eventually, foreign_pod, managed_objects
 
 MANAGED = "app.kubernetes.io/managed-by=container-maker"
 SIMULATED_RANGE = ipaddress.ip_network("203.0.113.0/24")
@@ -204,56 +201,49 @@ def test_hook_sequence_with_real_plugins(
     fresh_namespace_name: str,
 ) -> None:
     created = container_manager.create(make_spec(fresh_namespace_name, level=level))
-    chain = ["namespace", "networkpolicy", "status", "pod", "service", "ingress"][
-        : {1: 4, 2: 5, 3: 5, 4: 6}[int(level)]
-    ]
-    # The namespace does not exist yet: no container lookup; the tenant's containers counted.
-    expected_create = [
-        HookCall("cm_preflight"),
-        HookCall("cm_get", "namespace"),
-        HookCall("cm_watch_source", "pod"),
-    ]
-    for kind in chain:
+    order = ["namespace", "default-deny", "networkpolicy", "status", "pod", "service", "ingress"]
+    made = order[: {1: 5, 2: 6, 3: 6, 4: 7}[int(level)]]
+    # The namespace does not exist yet: no container lookup.
+    expected_create = [HookCall("cm_preflight"), HookCall("get", "namespace")]
+    for kind in made:
         if kind == "pod":
             expected_create.append(HookCall("cm_pod_extras"))
-        expected_create += [HookCall("cm_build", kind), HookCall("cm_create", kind)]
-    expected_create.append(HookCall("cm_describe_associations"))
+        expected_create += [HookCall("build", kind), HookCall("create", kind)]
     assert cm_hook_calls == expected_create
 
     cm_hook_calls.clear()
     container_manager.delete(created.container_id, fresh_namespace_name)
-    view = [HookCall("cm_get", k) for k in ("status", "pod", "service", "ingress")]
-    lookups = [HookCall("cm_get", "namespace"), HookCall("cm_get", "networkpolicy"), *view]
-    deletes = [HookCall("cm_delete", k) for k in reversed(chain) if k != "namespace"]
-    cleanup = [HookCall("cm_get", "namespace"), *view, HookCall("cm_delete", "namespace")]
+    view = [HookCall("get", k) for k in ("status", "pod", "service", "ingress")]
+    lookups = [HookCall("get", "namespace"), HookCall("get", "networkpolicy"), *view]
+    # The default-deny is the namespace's: it goes with the namespace, not with a container.
+    per_container = [k for k in reversed(made) if k not in ("namespace", "default-deny")]
+    deletes = [HookCall("delete", k) for k in per_container]
+    cleanup = [HookCall("get", "namespace"), *view, HookCall("delete", "namespace")]
     assert cm_hook_calls == [*lookups, *deletes, *cleanup]
 
 
 # -- failures roll back ---------------------------------------------------------------------
 
 
-class FailBefore:
-    """Fails the create of one kind before the owning plugin runs."""
+class FailBefore(Intercepting):
+    """Fails the create of one kind before the owning plugin's create runs."""
 
     def __init__(self, kind: str) -> None:
+        super().__init__()
         self.kind = kind
 
-    @hookimpl(tryfirst=True)
-    def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> None:
-        if kind == self.kind:
+    def around(self, call: str, kind: str, proceed: Callable[[], Any]) -> Any:
+        if call == "create" and kind == self.kind:
             raise Unavailable(f"injected failure before creating the {kind}")
+        return proceed()
 
 
-class FailAfter:
+class FailAfter(FailBefore):
     """Lets the owning plugin create the object, then fails as if the response were lost."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    @hookimpl(wrapper=True)
-    def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Iterator[Any]:
-        result = yield
-        if kind == self.kind:
+    def around(self, call: str, kind: str, proceed: Callable[[], Any]) -> Any:
+        result = proceed()
+        if call == "create" and kind == self.kind:
             raise Unavailable(f"injected failure after creating the {kind}")
         return result
 
@@ -271,6 +261,11 @@ def test_failure_at_each_step_leaves_nothing_behind(
     kube_api_client: client.ApiClient,
 ) -> None:
     cm_register(fault(kind), name=f"fault-{kind}")
+    container_manager = ContainerManager(  # built again: the fault intercepts its registry
+        container_manager.api_client,
+        settings=container_manager.settings,
+        plugin_manager=container_manager.hooks.plugin_manager,
+    )
     with pytest.raises(Unavailable, match="injected"):
         container_manager.create(make_spec(fresh_namespace_name, level=ExposureLevel.EXPOSED))
     # The namespace was created by this create: it goes too (terminating counts as going).
@@ -289,6 +284,11 @@ def test_failure_in_a_shared_namespace_keeps_the_namespace_and_the_neighbours(
 ) -> None:
     neighbour = container_manager.create(make_spec(namespace, "neighbour"))
     cm_register(FailAfter(kind), name="fault")
+    container_manager = ContainerManager(  # built again: the fault intercepts its registry
+        container_manager.api_client,
+        settings=container_manager.settings,
+        plugin_manager=container_manager.hooks.plugin_manager,
+    )
     with pytest.raises(Unavailable, match="injected"):
         container_manager.create(make_spec(namespace, level=ExposureLevel.EXPOSED))
     assert managed_objects(kube_api_client, namespace) == sorted(

@@ -43,15 +43,15 @@ def test_builtin_plugins_with_their_distributions_kinds_and_hooks() -> None:
     assert service["distribution"] == "container-maker-service"
     assert service["version"]
     assert service["kinds"] == ["service"]
-    assert "cm_build" in service["hooks"] and "cm_declare_kind" in service["hooks"]
+    assert service["hooks"] == ["cm_register_resources"]
     assert service["hooks"] == sorted(service["hooks"])
     assert service["blocked"] is False
     # One distribution may bring several plugins, each with its own kind.
     assert plugins["namespace"]["kinds"] == ["namespace"]
-    assert plugins["networkpolicy"]["kinds"] == ["networkpolicy"]
+    assert plugins["networkpolicy"]["kinds"] == ["default-deny", "networkpolicy"]
     assert plugins["networkpolicy"]["distribution"] == "container-maker-namespace"
     assert plugins["pod"]["distribution"] == "container-maker-pod"
-    # A plugin that owns no kind (cm_declare_kind absent) lists none.
+    # A plugin that owns no kind (cm_register_resources absent) lists none.
     assert plugins["snapshot"]["kinds"] == []
     assert "cm_pod_extras" in plugins["snapshot"]["hooks"]
     assert plugins["api-key"]["distribution"] == "container-maker-auth"

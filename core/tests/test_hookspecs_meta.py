@@ -21,15 +21,9 @@ TEST_DIRS = [ROOT / "core" / "tests", ROOT / "tests", *sorted((ROOT / "plugins")
 
 def test_specs_exist_and_carry_the_prefix() -> None:
     assert set(SPECS) == {
-        "cm_declare_kind",
+        "cm_register_resources",
         "cm_preflight",
-        "cm_build",
         "cm_pod_extras",
-        "cm_create",
-        "cm_get",
-        "cm_delete",
-        "cm_describe_associations",
-        "cm_watch_source",
         "cm_save",
         "cm_authenticate",
         "cm_accepted_credentials",

@@ -8,11 +8,9 @@ behaviours are tested with the real plugins on the real cluster in ``tests/``.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pluggy
@@ -29,6 +27,7 @@ from container_maker.errors import (
     Forbidden,
     InternalError,
     InvalidArgument,
+    InvalidConfiguration,
     NotFound,
     NotReady,
     NotReadyInTime,
@@ -38,18 +37,12 @@ from container_maker.identity import (
     ID_KEY,
     NAME_KEY,
     TENANT_KEY,
-    container_annotations,
-    container_labels,
-    is_managed,
-    managed_labels,
 )
-from container_maker.kube import NamespacedKind
 from container_maker.manager import ContainerManager
+from container_maker.memory import MemoryKind, Store
 from container_maker.models import (
-    AssociatedResource,
     ContainerPhase,
     ContainerSpec,
-    DeleteResult,
     ExposureLevel,
     Manifest,
     ObjectStatus,
@@ -59,147 +52,11 @@ from container_maker.models import (
     PortStatus,
     PublishedPort,
     PublishInformation,
-    Query,
-    ResourceKind,
     StatusCondition,
 )
 from container_maker.plugins import create_plugin_manager
 from container_maker.settings import Settings
-from container_maker.testing import HookCall
-
-Store = dict[tuple[str, str, str], ObservedObject]
-_uids = itertools.count(1)
-
-
-class MemoryKind:
-    """A resource plugin for one kind that keeps its objects in ``store``."""
-
-    def __init__(self, kind: str, min_level: ExposureLevel, store: Store) -> None:
-        self.kind = kind
-        self.min_level = min_level
-        self.store = store
-        self.fail_on: str | None = None  # "build" or "create" to inject a failure
-
-    @hookimpl
-    def cm_declare_kind(self) -> ResourceKind:
-        return ResourceKind(kind=self.kind, min_level=self.min_level)
-
-    @hookimpl
-    def cm_build(self, kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-        if kind != self.kind:
-            return None
-        if self.fail_on == "build":
-            raise InvalidArgument("container_name", f"injected failure building {kind}")
-        if kind == "namespace":
-            meta = {
-                "name": spec.network_name,
-                "labels": {**managed_labels(), TENANT_KEY: context.tenant},
-            }
-        else:
-            meta = {
-                "name": f"{spec.container_name}-{kind}",
-                "namespace": spec.network_name,
-                "labels": container_labels(context.container_id, spec, context.tenant),
-                "annotations": container_annotations(spec),
-            }
-        return Manifest(kind=kind, body={"metadata": meta, "extras": len(context.pod_extras)})
-
-    @hookimpl
-    def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
-        if kind != self.kind:
-            return None
-        meta = manifest.body["metadata"]
-        namespace = meta.get("namespace", meta["name"])
-        key = (kind, namespace, meta["name"])
-        if key in self.store:
-            if kind == "namespace":
-                return self.store[key]
-            raise AlreadyExists(f"{kind} {meta['name']} exists")
-        obj = ObservedObject(
-            kind=kind,
-            namespace=namespace,
-            name=meta["name"],
-            uid=f"uid-{next(_uids)}",
-            labels=meta["labels"],
-            annotations=meta.get("annotations", {}),
-            address=f"{kind}-address",
-        )
-        self.store[key] = obj
-        if self.fail_on == "create":
-            raise Unavailable(f"injected failure after creating {kind}")
-        return obj
-
-    @hookimpl
-    def cm_get(self, kind: str, query: Query, context: KubeContext) -> Any:
-        if kind != self.kind:
-            return None
-        if kind == "namespace":
-            found = self.store.get((kind, query.namespace, query.namespace))
-            return () if found is None else (found,)
-        return tuple(
-            o
-            for (k, ns, _), o in sorted(self.store.items())
-            if k == kind
-            and ns == query.namespace
-            and is_managed(o.labels)
-            and query.container_id in (None, o.labels.get(ID_KEY))
-            and query.container_name in (None, o.labels.get("container-maker.io/name"))
-        )
-
-    @hookimpl
-    def cm_watch_source(self, kind: str) -> NamespacedKind[Any] | None:
-        """Pods in all namespaces by label selector (what the containers-per-tenant count
-        lists); nothing else of the source is used here."""
-        if kind != self.kind or kind != "pod":
-            return None
-
-        def list_all(api: Any, label_selector: str, **_: Any) -> Any:
-            terms = dict(term.split("=", 1) for term in label_selector.split(","))
-            return SimpleNamespace(
-                items=[
-                    o
-                    for (k, _, _), o in sorted(self.store.items())
-                    if k == kind and all(o.labels.get(key) == v for key, v in terms.items())
-                ]
-            )
-
-        def unused(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("not used by the manager")
-
-        return NamespacedKind(
-            name="pod",
-            plural="pods",
-            api=lambda api_client: None,
-            create=unused,
-            list=unused,
-            read=unused,
-            delete=unused,
-            observe=lambda o: o,
-            list_all=list_all,
-        )
-
-    @hookimpl
-    def cm_delete(
-        self, kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-    ) -> DeleteResult | None:
-        if kind != self.kind:
-            return None
-        deleted = []
-        for obj in objects:
-            if self.store.pop((kind, obj.namespace, obj.name), None) is not None:
-                deleted.append(obj.name)
-        return DeleteResult(kind=kind, deleted=tuple(deleted))
-
-    @hookimpl
-    def cm_describe_associations(
-        self, container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
-    ) -> tuple[AssociatedResource, ...] | None:
-        if self.kind == "namespace" or not objects.get(self.kind):
-            return None
-        return tuple(
-            AssociatedResource(resource_name=o.name, resource_type=self.kind)
-            for o in objects[self.kind]
-        )
+from container_maker.testing import CallRecorder, HookCall
 
 
 class Sidecar:
@@ -215,6 +72,19 @@ LEVELS = {
     "ingress": ExposureLevel.EXPOSED,
 }
 
+# Declared as the real plugins declare them (where each goes, its level, its tree parent).
+DECLARATIONS: dict[str, dict[str, Any]] = {
+    "namespace": {},
+    "pod": {"parent": "service"},
+    "service": {
+        "min_level": ExposureLevel.CLUSTER_LOCAL,
+        "after": ("pod",),
+        "parent": "ingress",
+        "exposes": True,
+    },
+    "ingress": {"min_level": ExposureLevel.EXPOSED, "after": ("pod", "service"), "exposes": True},
+}
+
 
 @pytest.fixture
 def store() -> Store:
@@ -223,26 +93,30 @@ def store() -> Store:
 
 @pytest.fixture
 def kinds(store: Store) -> dict[str, MemoryKind]:
-    return {kind: MemoryKind(kind, level, store) for kind, level in LEVELS.items()}
+    return {kind: MemoryKind(kind, store, **DECLARATIONS[kind]) for kind in LEVELS}
 
 
 @pytest.fixture
-def pm(kinds: dict[str, MemoryKind]) -> pluggy.PluginManager:
-    # Registered in an order unlike the chain: the chain, not registration, must decide.
+def recorder() -> CallRecorder:
+    return CallRecorder()
+
+
+@pytest.fixture
+def pm(kinds: dict[str, MemoryKind], recorder: CallRecorder) -> pluggy.PluginManager:
+    # Registered in an order unlike the creation order: the declarations, not registration,
+    # must decide.
     order = ["ingress", "pod", "namespace", "service"]
     plugins = [(name, kinds[name]) for name in order] + [("sidecar", Sidecar())]
-    return create_plugin_manager(load_entrypoints=False, plugins=plugins)
+    pm = create_plugin_manager(load_entrypoints=False, plugins=plugins)
+    recorder.attach(pm)
+    return pm
 
 
 @pytest.fixture
-def calls(pm: pluggy.PluginManager) -> list[HookCall]:
-    recorded: list[HookCall] = []
-
-    def before(hook_name: str, hook_impls: Any, kwargs: Any) -> None:
-        recorded.append(HookCall(hook_name, kwargs.get("kind")))
-
-    pm.add_hookcall_monitoring(before, lambda *args: None)
-    return recorded
+def calls(recorder: CallRecorder) -> list[HookCall]:
+    """Hook and resource calls from the start of the test (managers built earlier too)."""
+    recorder.calls.clear()
+    return recorder.calls
 
 
 @pytest.fixture
@@ -269,52 +143,48 @@ def seq(calls: list[HookCall]) -> list[str]:
 
 CREATE_SEQUENCES = {
     ExposureLevel.INTERNAL: [
-        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
-        "cm_build(namespace)", "cm_create(namespace)",
-        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
-        "cm_describe_associations",
+        "cm_preflight", "get(namespace)",
+        "build(namespace)", "create(namespace)",
+        "cm_pod_extras", "build(pod)", "create(pod)",
     ],
     ExposureLevel.CLUSTER_LOCAL: [
-        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
-        "cm_build(namespace)", "cm_create(namespace)",
-        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
-        "cm_build(service)", "cm_create(service)",
-        "cm_describe_associations",
+        "cm_preflight", "get(namespace)",
+        "build(namespace)", "create(namespace)",
+        "cm_pod_extras", "build(pod)", "create(pod)",
+        "build(service)", "create(service)",
     ],
     ExposureLevel.CLUSTER_EXTERNAL: [
-        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
-        "cm_build(namespace)", "cm_create(namespace)",
-        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
-        "cm_build(service)", "cm_create(service)",
-        "cm_describe_associations",
+        "cm_preflight", "get(namespace)",
+        "build(namespace)", "create(namespace)",
+        "cm_pod_extras", "build(pod)", "create(pod)",
+        "build(service)", "create(service)",
     ],
     ExposureLevel.EXPOSED: [
-        "cm_preflight", "cm_get(namespace)", "cm_watch_source(pod)",
-        "cm_build(namespace)", "cm_create(namespace)",
-        "cm_pod_extras", "cm_build(pod)", "cm_create(pod)",
-        "cm_build(service)", "cm_create(service)",
-        "cm_build(ingress)", "cm_create(ingress)",
-        "cm_describe_associations",
+        "cm_preflight", "get(namespace)",
+        "build(namespace)", "create(namespace)",
+        "cm_pod_extras", "build(pod)", "create(pod)",
+        "build(service)", "create(service)",
+        "build(ingress)", "create(ingress)",
     ],
 }  # fmt: skip
 
-DELETE_LOOKUPS = ["cm_get(namespace)", "cm_get(pod)", "cm_get(service)", "cm_get(ingress)"]
+DELETE_LOOKUPS = ["get(namespace)", "get(pod)", "get(service)", "get(ingress)"]
 NAMESPACE_CLEANUP = [
-    "cm_get(namespace)",
-    "cm_get(pod)", "cm_get(service)", "cm_get(ingress)",
-    "cm_delete(namespace)",
+    "get(namespace)",
+    "get(pod)", "get(service)", "get(ingress)",
+    "delete(namespace)",
 ]  # fmt: skip
 DELETE_SEQUENCES = {
-    ExposureLevel.INTERNAL: [*DELETE_LOOKUPS, "cm_delete(pod)", *NAMESPACE_CLEANUP],
+    ExposureLevel.INTERNAL: [*DELETE_LOOKUPS, "delete(pod)", *NAMESPACE_CLEANUP],
     ExposureLevel.CLUSTER_LOCAL: [
-        *DELETE_LOOKUPS, "cm_delete(service)", "cm_delete(pod)", *NAMESPACE_CLEANUP
+        *DELETE_LOOKUPS, "delete(service)", "delete(pod)", *NAMESPACE_CLEANUP
     ],
     ExposureLevel.CLUSTER_EXTERNAL: [
-        *DELETE_LOOKUPS, "cm_delete(service)", "cm_delete(pod)", *NAMESPACE_CLEANUP
+        *DELETE_LOOKUPS, "delete(service)", "delete(pod)", *NAMESPACE_CLEANUP
     ],
     ExposureLevel.EXPOSED: [
         *DELETE_LOOKUPS,
-        "cm_delete(ingress)", "cm_delete(service)", "cm_delete(pod)",
+        "delete(ingress)", "delete(service)", "delete(pod)",
         *NAMESPACE_CLEANUP,
     ],
 }  # fmt: skip
@@ -448,37 +318,49 @@ def test_unknown_container_and_namespace_are_not_found(manager: ContainerManager
 
 
 def test_blocked_service_plugin_refuses_service_levels(store: Store) -> None:
-    plugins = [(k, MemoryKind(k, LEVELS[k], store)) for k in ("namespace", "pod", "ingress")]
-    manager = ContainerManager(
-        ApiClient(), plugin_manager=create_plugin_manager(load_entrypoints=False, plugins=plugins)
-    )
+    plugins = [
+        (k, MemoryKind(k, store, **DECLARATIONS[k])) for k in ("namespace", "pod", "ingress")
+    ]
+    pm = create_plugin_manager(blocked=["service"], load_entrypoints=False, plugins=plugins)
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
     with pytest.raises(FailedPrecondition, match="service"):
         manager.create(spec(ExposureLevel.CLUSTER_LOCAL))
     assert store == {}
     assert manager.create(spec(ExposureLevel.INTERNAL)).container_type == "pod"
 
 
-def test_plugin_breaking_the_contract_is_internal(store: Store) -> None:
-    class Broken(MemoryKind):
-        @hookimpl(tryfirst=True)
-        def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
-            return {"not": "an ObservedObject"} if kind == "pod" else None
-
-    plugins = [(k, MemoryKind(k, LEVELS[k], store)) for k in ("namespace", "pod")]
-    plugins.append(("broken", Broken("other", ExposureLevel.INTERNAL, store)))
+def test_a_missing_anchor_that_no_blocked_plugin_explains_is_a_startup_error(
+    store: Store,
+) -> None:
+    plugins = [
+        (k, MemoryKind(k, store, **DECLARATIONS[k])) for k in ("namespace", "pod", "ingress")
+    ]
     pm = create_plugin_manager(load_entrypoints=False, plugins=plugins)
-    with pytest.raises(FailedPrecondition):  # "other" is not a kind of the chain
+    with pytest.raises(InvalidConfiguration, match="plugin 'ingress' anchors kind 'ingress'"):
         ContainerManager(ApiClient(), plugin_manager=pm)
-    pm.unregister(name="broken")
 
-    class BrokenCreate:
-        @hookimpl(tryfirst=True)
-        def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
-            return {"not": "an ObservedObject"} if kind == "pod" else None
 
-    pm.register(BrokenCreate(), name="broken-create")
-    manager = ContainerManager(ApiClient(), plugin_manager=pm)
-    with pytest.raises(InternalError, match="cm_create"):
+def test_a_missing_essential_kind_is_a_startup_error(store: Store) -> None:
+    pm = create_plugin_manager(
+        load_entrypoints=False, plugins=[("namespace", MemoryKind("namespace", store))]
+    )
+    with pytest.raises(InvalidConfiguration, match=r"essential kinds \['pod'\]"):
+        ContainerManager(ApiClient(), plugin_manager=pm)
+
+
+def test_plugin_breaking_the_contract_is_internal(
+    kinds: dict[str, MemoryKind], store: Store
+) -> None:
+    class Broken(MemoryKind):
+        def create(self, manifest: Manifest, context: KubeContext) -> Any:
+            return {"not": "an ObservedObject"}
+
+    plugins = [(k, kinds[k]) for k in ("namespace", "service")]
+    plugins.append(("broken-pod", Broken("pod", store)))
+    manager = ContainerManager(
+        ApiClient(), plugin_manager=create_plugin_manager(load_entrypoints=False, plugins=plugins)
+    )
+    with pytest.raises(InternalError, match="plugin broken-pod's create for pod returned dict"):
         manager.create(spec(ExposureLevel.INTERNAL))
     assert store == {}
 
@@ -490,20 +372,20 @@ def test_deadline_stops_create_and_leaves_nothing(manager: ContainerManager, sto
 
 
 def test_create_finishing_after_its_deadline_is_rolled_back(
-    pm: pluggy.PluginManager, store: Store
+    pm: pluggy.PluginManager, kinds: dict[str, MemoryKind], store: Store
 ) -> None:
     """Every step started in time, but the last one ended after the deadline: the caller has
     given up, so the container is removed instead of being left behind unknown."""
 
-    class SlowPod:
-        @hookimpl(wrapper=True)
-        def cm_create(self, kind: str, manifest: Manifest, context: KubeContext) -> Any:
-            result = yield
-            if kind == "pod":
-                time.sleep(0.3)
-            return result
+    pod = kinds["pod"]
+    create = pod.create
 
-    pm.register(SlowPod(), name="slow-pod")
+    def slow(manifest: Manifest, context: KubeContext) -> ObservedObject:
+        made = create(manifest, context)
+        time.sleep(0.3)
+        return made
+
+    pod.create = slow  # type: ignore[method-assign]  # before the manager registers it
     manager = ContainerManager(ApiClient(), plugin_manager=pm)
     with pytest.raises(DeadlineExceeded):
         manager.create(spec(ExposureLevel.INTERNAL), timeout=0.2)
@@ -642,10 +524,12 @@ def test_published_ports_take_the_highest_kind_that_gives_a_url(
 
 
 def test_an_object_named_for_another_container_never_counts_for_this_one(
-    manager: ContainerManager,
+    pm: pluggy.PluginManager, store: Store
 ) -> None:
     """A stolen status token can relabel its own Lease with a victim's id; the Lease's name
     (``named_for``) still says whose it is, and the victim's status ignores it."""
+    pm.register(MemoryKind("status", store, before=("pod",), tree=False), name="status")
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
 
     def lease(named_for: str, container_id: str, state: PortState, year: int) -> ObservedObject:
         return ObservedObject(
@@ -740,3 +624,77 @@ def test_reserved_namespaces_are_refused_before_any_lookup(
     assert reserved.value.message == f"tenant local has no network {network}"
     assert seq(calls) == ["cm_preflight"]
     assert store == {}
+
+
+# -- third-party kinds: their declared place -------------------------------------------------
+
+
+def test_a_third_party_kind_goes_where_it_declares_and_hangs_under_its_parent(
+    pm: pluggy.PluginManager, store: Store, calls: list[HookCall]
+) -> None:
+    """A kind before the pod ("guard") and one after it hanging under the service ("budget"):
+    made in their places, shown in the tree, deleted with the container, newest first."""
+    pm.register(MemoryKind("guard", store, before=("pod",), tree=False, view=False), name="guard")
+    pm.register(MemoryKind("budget", store, after=("pod",), parent="service"), name="budget")
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
+    assert manager.resources.kinds() == (
+        "namespace",
+        "guard",
+        "pod",
+        "budget",
+        "service",
+        "ingress",
+    )
+    made = manager.create(spec(ExposureLevel.CLUSTER_LOCAL))
+    assert [c for c in seq(calls) if c.startswith("create(")] == [
+        "create(namespace)", "create(guard)", "create(pod)", "create(budget)", "create(service)"
+    ]  # fmt: skip
+    assert made.container_type == "service"  # "budget" does not say how it is reached
+    (service,) = made.associated_resources
+    assert [(n.resource_type, n.resource_name) for n in service.associated_resources] == [
+        ("pod", "web-pod"),
+        ("budget", "web-budget"),
+    ]
+    assert manager.get(made.container_id, "net") == made
+    calls.clear()
+    manager.delete(made.container_id, "net")
+    assert [c for c in seq(calls) if c.startswith("delete(")] == [
+        "delete(service)", "delete(budget)", "delete(pod)", "delete(guard)", "delete(namespace)"
+    ]  # fmt: skip
+    assert store == {}
+
+
+def test_a_kind_under_a_parent_the_container_lacks_hangs_under_the_next_one_up(
+    pm: pluggy.PluginManager, store: Store
+) -> None:
+    pm.register(MemoryKind("budget", store, after=("pod",), parent="service"), name="budget")
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
+    exposed = manager.create(spec(ExposureLevel.EXPOSED, "e"))
+    (ingress,) = exposed.associated_resources
+    (service,) = ingress.associated_resources
+    assert [n.resource_type for n in service.associated_resources] == ["pod", "budget"]
+    internal = manager.create(spec(ExposureLevel.INTERNAL, "i"))
+    # No service, and the service's parent (the ingress) is missing too: both are roots.
+    assert [n.resource_type for n in internal.associated_resources] == ["budget", "pod"]
+
+
+def test_a_namespace_scoped_kind_is_made_once_in_our_namespace_and_goes_with_it(
+    pm: pluggy.PluginManager, store: Store, calls: list[HookCall]
+) -> None:
+    quota = MemoryKind("quota", store, scope="namespace", before=("pod",), view=False)
+    pm.register(quota, name="quota")
+    manager = ContainerManager(ApiClient(), plugin_manager=pm)
+    first = manager.create(spec(ExposureLevel.INTERNAL, "first"))
+    second = manager.create(spec(ExposureLevel.INTERNAL, "second"))  # it exists: kept as is
+    assert [k for k in store if k[0] == "quota"] == [("quota", "net", "net-quota")]
+    calls.clear()
+    manager.delete(second.container_id, "net")
+    manager.delete(first.container_id, "net")
+    assert not any(c.kind == "quota" for c in calls)  # never looked up or deleted per container
+    # In a namespace an operator assigned (not managed by us), none is made.
+    store.clear()
+    store[("namespace", "net", "net")] = ObservedObject(
+        kind="namespace", namespace="net", name="net", uid="theirs", labels={TENANT_KEY: "local"}
+    )
+    manager.create(spec(ExposureLevel.INTERNAL))
+    assert not any(k[0] == "quota" for k in store)

@@ -8,13 +8,23 @@ import pluggy
 import pytest
 
 from container_maker import NAME, hookimpl
-from container_maker.chain import EXPOSURE_CHAIN, kinds_for_level
 from container_maker.errors import InternalError, InvalidConfiguration
+from container_maker.memory import MemoryKind
 from container_maker.models import ExposureLevel
 from container_maker.plugins import Hooks, create_plugin_manager, describe_plugins
+from container_maker.resources import ResourceRegistry
 from container_maker.settings import Settings
 
 BUILT_IN = {"namespace", "networkpolicy", "pod", "service", "ingress", "snapshot", "status"}
+BUILT_IN_ORDER = (
+    "namespace",
+    "default-deny",
+    "networkpolicy",
+    "status",
+    "pod",
+    "service",
+    "ingress",
+)
 
 
 def test_one_name_for_project_marker_and_group() -> None:
@@ -30,17 +40,25 @@ def test_built_in_plugins_are_discovered_through_entry_points() -> None:
     pm = create_plugin_manager()
     loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
     assert loaded >= BUILT_IN
-    # Entry-point name = plugin name = kind.
-    kinds = Hooks(pm).declared_kinds()
-    assert set(kinds) == set(EXPOSURE_CHAIN)
-    for kind in kinds:
-        assert pm.get_plugin(kind) is not None
+    registry = Hooks(pm).resources()
+    assert registry.kinds() == BUILT_IN_ORDER
+    # Entry-point name = plugin name = kind (the policy plugin also owns the default-deny).
+    assert registry.plugins() == {
+        "namespace": ("namespace",),
+        "networkpolicy": ("default-deny", "networkpolicy"),
+        "status": ("status",),
+        "pod": ("pod",),
+        "service": ("service",),
+        "ingress": ("ingress",),
+    }
 
 
 def test_without_entry_points_only_the_specs_exist() -> None:
     pm = create_plugin_manager(load_entrypoints=False)
     assert pm.list_name_plugin() == []
-    assert Hooks(pm).declared_kinds() == {}
+    assert Hooks(pm).resources(check=False).kinds() == ()
+    with pytest.raises(InvalidConfiguration, match="essential kinds"):
+        Hooks(pm).resources()
 
 
 def test_blocklist_removes_optional_plugins() -> None:
@@ -49,14 +67,14 @@ def test_blocklist_removes_optional_plugins() -> None:
     assert "ingress" not in names
     assert "snapshot" not in names
     assert "networkpolicy" not in names
-    kinds = Hooks(pm).declared_kinds()
-    assert "ingress" not in kinds
-    assert kinds_for_level(ExposureLevel.EXPOSED, kinds) == (
+    registry = Hooks(pm).resources()
+    assert "ingress" not in registry
+    assert [r.kind for r in registry.for_level(ExposureLevel.EXPOSED)] == [
         "namespace",
         "status",
         "pod",
         "service",
-    )
+    ]
 
 
 @pytest.mark.parametrize("essential", ["namespace", "pod"])
@@ -83,19 +101,12 @@ def test_check_pending_rejects_unknown_hooks() -> None:
         create_plugin_manager(load_entrypoints=False, plugins=[("typo", Typo())])
 
 
-def test_two_plugins_declaring_one_kind_are_refused() -> None:
-    pm = create_plugin_manager()
-
-    class SecondPod:
-        @hookimpl
-        def cm_declare_kind(self) -> object:
-            from container_maker.models import ResourceKind
-
-            return ResourceKind(kind="pod", min_level=ExposureLevel.INTERNAL)
-
-    pm.register(SecondPod(), name="second-pod")
-    with pytest.raises(InvalidConfiguration, match="pod"):
-        Hooks(pm).declared_kinds()
+def test_two_plugins_registering_one_kind_are_refused_by_name() -> None:
+    pm = create_plugin_manager(plugins=[("second-pod", MemoryKind("pod", {}))])
+    with pytest.raises(
+        InvalidConfiguration, match="plugins 'pod' and 'second-pod' both register kind 'pod'"
+    ):
+        Hooks(pm).resources()
 
 
 def test_nothing_is_loaded_at_import_time() -> None:
@@ -106,64 +117,15 @@ def test_nothing_is_loaded_at_import_time() -> None:
     assert first.get_plugin("pod") is second.get_plugin("pod")  # the same module, two managers
 
 
-def test_cm_watch_source_must_name_a_list_all_call() -> None:
-    """The facade refuses a watch source the hub could not list and watch with."""
-    from typing import Any
-
-    from kubernetes import client
-
-    from container_maker import hookimpl
-    from container_maker.errors import InternalError
-    from container_maker.kube import NamespacedKind
-    from container_maker.plugins import Hooks
-
-    def observe(obj: Any) -> Any:
-        raise AssertionError("never called")
-
-    without = NamespacedKind(
-        name="pod",
-        plural="pods",
-        api=client.CoreV1Api,
-        create=client.CoreV1Api.create_namespaced_pod,
-        list=client.CoreV1Api.list_namespaced_pod,
-        read=client.CoreV1Api.read_namespaced_pod,
-        delete=client.CoreV1Api.delete_namespaced_pod,
-        observe=observe,
-    )
-
-    class Broken:
-        @hookimpl
-        def cm_watch_source(self, kind: str) -> Any:
-            return without if kind == "pod" else None
-
-    hooks = Hooks(create_plugin_manager(load_entrypoints=False, plugins=[("broken", Broken())]))
-    assert hooks.watch_source(kind="service") is None
-    with pytest.raises(InternalError, match="list_all"):
-        hooks.watch_source(kind="pod")
-
-
-def test_declared_kinds_by_plugin_attributes_each_kind_to_its_plugin() -> None:
-    class Extra:
-        @hookimpl
-        def cm_declare_kind(self) -> object:
-            from container_maker.models import ResourceKind
-
-            return ResourceKind(kind="extra", min_level=ExposureLevel.INTERNAL)
-
+def test_what_a_plugin_registers_is_attributed_to_it() -> None:
     class Wrong:
         @hookimpl
-        def cm_declare_kind(self) -> object:
-            return "extra"
+        def cm_register_resources(self, registry: ResourceRegistry) -> None:
+            registry.add("extra")  # type: ignore[arg-type]
 
-    pm = create_plugin_manager(plugins=[("extra", Extra())])
-    by_plugin = Hooks(pm).declared_kinds_by_plugin()
-    assert by_plugin["extra"] == ("extra",)
-    assert by_plugin["namespace"] == ("namespace",)
-    assert by_plugin["networkpolicy"] == ("networkpolicy",)
-    assert "snapshot" not in by_plugin  # declares no kind
-    pm.register(Wrong(), name="wrong")
-    with pytest.raises(InternalError, match=r"cm_declare_kind \(wrong\)"):
-        Hooks(pm).declared_kinds_by_plugin()
+    pm = create_plugin_manager(plugins=[("wrong", Wrong())])
+    with pytest.raises(InternalError, match="plugin 'wrong' registered str, expected a Resource"):
+        Hooks(pm).resources()
 
 
 def test_describe_plugins_lists_loaded_registered_and_blocked() -> None:

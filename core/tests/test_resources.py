@@ -22,6 +22,7 @@ from container_maker.models import (
     Query,
 )
 from container_maker.resources import Resource, ResourceRegistry
+from container_maker.testing import build_context, container_spec
 
 
 def _build(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def test_levels_views_and_delete_order() -> None:
 
 
 def test_two_plugins_claiming_one_kind_are_named() -> None:
-    with pytest.raises(InvalidConfiguration, match=r"'service' and 'my-service'.*'service'"):
+    with pytest.raises(InvalidConfiguration, match=r"'my-service' and 'service'.*'service'"):
         registry(*BUILT_IN, ("my-service", res("service", after=("pod",))))
 
 
@@ -264,3 +265,36 @@ def test_a_client_resource_watches_with_list_all() -> None:
     services = NamespacedKind.of(client.CoreV1Api, "service", observe=observe)
     assert Resource(kind="service", build=_build, client=services).watched is services
     assert Resource(kind="service", build=_build, client=services, watch=False).watched is None
+
+
+def test_interceptors_run_around_each_call_the_first_added_outermost() -> None:
+    seen: list[str] = []
+
+    def make(name: str) -> Any:
+        def around(call: str, kind: str, proceed: Any) -> Any:
+            seen.append(f"{name}>{call}({kind})")
+            result = proceed()
+            seen.append(f"<{name}")
+            return result
+
+        return around
+
+    reg = registry(*BUILT_IN)
+    reg.ordered()  # sealed: interceptors may still be added
+    reg.intercept(make("outer"))
+    stop = reg.intercept(make("inner"))
+    spec, context = container_spec(), build_context()
+    manifest = reg["service"].manifest(spec, context)
+    assert manifest.body["metadata"]["name"] == "web"
+    assert seen == ["outer>build(service)", "inner>build(service)", "<inner", "<outer"]
+    stop()
+    seen.clear()
+    reg["pod"].manifest(spec, context)
+    assert seen == ["outer>build(pod)", "<outer"]
+
+
+def test_every_kind_comes_after_the_namespace_even_unanchored() -> None:
+    reg = registry(*BUILT_IN, ("extra", res("aaa")))
+    assert reg.kinds()[0] == "namespace"
+    with pytest.raises(InvalidConfiguration, match="cycle"):
+        registry(*BUILT_IN, ("early", res("early", before=("namespace",)))).ordered()

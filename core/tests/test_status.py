@@ -77,7 +77,7 @@ def test_a_pod_status_nobody_derived_never_looks_ready() -> None:
 
 
 def test_a_missing_object_of_the_level_keeps_it_from_being_ready() -> None:
-    status = container_status({"pod": (obj("pod", READY_POD),)}, ("namespace", "pod", "service"))
+    status = container_status({"pod": (obj("pod", READY_POD),)}, ("pod", "service"))
     assert (status.phase, status.ready) == (ContainerPhase.RUNNING, False)
     assert [(c.reason, c.resource_type) for c in status.conditions] == [
         ("ObjectMissing", "service")

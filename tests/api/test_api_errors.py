@@ -12,6 +12,7 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -29,10 +30,10 @@ from api_support import (
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kubernetes import client
 
-from container_maker import hookimpl
 from container_maker._proto import types_pb2 as pb
 from container_maker.plugins import create_plugin_manager
 from container_maker.settings import Settings
+from container_maker.testing import Intercepting
 
 UUID = "0b6f3f5e-8c59-4b7e-9d6a-2f1c1c7d9a10"
 PORT = pb.PublishInformation
@@ -215,17 +216,17 @@ def test_tiny_client_deadline_leaves_nothing(
     wait_until_clean(admin_api, network)
 
 
-class SlowAfterPod:
+class SlowAfterPod(Intercepting):
     """Makes the step after the pod slow (as a slow API server would), so that the client's
     deadline passes in the middle of a create whose pod really exists."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.pods: list[str] = []
 
-    @hookimpl(wrapper=True)
-    def cm_create(self, kind: str, manifest: Any, context: Any) -> Any:
-        result = yield
-        if kind == "pod":
+    def around(self, call: str, kind: str, proceed: Callable[[], Any]) -> Any:
+        result = proceed()
+        if (call, kind) == ("create", "pod"):
             self.pods.append(result.name)
             time.sleep(1.0)
         return result
@@ -281,12 +282,13 @@ def test_blocked_plugin_is_failed_precondition(admin_api: client.ApiClient, netw
         running.stub.createContainer(create_request(network, "w", "CLUSTER_LOCAL"), timeout=90)
 
 
-class Broken:
+class Broken(Intercepting):
     """A plugin with a bug: describing a container raises."""
 
-    @hookimpl
-    def cm_describe_associations(self, container_id: str, objects: Any) -> Any:
-        raise RuntimeError("boom: a bug in a plugin")
+    def around(self, call: str, kind: str, proceed: Callable[[], Any]) -> Any:
+        if call == "describe":
+            raise RuntimeError("boom: a bug in a plugin")
+        return proceed()
 
 
 def test_unexpected_exception_is_internal_and_logged_with_traceback(

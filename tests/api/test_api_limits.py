@@ -30,7 +30,6 @@ from api_support import (
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kubernetes import client
 
-from container_maker import hookimpl
 from container_maker._proto import types_pb2 as pb
 from container_maker.api.callers import CALLER
 from container_maker.api.limits import PUSHBACK_KEY
@@ -38,7 +37,7 @@ from container_maker.api.server import CALLS_PER_THREAD, DEFAULT_THREADS
 from container_maker.auth import LOCAL_IDENTITY
 from container_maker.errors import InvalidConfiguration
 from container_maker.plugins import create_plugin_manager
-from container_maker.testing import eventually
+from container_maker.testing import Intercepting, eventually
 
 pytestmark = pytest.mark.simulated
 
@@ -252,16 +251,17 @@ def test_a_watch_client_that_stops_reading_is_cut_off(
 # -- health on its own port and threads ----------------------------------------------------
 
 
-class Hold:
-    """Holds every cm_get (so every get, list and watch start) until released."""
+class Hold(Intercepting):
+    """Holds every lookup (so every get, list and watch start) until released."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.released = threading.Event()
 
-    @hookimpl(wrapper=True)
-    def cm_get(self, kind: str, query: Any, context: Any) -> Any:
-        self.released.wait(120)
-        return (yield)
+    def around(self, call: str, kind: str, proceed: Callable[[], Any]) -> Any:
+        if call == "get":
+            self.released.wait(120)
+        return proceed()
 
 
 @pytest.fixture

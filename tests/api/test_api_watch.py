@@ -158,18 +158,18 @@ def test_cancelling_ends_the_stream_and_the_subscription(
         time.sleep(0.1)
 
 
-def test_every_container_kind_has_a_watch_source() -> None:
-    """cm_watch_source: the pod, service and ingress plugins say how to list all namespaces."""
-    hooks = Hooks(create_plugin_manager())
-    for kind, method in [
-        ("pod", "list_pod_for_all_namespaces"),
-        ("service", "list_service_for_all_namespaces"),
-        ("ingress", "list_ingress_for_all_namespaces"),
-    ]:
-        source = hooks.watch_source(kind=kind)
-        assert source is not None and source.list_all is not None
-        assert source.list_all.__name__ == method  # type: ignore[attr-defined]
-    assert hooks.watch_source(kind="namespace") is None
+def test_every_kind_of_the_view_is_watched_in_all_namespaces() -> None:
+    """The status Lease, pod, service and ingress resources say how to list all namespaces;
+    the namespace and the policies, not part of a container's view, are not watched."""
+    registry = Hooks(create_plugin_manager()).resources()
+    watched = {r.kind: r.watched for r in registry.view() if r.watched is not None}
+    assert {kind: source.list_all.__name__ for kind, source in watched.items()} == {  # type: ignore[union-attr]
+        "status": "list_lease_for_all_namespaces",
+        "pod": "list_pod_for_all_namespaces",
+        "service": "list_service_for_all_namespaces",
+        "ingress": "list_ingress_for_all_namespaces",
+    }
+    assert registry["namespace"].watched is None
 
 
 def test_unknown_namespace_is_not_found(stub: Any) -> None:

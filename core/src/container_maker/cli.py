@@ -604,7 +604,8 @@ def serve(
                     "tls": "mutual" if tls and tls.client_ca else ("on" if tls else "off"),
                     "kubernetes": target.server,
                     "kube_config_source": target.source,
-                    "plugins": sorted(manager.kinds),
+                    "plugins": sorted(manager.resources.plugins()),
+                    "kinds": list(manager.resources.kinds()),
                     "ingress_domain": settings.ingress_domain or "",
                     "authenticators": list(settings.authenticators) or ["none (local)"],
                     "reflection": settings.reflection,
@@ -657,7 +658,9 @@ def plugins(
     """List the plugins a server would load: each one's distribution and version, the kinds
     it declares and the hooks it implements; blocked plugins are listed, marked blocked.
 
-    Blocking an essential plugin (namespace, pod) is refused (exit 2), as serve refuses it.
+    Blocking an essential plugin (namespace, pod) is refused (exit 2), as serve refuses it;
+    so are kinds a server could not order (a cycle of anchors, an anchor nobody registers, a
+    kind two plugins register): the message names the plugins.
     """
     if output not in ("table", "json"):
         typer.echo(f"--output must be table or json, not {output!r}", err=True)
@@ -675,6 +678,11 @@ def plugins(
         typer.echo(json.dumps([info.model_dump(mode="json") for info in infos], indent=2))
     else:
         typer.echo(_plugin_table(infos))
+    try:
+        Hooks(pm).resources()  # what a server checks before it serves
+    except ContainerMakerError as error:
+        typer.echo(f"a server would not start with these plugins: {error.message}", err=True)
+        raise typer.Exit(2) from error
 
 
 def _plugin_table(infos: list[PluginInfo]) -> str:

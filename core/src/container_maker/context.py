@@ -18,7 +18,7 @@ from .settings import Settings
 
 
 class BuildContext(Model):
-    """Input of ``cm_build`` and ``cm_pod_extras`` besides the spec.
+    """Input of a resource's build and of ``cm_pod_extras`` besides the spec.
 
     - ``container_id``: the id stamped on every object of the container.
     - ``tenant``: the caller's tenant, stamped on every object of the container (and on a

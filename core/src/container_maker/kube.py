@@ -5,7 +5,8 @@ Plugins call the official ``kubernetes`` client inside :func:`api_errors`, which
 ``raise ... from e``. Nothing past this module ever sees an ``ApiException``.
 
 A plugin owning a namespaced kind describes the client's calls for it once, as a
-:class:`NamespacedKind`, and implements its ``cm_create`` / ``cm_get`` / ``cm_delete`` hooks with
+:class:`NamespacedKind` (:meth:`NamespacedKind.of`), and gives it to its
+:class:`~container_maker.resources.Resource`, whose default create, get and delete are
 :func:`create_object`, :func:`list_objects` and :func:`delete_objects`.
 """
 

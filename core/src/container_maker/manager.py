@@ -1,19 +1,21 @@
-"""The container manager: create, list, get and delete containers by walking the exposure chain.
+"""The container manager: create, list, get and delete containers by walking the registry.
 
 Every operation acts for a caller (an :class:`~container_maker.auth.Identity`): it maps the
 caller's ``network_name`` to a Kubernetes namespace, has the caller authorized for the operation
 (``cm_authorize``) before any cluster call, and uses only namespaces of the caller's tenant
 (:mod:`container_maker.tenancy`).
 
-It validates requests before touching the cluster, creates a container's objects in chain order
-(rolling back what it created when a step fails), finds containers with one label-selected call
-per kind, and deletes in reverse chain order, removing a namespace only when Container Maker
-created it and no managed container is left in it. All cluster work happens in plugins, reached
-through the typed facade :class:`~container_maker.plugins.Hooks`.
+It validates requests before touching the cluster, creates a container's objects in the order
+of the :class:`~container_maker.resources.ResourceRegistry` the plugins composed (rolling back
+what it created when a step fails), finds containers with one label-selected call per kind, and
+deletes in reverse order, removing a namespace only when Container Maker created it and no
+managed container is left in it. All cluster work happens in the plugins' resources and hooks
+(the latter reached through the typed facade :class:`~container_maker.plugins.Hooks`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -22,16 +24,6 @@ import pluggy
 from kubernetes.client import ApiClient
 
 from .auth import LOCAL_IDENTITY, Access, Identity, Verb
-from .chain import (
-    CONTAINER_KINDS,
-    DELETED_KINDS,
-    DESIGN_MIN_LEVELS,
-    EXPOSURE_CHAIN,
-    check_declarations,
-    delete_order,
-    kinds_for_level,
-    missing_kinds_for_level,
-)
 from .context import BuildContext, KubeContext
 from .errors import (
     AlreadyExists,
@@ -53,7 +45,6 @@ from .identity import (
     new_container_id,
 )
 from .models import (
-    AssociatedResource,
     Container,
     ContainerPhase,
     ContainerResources,
@@ -67,6 +58,7 @@ from .models import (
     SavedImage,
 )
 from .plugins import Hooks, create_plugin_manager
+from .resources import Resource
 from .settings import Settings
 from .status import container_status
 from .tenancy import (
@@ -109,8 +101,7 @@ class ContainerManager:
         if plugin_manager is None:
             plugin_manager = create_plugin_manager(blocked=self.settings.blocked_plugins)
         self.hooks = Hooks(plugin_manager)
-        self.kinds = self.hooks.declared_kinds()
-        check_declarations(self.kinds)
+        self.resources = self.hooks.resources()
         self.api_client = api_client
         self.admission = TenantAdmission(self.settings.max_containers_per_tenant)
 
@@ -125,12 +116,9 @@ class ContainerManager:
         )
 
     def _get(self, kind: str, query: Query, ctx: KubeContext) -> tuple[ObservedObject, ...]:
-        if kind not in self.kinds:
+        if kind not in self.resources:
             return ()
-        found = self.hooks.get(kind=kind, query=query, context=ctx)
-        if found is None:
-            raise InternalError(f"the plugin declaring kind {kind!r} did not answer cm_get")
-        return found
+        return self.resources[kind].find(query, ctx)
 
     def assemble(self, container_id: str, namespace: str, objects: Objects) -> Container:
         """A :class:`Container` from its objects by kind (the pod must be among them); pure."""
@@ -192,12 +180,19 @@ class ContainerManager:
 
     def _assemble(self, container_id: str, namespace: str, objects: Objects) -> Container:
         """A :class:`Container` from its objects (the pod must be among them)."""
-        objects = _attributed(container_id, objects)
+        view = self.resources.view()
+        # In the registry's order, whatever order the objects were found in (the watch's cache).
+        objects = _attributed(
+            container_id, {r.kind: objects[r.kind] for r in view if objects.get(r.kind)}
+        )
         pod = objects["pod"][0]
-        top_kind = next(kind for kind in reversed(CONTAINER_KINDS) if objects.get(kind))
+        top_kind = next(
+            (r.kind for r in reversed(self.resources.exposing()) if objects.get(r.kind)), "pod"
+        )
         top = objects[top_kind][0]
         level = exposure_from_label(pod.labels.get(EXPOSURE_KEY)) or ExposureLevel.INTERNAL
-        nodes = self.hooks.describe_associations(container_id=container_id, objects=objects)
+        nodes = {r.kind: r.nodes(objects[r.kind]) for r in view if r.kind in objects}
+        expected = tuple(r.kind for r in view if r.min_level <= level)
         return Container(
             container_id=container_id,
             container_name=pod.labels.get(NAME_KEY, pod.name),
@@ -206,8 +201,8 @@ class ContainerManager:
             container_network=network_name_of(namespace, self.settings),
             exposure_level=level,
             ports=pod.ports,
-            associated_resources=_nest(nodes),
-            status=container_status(objects, kinds_for_level(level, self.kinds)),
+            associated_resources=self.resources.nest(nodes),
+            status=container_status(objects, expected),
             published_ports=_published_ports(objects),
         )
 
@@ -270,15 +265,17 @@ class ContainerManager:
         self, spec: ContainerSpec, *, timeout: float | None, caller: Identity
     ) -> tuple[Container, str]:
         """Create (or find the same) container; see :meth:`create`. Also its namespace."""
-        resources = validate_spec(spec, self.settings)
+        resources = validate_spec(
+            spec, self.settings, max_name_length=self.resources.max_name_length()
+        )
         level = spec.exposure
-        missing = missing_kinds_for_level(level, DESIGN_MIN_LEVELS, self.kinds)
+        missing = self.resources.missing_for_level(level)
         if missing:
             raise FailedPrecondition(
                 f"exposure {level.name} needs the plugins for {list(missing)}, which are not "
                 "installed or are blocked"
             )
-        kinds = kinds_for_level(level, self.kinds)
+        kinds = tuple(r.kind for r in self.resources.for_level(level))
         self.hooks.preflight(spec=spec, kinds=kinds, settings=self.settings)
         ctx = self._context(timeout)
         network_name = spec.network_name
@@ -305,9 +302,12 @@ class ContainerManager:
     def _tenant_containers(self, tenant: str, ctx: KubeContext) -> set[str]:
         """The ids of ``tenant``'s live containers in all namespaces (see
         :func:`~container_maker.tenancy.tenant_containers`)."""
-        source = self.hooks.watch_source(kind="pod")
+        source = self.resources["pod"].watched
         if source is None:
-            raise InternalError("no plugin lists pods in all namespaces (cm_watch_source)")
+            raise InternalError(
+                f"plugin {self.resources['pod'].plugin}'s pod resource cannot list pods in all "
+                "namespaces (its client has no list_all)"
+            )
         return tenant_containers(source, tenant, ctx)
 
     def _make(
@@ -319,10 +319,14 @@ class ContainerManager:
         ctx: KubeContext,
         caller: Identity,
     ) -> Container:
-        """Create the objects of a new container along the chain (``spec`` names the
-        namespace); roll back on failure."""
+        """Create the objects of a new container in the registry's order (``spec`` names the
+        namespace); roll back on failure.
+
+        A namespace-scoped kind is made only in a namespace Container Maker manages (one an
+        operator assigned is used as it is), once: an existing object counts as made. It is
+        not rolled back or deleted with a container; it goes with its namespace.
+        """
         level = spec.exposure
-        kinds = kinds_for_level(level, self.kinds)
         log.info(
             "create start container_id=%s name=%s network=%s namespace=%s level=%s tenant=%s",
             container_id,
@@ -336,7 +340,13 @@ class ContainerManager:
         attempted: list[str] = []
         try:
             owner: ObjectRef | None = None
-            for kind in kinds:
+            managed_namespace = False
+            for resource in self.resources.for_level(level):
+                kind = resource.kind
+                if resource.scope == "namespace":
+                    if managed_namespace:
+                        self._ensure(resource, spec, container_id, resources, ctx, caller)
+                    continue
                 attempted.append(kind)
                 ctx.check_deadline(f"creating the {kind} of {spec.container_name}")
                 build_context = BuildContext(
@@ -349,13 +359,10 @@ class ContainerManager:
                 if kind == "pod":
                     extras = self.hooks.pod_extras(spec=spec, context=build_context)
                     build_context = build_context.model_copy(update={"pod_extras": extras})
-                manifest = self.hooks.build(kind=kind, spec=spec, context=build_context)
-                if manifest is None:
-                    raise InternalError(f"no plugin built the {kind} (cm_build returned None)")
-                obj = self.hooks.create(kind=kind, manifest=manifest, context=ctx)
-                if obj is None:
-                    raise InternalError(f"no plugin created the {kind} (cm_create returned None)")
+                obj = resource.create_object(resource.manifest(spec, build_context), ctx)
                 created.append(obj)
+                if kind == "namespace":
+                    managed_namespace = is_managed(obj.labels)
                 if kind == "pod":
                     owner = obj.ref()
             # A create that finishes after its deadline is rolled back too: the caller has
@@ -373,8 +380,30 @@ class ContainerManager:
             raise InternalError(f"creating {spec.container_name} failed: {error!r}") from error
 
         log.info("create done container_id=%s name=%s", container_id, spec.container_name)
-        objects: Objects = {o.kind: (o,) for o in created if o.kind in CONTAINER_KINDS}
+        view = {r.kind for r in self.resources.view()}
+        objects: Objects = {o.kind: (o,) for o in created if o.kind in view}
         return self._assemble(container_id, spec.network_name, objects)
+
+    def _ensure(
+        self,
+        resource: Resource,
+        spec: ContainerSpec,
+        container_id: str,
+        resources: ContainerResources,
+        ctx: KubeContext,
+        caller: Identity,
+    ) -> None:
+        """Create a namespace-scoped object unless it exists (one create call either way)."""
+        ctx.check_deadline(f"creating the {resource.kind} of namespace {spec.network_name}")
+        build_context = BuildContext(
+            container_id=container_id,
+            tenant=caller.tenant,
+            resources=resources,
+            settings=self.settings,
+        )
+        # An existing one was made with an earlier container of the namespace.
+        with contextlib.suppress(AlreadyExists):
+            resource.create_object(resource.manifest(spec, build_context), ctx)
 
     def _existing(
         self, spec: ContainerSpec, network_name: str, ctx: KubeContext
@@ -426,7 +455,7 @@ class ContainerManager:
                 found = {o.uid: o for o in self._get(kind, query, ctx)}
                 found.update({o.uid: o for o in created if o.kind == kind})
                 if found:
-                    self.hooks.delete(kind=kind, objects=tuple(found.values()), context=ctx)
+                    self.resources[kind].remove(tuple(found.values()), ctx)
             except Exception:
                 log.exception(
                     "rollback of %s incomplete container_id=%s; the garbage collector "
@@ -473,12 +502,12 @@ class ContainerManager:
         level = exposure_from_label(pods[0].labels.get(EXPOSURE_KEY)) or ExposureLevel.INTERNAL
         objects: Objects = {"pod": pods}
         query = Query(namespace=namespace, container_id=container_id)
-        for kind in kinds_for_level(level, self.kinds):
-            if kind == "pod" or kind not in CONTAINER_KINDS:
+        for resource in self.resources.view():
+            if resource.kind == "pod" or resource.min_level > level:
                 continue
-            found = self._get(kind, query, ctx)
+            found = resource.find(query, ctx)
             if found:
-                objects[kind] = found
+                objects[resource.kind] = found
         return self._assemble(container_id, namespace, objects)
 
     def list(
@@ -496,8 +525,9 @@ class ContainerManager:
         ctx = self._context(timeout)
         namespace = self._tenant_namespace(caller, "list", network_name, "", ctx)
         by_id: dict[str, Objects] = defaultdict(dict)
-        for kind in CONTAINER_KINDS:
-            for obj in self._get(kind, Query(namespace=namespace), ctx):
+        for resource in self.resources.view():
+            kind = resource.kind
+            for obj in resource.find(Query(namespace=namespace), ctx):
                 container_id = obj.labels.get(ID_KEY)
                 if container_id:
                     group = by_id[container_id]
@@ -520,7 +550,7 @@ class ContainerManager:
         timeout: float | None = None,
         caller: Identity = LOCAL_IDENTITY,
     ) -> DeleteOutcome:
-        """Delete a container in reverse chain order, then its namespace if that may go.
+        """Delete a container in reverse creation order, then its namespace if that may go.
 
         Waits up to ``settings.delete_wait_timeout`` for the objects to disappear; what is
         still terminating then is left to Kubernetes (status "Deleting" instead of "Deleted").
@@ -530,7 +560,7 @@ class ContainerManager:
         namespace = self._tenant_namespace(caller, "delete", network_name, container_id, ctx)
         query = Query(namespace=namespace, container_id=container_id)
         # Every kind is looked up, whatever the level: leftovers of a crashed create go too.
-        objects: Objects = {kind: self._get(kind, query, ctx) for kind in DELETED_KINDS}
+        objects: Objects = {r.kind: r.find(query, ctx) for r in self.resources.container_kinds()}
         if not any(objects.values()):
             raise _no_container(caller, container_id, network_name)
         log.info(
@@ -540,10 +570,8 @@ class ContainerManager:
             namespace,
         )
         all_gone = True
-        for kind in delete_order(tuple(k for k, objs in objects.items() if objs)):
-            result = self.hooks.delete(kind=kind, objects=objects[kind], context=ctx)
-            if result is None:
-                raise InternalError(f"no plugin deleted the {kind} (cm_delete returned None)")
+        for resource in self.resources.delete_order([k for k, objs in objects.items() if objs]):
+            result = resource.remove(objects[resource.kind], ctx)
             all_gone = all_gone and result.gone
         self._cleanup_namespace(namespace, caller.tenant, ctx)
         log.info("delete done container_id=%s gone=%s", container_id, all_gone)
@@ -609,11 +637,10 @@ class ContainerManager:
             or found[0].terminating
         ):
             return False
-        for kind in CONTAINER_KINDS:
-            if any(not o.terminating for o in self._get(kind, Query(namespace=namespace), ctx)):
+        for resource in self.resources.view():
+            if any(not o.terminating for o in resource.find(Query(namespace=namespace), ctx)):
                 return False
-        result = self.hooks.delete(kind="namespace", objects=found, context=ctx)
-        return result is not None and bool(result.deleted)
+        return bool(self.resources["namespace"].remove(found, ctx).deleted)
 
 
 def _no_container(caller: Identity, container_id: str, network_name: str) -> NotFound:
@@ -630,15 +657,15 @@ def _no_network(caller: Identity, network_name: str) -> NotFound:
 
 
 def _published_ports(objects: Objects) -> tuple[PublishedPort, ...]:
-    """Each published port once, with the URL of the highest kind of the chain that gives one.
+    """Each published port once, with the URL of the last created kind that gives one.
 
     The Service lists every port (in request order); the Ingress gives the TCP ports of an
     EXPOSED container their own hosts. A kind that names a port without a URL (an Ingress rule
     without a host) or without its target port keeps what the kind below said.
     """
     ports: dict[tuple[int, str], PublishedPort] = {}
-    for kind in EXPOSURE_CHAIN:
-        for obj in objects.get(kind, ()):
+    for found in objects.values():  # in creation order
+        for obj in found:
             for port in obj.published_ports:
                 key = (port.publish_port, port.protocol)
                 below = ports.get(key)
@@ -675,17 +702,3 @@ def _attributed(container_id: str, objects: Objects) -> Objects:
         if mine:
             kept[kind] = mine
     return kept
-
-
-def _nest(nodes: tuple[AssociatedResource, ...]) -> tuple[AssociatedResource, ...]:
-    """Nest tree nodes along the chain: each kind's nodes hold the nodes of the kind below."""
-    below: tuple[AssociatedResource, ...] = ()
-    for kind in EXPOSURE_CHAIN:
-        level_nodes = tuple(n for n in nodes if n.resource_type == kind)
-        if not level_nodes:
-            continue
-        below = tuple(
-            n.model_copy(update={"associated_resources": (*n.associated_resources, *below)})
-            for n in level_nodes
-        )
-    return below

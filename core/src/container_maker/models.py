@@ -286,13 +286,6 @@ class SavedImage(Model):
 # What plugins exchange with the core
 
 
-class ResourceKind(Model):
-    """A resource plugin's declaration: the kind it owns and the lowest level it applies at."""
-
-    kind: str
-    min_level: ExposureLevel
-
-
 class Manifest(Model):
     """A Kubernetes object to create, as the JSON body the API server takes.
 
@@ -335,7 +328,7 @@ class ObservedObject(Model):
     while not assigned. ``terminating`` is true once deletion has begun. ``published_ports``:
     the ports this object publishes and their URLs at its level (a Service: every port; an
     Ingress: the TCP ports it routes); per port and protocol, the core keeps the URL of the
-    highest kind of the chain that gives one.
+    last created kind that gives one.
 
     ``named_for``: the container this object belongs to by its name, for a kind whose labels
     someone other than the server may change (the status sidecar may patch its own Lease, labels
@@ -394,7 +387,7 @@ class PodExtras(Model):
     ``service_account_name``: the ServiceAccount the pod runs as, for a sidecar that talks to
     the API with a token of its own (mounted into that sidecar only, as a projected volume; the
     pod never automounts one). The plugin makes sure the account exists, through a kind of its
-    own that comes before the pod in the chain. At most one plugin may ask; "" keeps the namespace's
+    own that is created before the pod. At most one plugin may ask; "" keeps the namespace's
     default.
     """
 
@@ -416,7 +409,7 @@ class Query(Model):
 
 
 class DeleteResult(Model):
-    """What a plugin did on ``cm_delete``.
+    """What a resource's delete did.
 
     ``deleted`` names the objects whose deletion was requested; ``skipped`` the ones left alone
     (with the reason in ``detail``); ``gone`` is true when all deleted objects have disappeared

@@ -18,23 +18,11 @@ import pluggy
 
 from . import hookspecs
 from .auth import Access, Credentials, Decision, Identity
-from .chain import ESSENTIAL_KINDS
 from .context import BuildContext, KubeContext
 from .errors import Forbidden, InternalError, InvalidConfiguration
-from .kube import NamespacedKind
 from .markers import NAME
-from .models import (
-    AssociatedResource,
-    ContainerSpec,
-    DeleteResult,
-    Manifest,
-    Model,
-    ObservedObject,
-    PodExtras,
-    Query,
-    ResourceKind,
-    SavedImage,
-)
+from .models import ContainerSpec, Model, ObservedObject, PodExtras, SavedImage
+from .resources import ESSENTIAL_KINDS, ResourceRegistry
 from .settings import Settings
 
 T = TypeVar("T")
@@ -94,7 +82,7 @@ def describe_plugins(pm: pluggy.PluginManager, *, blocked: Iterable[str] = ()) -
     distribution offers that name). Blocked plugins implement no hooks and declare no kinds.
     """
     loaded = {pm.get_name(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
-    kinds = Hooks(pm).declared_kinds_by_plugin()
+    kinds = Hooks(pm).resources(check=False).plugins()
     infos: dict[str, PluginInfo] = {}
     for name, plugin in pm.list_name_plugin():
         if plugin is None:  # pluggy keeps blocked names with a None plugin
@@ -130,14 +118,6 @@ def _checked(result: object, expected: type[T], hook: str) -> T | None:
     )
 
 
-def _checked_objects(result: object, hook: str) -> tuple[ObservedObject, ...] | None:
-    if result is None:
-        return None
-    if isinstance(result, tuple) and all(isinstance(o, ObservedObject) for o in result):
-        return result
-    raise InternalError(f"a plugin's {hook} returned {result!r}, expected a tuple of objects")
-
-
 class Hooks:
     """Typed, keyword-only access to every hook of a plugin manager."""
 
@@ -150,42 +130,32 @@ class Hooks:
         """The wrapped plugin manager."""
         return self._pm
 
-    def declared_kinds(self) -> dict[str, ResourceKind]:
-        """Every declared kind and its declaration (two owners for one kind is an error)."""
-        declared: dict[str, ResourceKind] = {}
-        for result in self._hook.cm_declare_kind():
-            declaration = _checked(result, ResourceKind, "cm_declare_kind")
-            if declaration is None:
-                continue
-            if declaration.kind in declared:
-                raise InvalidConfiguration(f"two plugins declare kind {declaration.kind!r}")
-            declared[declaration.kind] = declaration
-        return declared
+    def resources(self, *, check: bool = True) -> ResourceRegistry:
+        """A new registry of every plugin's kinds (``cm_register_resources``), ordered.
 
-    def declared_kinds_by_plugin(self) -> dict[str, tuple[str, ...]]:
-        """``cm_declare_kind`` asked of each plugin on its own: plugin name -> the kinds it
-        declares (sorted; plugins declaring none are left out).
-
-        The collected hook call loses who returned what; ``container-maker plugins`` needs
-        each kind attributed to its plugin, so each implementation is called by itself.
+        Each implementation is called on its own, so that what it adds is attributed to it
+        (the errors name plugins). The names of blocked plugins may be anchored to. With
+        ``check`` (what a manager does), a registry without the essential kinds or whose
+        anchors do not resolve raises InvalidConfiguration; without, it is returned as
+        registered (what ``container-maker plugins`` shows).
         """
-        kinds: dict[str, set[str]] = {}
-        for impl in self._hook.cm_declare_kind.get_hookimpls():
-            # The spec takes no parameters, so the implementation is called with none.
-            result = impl.function()
-            declaration = _checked(result, ResourceKind, f"cm_declare_kind ({impl.plugin_name})")
-            if declaration is not None:
-                kinds.setdefault(impl.plugin_name, set()).add(declaration.kind)
-        return {name: tuple(sorted(declared)) for name, declared in kinds.items()}
+        blocked = [name for name, plugin in self._pm.list_name_plugin() if plugin is None]
+        registry = ResourceRegistry(tolerated=blocked)
+        for impl in self._hook.cm_register_resources.get_hookimpls():
+            others = [p for p in self._pm.get_plugins() if p is not impl.plugin]
+            # Called through the plugin manager (not impl.function), so that hook-call
+            # monitoring sees it, with every other plugin left out.
+            only = self._pm.subset_hook_caller("cm_register_resources", remove_plugins=others)
+            with registry.registering(impl.plugin_name):
+                only(registry=registry)
+        if check:
+            registry.check_essentials()
+            registry.ordered()
+        return registry
 
     def preflight(self, *, spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings) -> None:
         """``cm_preflight``: every plugin may refuse the create (by raising)."""
         self._hook.cm_preflight(spec=spec, kinds=kinds, settings=settings)
-
-    def build(self, *, kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-        """``cm_build``: the manifest of ``kind`` (None: no plugin owns it)."""
-        result = self._hook.cm_build(kind=kind, spec=spec, context=context)
-        return _checked(result, Manifest, "cm_build")
 
     def pod_extras(self, *, spec: ContainerSpec, context: BuildContext) -> tuple[PodExtras, ...]:
         """``cm_pod_extras``: every sidecar plugin's contribution."""
@@ -193,62 +163,10 @@ class Hooks:
         checked = (_checked(r, PodExtras, "cm_pod_extras") for r in results)
         return tuple(r for r in checked if r is not None)
 
-    def create(
-        self, *, kind: str, manifest: Manifest, context: KubeContext
-    ) -> ObservedObject | None:
-        """``cm_create``: the created object (None: no plugin owns ``kind``)."""
-        result = self._hook.cm_create(kind=kind, manifest=manifest, context=context)
-        return _checked(result, ObservedObject, "cm_create")
-
-    def get(
-        self, *, kind: str, query: Query, context: KubeContext
-    ) -> tuple[ObservedObject, ...] | None:
-        """``cm_get``: matching managed objects (None: no plugin owns ``kind``)."""
-        result = self._hook.cm_get(kind=kind, query=query, context=context)
-        return _checked_objects(result, "cm_get")
-
-    def delete(
-        self, *, kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-    ) -> DeleteResult | None:
-        """``cm_delete``: what was deleted (None: no plugin owns ``kind``)."""
-        result = self._hook.cm_delete(kind=kind, objects=objects, context=context)
-        return _checked(result, DeleteResult, "cm_delete")
-
-    def watch_source(self, *, kind: str) -> NamespacedKind[Any] | None:
-        """``cm_watch_source``: how to watch ``kind`` (None: nobody can)."""
-        result = self._hook.cm_watch_source(kind=kind)
-        if result is None:
-            return None
-        if not isinstance(result, NamespacedKind) or result.list_all is None:
-            raise InternalError(
-                f"a plugin's cm_watch_source returned {result!r}, expected a NamespacedKind "
-                "with list_all"
-            )
-        return result
-
     def save(self, *, pod: ObservedObject, context: KubeContext) -> SavedImage | None:
         """``cm_save``: the image saved from ``pod`` (None: no plugin saves)."""
         result = self._hook.cm_save(pod=pod, context=context)
         return _checked(result, SavedImage, "cm_save")
-
-    def describe_associations(
-        self, *, container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
-    ) -> tuple[AssociatedResource, ...]:
-        """``cm_describe_associations``: all plugins' tree nodes, flattened."""
-        results = self._hook.cm_describe_associations(container_id=container_id, objects=objects)
-        nodes: list[AssociatedResource] = []
-        for result in results:
-            if result is None:
-                continue
-            if not isinstance(result, tuple) or not all(
-                isinstance(n, AssociatedResource) for n in result
-            ):
-                raise InternalError(
-                    f"a plugin's cm_describe_associations returned {result!r}, "
-                    "expected a tuple of AssociatedResource"
-                )
-            nodes.extend(result)
-        return tuple(nodes)
 
     def authenticate(
         self, *, credentials: Credentials, settings: Settings, context: KubeContext

@@ -1,9 +1,9 @@
 """The resource registry: the kinds of object a container is made of, composed from plugins.
 
-A resource plugin declares each of its kinds as a :class:`Resource` added to a
-:class:`ResourceRegistry`. (The registry is the replacement for the closed exposure chain of
-:mod:`container_maker.chain`; until the manager, the watch hub and the built-in plugins move
-to it, through a ``cm_register_resources`` hook, the chain is what runs.) A declaration says
+A resource plugin declares each of its kinds as a :class:`Resource` and adds it to the
+:class:`ResourceRegistry` its ``cm_register_resources`` hook is given. Create, get, list,
+delete, rollback, status, the associated-resources tree, the watch hub and the testing kit all
+iterate the registry: a kind that is registered is a kind the core handles. A declaration says
 where the kind goes (``after`` / ``before`` other kinds), from which exposure level on it
 applies, whether it belongs to one container or to the namespace, where its objects hang in
 the associated-resources tree, and how the core creates, finds, deletes and watches its objects.
@@ -18,6 +18,7 @@ nobody registered (and no blocked plugin stands for) and a cycle of anchors are 
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,27 @@ from .models import (
 )
 
 T = TypeVar("T")
+
+ESSENTIAL_KINDS: tuple[str, ...] = ("namespace", "pod")
+"""Kinds without which no container can exist: a manager without them does not start, and
+their plugins cannot be blocked. The core knows these two by name (the namespace is the
+container's "network", the pod owns the objects after it and gets the sidecars' extras)."""
+
+EXPECTED_MIN_LEVELS: dict[str, ExposureLevel] = {
+    "namespace": ExposureLevel.INTERNAL,
+    "pod": ExposureLevel.INTERNAL,
+    "service": ExposureLevel.CLUSTER_LOCAL,
+    "ingress": ExposureLevel.EXPOSED,
+}
+"""What each exposure level needs by the wire contract (CLUSTER_LOCAL means a Service,
+EXPOSED an Ingress). A create at a level whose kind is not registered (its plugin blocked or
+not installed) is refused (FAILED_PRECONDITION) instead of silently making less than asked."""
+
+Interceptor = Callable[[str, str, Callable[[], Any]], Any]
+"""Runs around each call the core makes of a registered resource: ``interceptor(call, kind,
+proceed)``, where ``call`` is ``build``, ``create``, ``get``, ``delete`` or ``describe``; it
+must return what ``proceed()`` returns (or raise). For what watches every kind's calls:
+metrics, a log of calls, the testing kit's call recorder and its injected faults."""
 
 Scope = Literal["container", "namespace"]
 """``container``: one set of objects per container, labelled with its id, found by get, list
@@ -74,7 +96,7 @@ class Resource:
       container's state (a NetworkPolicy) sets False: it is still found and removed by delete.
     - ``parent``: the kind under whose tree nodes this kind's nodes hang ("hang under the
       service"); when the container has no object of that kind, its parent's parent is tried,
-      and so on; None (or none found) makes them roots.
+      and so on; None (or none found, or a kind nobody registers) makes them roots.
     - ``tree``: whether the kind's objects appear in the tree at all.
     - ``describe``: the tree nodes for a container's objects of this kind (default: one node
       per object, named after it, of type ``kind``).
@@ -82,6 +104,9 @@ class Resource:
       kind's names are not DNS labels limited to 63 characters, so they do not limit the
       container name).
     - ``watch``: whether the watch hub watches the kind (needs ``client.list_all``).
+    - ``exposes``: whether the kind's objects are how the container is reached: of the kinds
+      that set it, the last one in creation order with an object gives the container's
+      ``container_type`` and ``container_ip`` (the pod, the Service, the Ingress).
     - ``plugin``: the registering plugin's name, filled in by the registry.
     """
 
@@ -101,7 +126,9 @@ class Resource:
     describe: Describe | None = None
     name_suffix: str | None = None
     watch: bool = True
+    exposes: bool = False
     plugin: str = ""
+    interceptors: list[Interceptor] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         missing = [
@@ -120,6 +147,36 @@ class Resource:
 
     def manifest(self, spec: ContainerSpec, context: BuildContext) -> Manifest:
         """The kind's manifest for ``spec`` (``build`` wrapped in a Manifest)."""
+        return self._intercepted("build", lambda: self._manifest(spec, context))
+
+    def create_object(self, manifest: Manifest, context: KubeContext) -> ObservedObject:
+        """Create ``manifest`` (``create``, else one client create call)."""
+        return self._intercepted("create", lambda: self._create(manifest, context))
+
+    def find(self, query: Query, context: KubeContext) -> tuple[ObservedObject, ...]:
+        """The managed objects matching ``query`` (``get``, else one label-selected list)."""
+        return self._intercepted("get", lambda: self._find(query, context))
+
+    def remove(self, objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
+        """Delete ``objects`` (``delete``, else client deletes with uid preconditions)."""
+        return self._intercepted("delete", lambda: self._remove(objects, context))
+
+    def nodes(self, objects: tuple[ObservedObject, ...]) -> tuple[AssociatedResource, ...]:
+        """The tree nodes of a container's ``objects`` of this kind."""
+        if not self.tree or not objects:
+            return ()
+        return self._intercepted("describe", lambda: self._nodes(objects))
+
+    @property
+    def watched(self) -> NamespacedKind[Any] | None:
+        """The client the watch hub lists and watches with, or None."""
+        if not self.watch or self.client is None or self.client.list_all is None:
+            return None
+        return self.client
+
+    # -- the calls themselves --------------------------------------------------------------
+
+    def _manifest(self, spec: ContainerSpec, context: BuildContext) -> Manifest:
         built = self.build(spec, context)
         if isinstance(built, Manifest):
             return built
@@ -130,43 +187,37 @@ class Resource:
             )
         return Manifest(kind=self.kind, body=built)
 
-    def create_object(self, manifest: Manifest, context: KubeContext) -> ObservedObject:
-        """Create ``manifest`` (``create``, else one client create call)."""
+    def _create(self, manifest: Manifest, context: KubeContext) -> ObservedObject:
         if self.create is not None:
             return self._checked(self.create(manifest, context), "create", ObservedObject)
         assert self.client is not None
         return create_object(self.client, manifest, context)
 
-    def find(self, query: Query, context: KubeContext) -> tuple[ObservedObject, ...]:
-        """The managed objects matching ``query`` (``get``, else one label-selected list)."""
+    def _find(self, query: Query, context: KubeContext) -> tuple[ObservedObject, ...]:
         if self.get is not None:
             return self._checked_tuple(self.get(query, context), "get", ObservedObject)
         assert self.client is not None
         return list_objects(self.client, query, context)
 
-    def remove(self, objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
-        """Delete ``objects`` (``delete``, else client deletes with uid preconditions)."""
+    def _remove(self, objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
         if self.delete is not None:
             return self._checked(self.delete(objects, context), "delete", DeleteResult)
         assert self.client is not None
         return delete_objects(self.client, objects, context)
 
-    def nodes(self, objects: tuple[ObservedObject, ...]) -> tuple[AssociatedResource, ...]:
-        """The tree nodes of a container's ``objects`` of this kind."""
-        if not self.tree or not objects:
-            return ()
+    def _nodes(self, objects: tuple[ObservedObject, ...]) -> tuple[AssociatedResource, ...]:
         if self.describe is None:
             return tuple(
                 AssociatedResource(resource_name=o.name, resource_type=self.kind) for o in objects
             )
         return self._checked_tuple(self.describe(objects), "describe", AssociatedResource)
 
-    @property
-    def watched(self) -> NamespacedKind[Any] | None:
-        """The client the watch hub lists and watches with, or None."""
-        if not self.watch or self.client is None or self.client.list_all is None:
-            return None
-        return self.client
+    def _intercepted(self, call: str, proceed: Callable[[], T]) -> T:
+        """``proceed()`` through the registry's interceptors, the first added outermost."""
+        chain = proceed
+        for interceptor in reversed(self.interceptors):
+            chain = functools.partial(interceptor, call, self.kind, chain)
+        return chain()
 
     def _checked(self, value: object, what: str, expected: type[T]) -> T:
         """``value`` if it is an ``expected``; else InternalError naming the plugin."""
@@ -198,6 +249,7 @@ class ResourceRegistry:
 
     tolerated: Collection[str] = ()
     _resources: dict[str, Resource] = field(default_factory=dict)
+    _interceptors: list[Interceptor] = field(default_factory=list)
     _current_plugin: str = ""
     _ordered: tuple[Resource, ...] | None = None
 
@@ -207,15 +259,31 @@ class ResourceRegistry:
             raise InvalidConfiguration(
                 f"resource {resource.kind!r} registered after the registry was sealed"
             )
+        if not isinstance(resource, Resource):
+            raise InternalError(
+                f"plugin {self._current_plugin!r} registered {type(resource).__name__}, "
+                "expected a Resource"
+            )
         plugin = resource.plugin or self._current_plugin
-        registered = Resource(**{**_fields(resource), "plugin": plugin})
+        registered = Resource(
+            **{**_fields(resource), "plugin": plugin, "interceptors": self._interceptors}
+        )
         existing = self._resources.get(resource.kind)
         if existing is not None:
+            first, second = sorted((existing.plugin, plugin))
             raise InvalidConfiguration(
-                f"plugins {existing.plugin!r} and {plugin!r} both register kind {resource.kind!r}"
+                f"plugins {first!r} and {second!r} both register kind {resource.kind!r}"
             )
         self._resources[resource.kind] = registered
         return registered
+
+    def intercept(self, interceptor: Interceptor) -> Callable[[], None]:
+        """Run ``interceptor`` around every call of every registered resource (see
+        :data:`Interceptor`), from now on, even once sealed (it changes no declaration); a
+        plugin may add one from its ``cm_register_resources``. Returns the function that
+        removes it."""
+        self._interceptors.append(interceptor)
+        return lambda: self._interceptors.remove(interceptor)
 
     def registering(self, plugin: str) -> _Registering:
         """Attribute what is added inside the ``with`` block to ``plugin``."""
@@ -270,6 +338,69 @@ class ResourceRegistry:
         """The resources of ``kinds`` in reverse creation order (delete and rollback)."""
         return tuple(r for r in reversed(self.ordered()) if r.kind in kinds)
 
+    def plugins(self) -> dict[str, tuple[str, ...]]:
+        """Plugin name -> the kinds it registered (sorted)."""
+        kinds: dict[str, list[str]] = {}
+        for resource in self._resources.values():
+            kinds.setdefault(resource.plugin, []).append(resource.kind)
+        return {plugin: tuple(sorted(found)) for plugin, found in kinds.items()}
+
+    def exposing(self) -> tuple[Resource, ...]:
+        """The view's kinds that say how the container is reached (``exposes``), in order."""
+        return tuple(r for r in self.view() if r.exposes)
+
+    def missing_for_level(self, level: ExposureLevel) -> tuple[str, ...]:
+        """The kinds ``level`` needs (:data:`EXPECTED_MIN_LEVELS`) that nobody registered."""
+        return tuple(
+            kind
+            for kind, needed in EXPECTED_MIN_LEVELS.items()
+            if needed <= level and kind not in self._resources
+        )
+
+    def check_essentials(self) -> None:
+        """InvalidConfiguration unless every essential kind is registered."""
+        missing = [kind for kind in ESSENTIAL_KINDS if kind not in self._resources]
+        if missing:
+            raise InvalidConfiguration(
+                f"no plugin registers the essential kinds {missing} (registered kinds: "
+                f"{', '.join(sorted(self._resources)) or 'none'})"
+            )
+
+    def nest(
+        self, nodes: dict[str, tuple[AssociatedResource, ...]]
+    ) -> tuple[AssociatedResource, ...]:
+        """The associated-resources tree from each kind's nodes (pure).
+
+        A kind's nodes hang under the nodes of its ``parent``; when the container has none of
+        that kind, under its parent's parent, and so on; kinds left without a parent are roots,
+        the last created first. Under a node, its own children (a pod's containers) come first,
+        then the kinds hanging there in creation order.
+        """
+        order = [r.kind for r in self.ordered() if nodes.get(r.kind)]
+
+        def placed_under(kind: str) -> str | None:
+            parent = self._resources[kind].parent
+            seen = {kind}
+            while parent is not None and parent not in seen:
+                if nodes.get(parent):
+                    return parent
+                seen.add(parent)
+                parent = self._resources[parent].parent if parent in self._resources else None
+            return None
+
+        under = {kind: placed_under(kind) for kind in order}
+
+        def built(kind: str) -> tuple[AssociatedResource, ...]:
+            below = tuple(node for child in order if under[child] == kind for node in built(child))
+            return tuple(
+                n.model_copy(update={"associated_resources": (*n.associated_resources, *below)})
+                for n in nodes[kind]
+            )
+
+        return tuple(
+            node for kind in reversed(order) if under[kind] is None for node in built(kind)
+        )
+
     def max_name_length(self, limit: int = 63) -> int:
         """The longest container name whose objects' names all stay within ``limit``."""
         suffixes = [len(r.name_suffix) for r in self._resources.values() if r.name_suffix]
@@ -309,6 +440,9 @@ def _topological(resources: dict[str, Resource], tolerated: set[str]) -> tuple[R
         for anchor in resource.before:
             if anchor in resources:
                 edges[resource.kind].add(anchor)
+        if "namespace" in resources and resource.kind != "namespace":
+            # Every object lives in the namespace: it is made first and goes last.
+            edges["namespace"].add(resource.kind)
     incoming = {kind: 0 for kind in resources}
     for targets in edges.values():
         for target in targets:

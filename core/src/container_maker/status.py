@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from .chain import CONTAINER_KINDS
 from .models import (
     ContainerPhase,
     ContainerStatus,
@@ -70,10 +69,10 @@ def container_status(
     expected: tuple[str, ...] = (),
     now: datetime | None = None,
 ) -> ContainerStatus:
-    """The status of one container at ``now`` (default: the current time) from its objects by
-    kind (the pod must be among them).
+    """The status of one container at ``now`` (default: the current time) from the objects of
+    its view by kind (the pod must be among them).
 
-    ``expected`` are the kinds its exposure level needs: one missing (not created yet, or
+    ``expected`` are the view's kinds its exposure level needs: one missing (not created yet, or
     deleted behind our back) keeps the container from being ready ("ObjectMissing"). A pod
     whose plugin gave no phase is reported STARTING and not ready: an object that says nothing
     never makes a container look healthier than it is.
@@ -81,10 +80,10 @@ def container_status(
     now = now or datetime.now(UTC)
     pod = objects["pod"][0].status
     conditions: list[StatusCondition] = []
-    missing = [kind for kind in expected if kind in CONTAINER_KINDS and not objects.get(kind)]
+    missing = [kind for kind in expected if not objects.get(kind)]
     others: list[ObjectStatus] = []
-    for kind in CONTAINER_KINDS:
-        for obj in objects.get(kind, ()):
+    for kind, found in objects.items():
+        for obj in found:
             status = _effective(obj, now)
             conditions.extend(status.conditions)
             if kind != "pod":

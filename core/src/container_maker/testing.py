@@ -10,8 +10,9 @@ Fixtures (all function-scoped):
   points (as production does), honouring ``cm_settings.blocked_plugins``.
 - ``cm_register``: ``cm_register(plugin, name=None)`` registers a plugin (a module or object of
   hook functions) into ``cm_plugin_manager`` for the current test only.
-- ``cm_hook_calls``: a list that records every hook call made through ``cm_plugin_manager`` as
-  :class:`HookCall` (hook name and ``kind`` argument), in call order.
+- ``cm_hook_calls``: a list that records every hook call made through ``cm_plugin_manager`` and
+  every call the core makes of the resources its plugins registered, as :class:`HookCall`
+  (``HookCall("cm_preflight")``, ``HookCall("create", "pod")``), in call order.
 - ``kube_api_client``: a ``kubernetes.client.ApiClient`` for the real test cluster.
 - ``kube_context``: a :class:`~container_maker.context.KubeContext` on that client, to call a
   plugin's cluster hooks directly.
@@ -44,6 +45,12 @@ Helpers:
 - :func:`foreign_pod` creates a pod "someone else" made (not labelled as ours).
 - :func:`managed_objects` lists what Container Maker left in a namespace, straight from the API.
 - :func:`eventually` fetches a value again until it is ready (a test failure after a timeout).
+- :func:`container_spec` and :func:`build_context`: a valid spec and the build context a create
+  gives a resource's build, with any field replaced (for testing a builder without a cluster).
+- :class:`Intercepting`: a plugin running a function around every resource call (a fault or a
+  delay at one step); :class:`CallRecorder` records hook and resource calls.
+- :class:`~container_maker.memory.MemoryKind` (in :mod:`container_maker.memory`): an in-memory
+  resource kind, to test where a plugin's kind goes among the others without a cluster.
 
 The cluster itself comes from the test-cluster plugin (distribution
 ``container-maker-testcluster``): ``kube_cluster`` (session) and ``namespace`` (a fresh
@@ -73,12 +80,16 @@ from kubernetes import client
 
 from .api.server import TlsConfig
 from .auth import LOCAL_IDENTITY, VERBS
-from .context import KubeContext
-from .identity import ID_KEY, label_selector
+from .context import BuildContext, KubeContext
+from .identity import ID_KEY, label_selector, new_container_id
 from .manager import ContainerManager
+from .markers import hookimpl
+from .models import ContainerSpec, ExposureLevel, PublishInformation
 from .plugins import create_plugin_manager
+from .resources import Interceptor, ResourceRegistry
 from .settings import LOCAL_INGRESS_DOMAIN, Settings
 from .tenancy import assign_namespace
+from .validation import validate_spec
 
 T = TypeVar("T")
 
@@ -159,6 +170,37 @@ def managed_objects(
     return sorted(found)
 
 
+def container_spec(**values: Any) -> ContainerSpec:
+    """A valid :class:`~container_maker.models.ContainerSpec`: ``nginx:1.27`` named ``web`` in
+    network ``net``, INTERNAL, port 80 to 8080; ``values`` replace any field."""
+    fields: dict[str, Any] = {
+        "image_name": "nginx:1.27",
+        "container_name": "web",
+        "network_name": "net",
+        "exposure_level": int(ExposureLevel.INTERNAL),
+        "publish_information": (PublishInformation(publish_port=80, target_port=8080),),
+    }
+    return ContainerSpec(**{**fields, **values})
+
+
+def build_context(
+    spec: ContainerSpec | None = None, settings: Settings | None = None, **values: Any
+) -> BuildContext:
+    """The :class:`~container_maker.context.BuildContext` a create gives a resource's build
+    for ``spec`` (default :func:`container_spec`): a new container id, tenant ``local``, the
+    resources the settings resolve for it (validated as a create validates them); ``values``
+    replace any field (``owner``, ``pod_extras``)."""
+    spec = spec or container_spec()
+    settings = settings or Settings(ingress_domain=LOCAL_INGRESS_DOMAIN)
+    fields: dict[str, Any] = {
+        "container_id": new_container_id(),
+        "tenant": LOCAL_IDENTITY.tenant,
+        "resources": validate_spec(spec, settings),
+        "settings": settings,
+    }
+    return BuildContext(**{**fields, **values})
+
+
 def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: float = 60.0) -> T:
     """Call ``fetch()`` every half second until ``ready`` accepts its value; return that value.
 
@@ -175,10 +217,70 @@ def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: floa
 
 @dataclass(frozen=True)
 class HookCall:
-    """One recorded hook call: its name and, for per-kind hooks, the kind."""
+    """One recorded call: a hook's name, or a call the core made of a registered resource
+    (``build``, ``create``, ``get``, ``delete``) with its kind."""
 
     hook: str
     kind: str | None = None
+
+
+class Intercepting:
+    """A plugin that runs ``around(call, kind, proceed)`` around every call the core makes of
+    a resource (see :data:`~container_maker.resources.Interceptor`), in the managers built
+    with it: to inject a fault or a delay at one step of a create. Subclasses override
+    :meth:`around`; or pass the function."""
+
+    def __init__(self, around: Interceptor | None = None) -> None:
+        self._given = around
+
+    def around(self, call: str, kind: str, proceed: Callable[[], Any]) -> Any:
+        return proceed() if self._given is None else self._given(call, kind, proceed)
+
+    @hookimpl
+    def cm_register_resources(self, registry: ResourceRegistry) -> None:
+        registry.intercept(self.around)
+
+
+@dataclass
+class CallRecorder:
+    """Records every hook call of the plugin managers it is attached to and every call of the
+    resources they register, as :class:`HookCall`, in call order.
+
+    Attach it before a manager is built from the plugin manager: the registry is found when
+    ``cm_register_resources`` is called (those calls themselves, made while a manager is
+    built, are not recorded).
+    """
+
+    calls: list[HookCall] = field(default_factory=list)
+    _registries: list[object] = field(default_factory=list)
+
+    def attach(self, pm: pluggy.PluginManager) -> Callable[[], None]:
+        """Record ``pm``'s hook calls from now on; returns the function that stops it."""
+
+        def before(
+            hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+        ) -> None:
+            if hook_name == "cm_register_resources":
+                self.watch(kwargs["registry"])
+            else:
+                self.calls.append(HookCall(hook_name))
+
+        def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: Any) -> None:
+            pass
+
+        return pm.add_hookcall_monitoring(before, after)
+
+    def watch(self, registry: ResourceRegistry) -> None:
+        """Record the calls of ``registry``'s resources (once per registry)."""
+        if any(r is registry for r in self._registries):
+            return
+        self._registries.append(registry)
+        registry.intercept(self._record)
+
+    def _record(self, call: str, kind: str, proceed: Callable[[], T]) -> T:
+        if call != "describe":  # pure, and no part of the order
+            self.calls.append(HookCall(call, kind))
+        return proceed()
 
 
 @pytest.fixture
@@ -189,9 +291,19 @@ def cm_settings() -> Settings:
 
 
 @pytest.fixture
-def cm_plugin_manager(cm_settings: Settings) -> pluggy.PluginManager:
+def cm_call_recorder() -> CallRecorder:
+    """The recorder ``cm_plugin_manager`` is attached to (see ``cm_hook_calls``)."""
+    return CallRecorder()
+
+
+@pytest.fixture
+def cm_plugin_manager(
+    cm_settings: Settings, cm_call_recorder: CallRecorder
+) -> pluggy.PluginManager:
     """A fresh plugin manager with the installed plugins loaded from entry points."""
-    return create_plugin_manager(blocked=cm_settings.blocked_plugins)
+    pm = create_plugin_manager(blocked=cm_settings.blocked_plugins)
+    cm_call_recorder.attach(pm)
+    return pm
 
 
 @pytest.fixture
@@ -214,22 +326,12 @@ def cm_register(
 
 
 @pytest.fixture
-def cm_hook_calls(cm_plugin_manager: pluggy.PluginManager) -> Iterator[list[HookCall]]:
-    """Every hook call made through ``cm_plugin_manager`` during the test, in order."""
-    calls: list[HookCall] = []
-
-    def before(
-        hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
-    ) -> None:
-        kind = kwargs.get("kind")
-        calls.append(HookCall(hook_name, kind if isinstance(kind, str) else None))
-
-    def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: Any) -> None:
-        pass
-
-    undo = cm_plugin_manager.add_hookcall_monitoring(before, after)
-    yield calls
-    undo()
+def cm_hook_calls(cm_call_recorder: CallRecorder) -> list[HookCall]:
+    """Every hook call made through ``cm_plugin_manager`` and every call of its registered
+    resources, from the start of the test on, in order (whatever order the fixtures were
+    set up in: a manager built before this fixture is recorded too)."""
+    cm_call_recorder.calls.clear()
+    return cm_call_recorder.calls
 
 
 @pytest.fixture

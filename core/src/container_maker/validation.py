@@ -109,15 +109,15 @@ def validate_container_id(value: str, field: str = "container_id") -> None:
         raise InvalidArgument(field, f"{value!r} is not a container id in canonical UUID form")
 
 
-def _validate_container_name(value: str) -> None:
+def _validate_container_name(value: str, max_length: int) -> None:
     field = "container_name"
     if not value:
         raise InvalidArgument(field, "must not be empty")
-    if len(value) > MAX_NAME_LENGTH:
+    if len(value) > max_length:
         raise InvalidArgument(
             field,
-            f"must be at most {MAX_NAME_LENGTH} characters (Kubernetes names are limited to 63 "
-            f"and the Service and Ingress names add a suffix), got {len(value)}",
+            f"must be at most {max_length} characters (Kubernetes names are limited to 63 "
+            f"and the names of a container's objects add a suffix), got {len(value)}",
         )
     if not DNS1035_LABEL.match(value):
         raise InvalidArgument(
@@ -418,8 +418,14 @@ def check_resource_bounds(
         raise InvalidArgument(f"resource_requirements.{field}", f"{text} is {problem}")
 
 
-def validate_spec(spec: ContainerSpec, settings: Settings) -> ContainerResources:
+def validate_spec(
+    spec: ContainerSpec, settings: Settings, *, max_name_length: int = MAX_NAME_LENGTH
+) -> ContainerResources:
     """Check a create request; return the user container's resolved resources.
+
+    ``max_name_length`` is the longest container name whose objects' names stay valid (the
+    manager's registry knows the suffixes its plugins declared; the default is the built-in
+    kinds').
 
     Checks, in order: exposure level, network (namespace) name, container name, image reference,
     the image's registry, the per-container ceilings (port count, node ports, environment size),
@@ -427,7 +433,7 @@ def validate_spec(spec: ContainerSpec, settings: Settings) -> ContainerResources
     """
     level = _validate_exposure(spec.exposure_level)
     validate_namespace_name(spec.network_name)
-    _validate_container_name(spec.container_name)
+    _validate_container_name(spec.container_name, max_name_length)
     _validate_image(spec.image_name)
     validate_image_registry(spec.image_name, settings)
     validate_ceilings(spec, settings)

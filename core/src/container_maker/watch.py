@@ -1,11 +1,12 @@
 """The watch hub: one Kubernetes watch per kind per server, fanned out to every subscriber.
 
 ``watchContainers`` clients subscribe here; they never cause a watch of their own. On the first
-subscription the hub starts one thread per watchable kind (pod, service, ingress; see the
-``cm_watch_source`` hook) that lists the kind's managed objects in all namespaces and then
-watches them from the list's resourceVersion. Each thread keeps the objects it saw in a cache;
-after each change the hub assembles the affected container from the cache (no API call, the same
-code as get and list) and, if the container's description changed, queues a
+subscription the hub starts one thread per watchable kind of a container's view (each registered
+:class:`~container_maker.resources.Resource` whose client can list all namespaces: the status Lease,
+pod, service, ingress and any a plugin adds) that lists the kind's managed objects in all namespaces
+and then watches them from the list's resourceVersion. Each thread keeps the objects it saw in a
+cache; after each change the hub assembles the affected container from the cache (no API call, the
+same code as get and list) and, if the container's description changed, queues a
 :class:`ContainerEvent` for every subscriber whose filter matches.
 
 Reports expire: the status sidecar's report is valid until a time it states, and no watch event
@@ -45,7 +46,6 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from .chain import CONTAINER_KINDS
 from .identity import ID_KEY, label_selector
 from .kube import NamespacedKind
 from .manager import ContainerManager
@@ -131,12 +131,9 @@ class WatchHub:
         self.manager = manager
         self.settings = manager.settings
         self.queue_size = manager.settings.watch_queue_size
-        self.sources: dict[str, NamespacedKind[Any]] = {}
-        for kind in CONTAINER_KINDS:
-            if kind in manager.kinds:
-                source = manager.hooks.watch_source(kind=kind)
-                if source is not None:
-                    self.sources[kind] = source
+        self.sources: dict[str, NamespacedKind[Any]] = {
+            r.kind: r.watched for r in manager.resources.view() if r.watched is not None
+        }
         self._lock = threading.Lock()
         self._objects: dict[Key, dict[str, dict[str, ObservedObject]]] = {}
         self._containers: dict[Key, Container] = {}

@@ -82,7 +82,7 @@ def test_exposed_container_gets_a_host_per_port(
     query = Query(namespace=namespace, container_id=container.container_id)
     deadline = time.monotonic() + 60
     while True:
-        found = plugin.cm_get(kind="ingress", query=query, context=kube_context)
+        found = plugin.RESOURCE.find(query, kube_context)
         assert found is not None and len(found) == 1
         if found[0].address:
             break
@@ -94,9 +94,9 @@ def test_exposed_container_gets_a_host_per_port(
         f"http://{host_8443}/",
     ]
 
-    result = plugin.cm_delete(kind="ingress", objects=found, context=kube_context)
+    result = plugin.RESOURCE.remove(found, kube_context)
     assert result is not None and result.deleted == ("web-ing",) and result.gone
-    assert plugin.cm_get(kind="ingress", query=query, context=kube_context) == ()
+    assert plugin.RESOURCE.find(query, kube_context) == ()
 
 
 def test_two_containers_two_hosts_each_routed_to_its_own_service(

@@ -22,9 +22,7 @@ def manifest(name: str, tenant: str = "local") -> Manifest:
 
 def test_create_get_and_delete(fresh_namespace_name: str, kube_context: KubeContext) -> None:
     core = client.CoreV1Api(kube_context.api_client)
-    created = plugin.cm_create(
-        kind="namespace", manifest=manifest(fresh_namespace_name), context=kube_context
-    )
+    created = plugin.RESOURCE.create_object(manifest(fresh_namespace_name), kube_context)
     assert created is not None
     real = core.read_namespace(fresh_namespace_name)
     assert real.metadata.uid == created.uid
@@ -33,35 +31,26 @@ def test_create_get_and_delete(fresh_namespace_name: str, kube_context: KubeCont
     assert real.metadata.labels["container-maker.io/tenant"] == "local"
 
     # Creating again returns the existing namespace.
-    again = plugin.cm_create(
-        kind="namespace", manifest=manifest(fresh_namespace_name), context=kube_context
-    )
+    again = plugin.RESOURCE.create_object(manifest(fresh_namespace_name), kube_context)
     assert again is not None and again.uid == created.uid
 
-    found = plugin.cm_get(
-        kind="namespace", query=Query(namespace=fresh_namespace_name), context=kube_context
-    )
+    found = plugin.RESOURCE.find(Query(namespace=fresh_namespace_name), kube_context)
     assert found is not None and [o.uid for o in found] == [created.uid]
     assert found[0].phase == "Active"
     assert not found[0].terminating
 
-    result = plugin.cm_delete(kind="namespace", objects=(created,), context=kube_context)
+    result = plugin.RESOURCE.remove((created,), kube_context)
     assert result is not None and result.deleted == (fresh_namespace_name,)
     real = core.read_namespace(fresh_namespace_name)
     assert real.metadata.deletion_timestamp is not None or real.status.phase == "Terminating"
 
 
-def test_other_kinds_are_not_answered(kube_context: KubeContext, namespace: str) -> None:
-    assert plugin.cm_get(kind="pod", query=Query(namespace=namespace), context=kube_context) is None
-    assert plugin.cm_delete(kind="pod", objects=(), context=kube_context) is None
-
-
 def test_a_namespace_we_did_not_create_is_never_deleted(
     namespace: str, kube_context: KubeContext
 ) -> None:
-    found = plugin.cm_get(kind="namespace", query=Query(namespace=namespace), context=kube_context)
+    found = plugin.RESOURCE.find(Query(namespace=namespace), kube_context)
     assert found is not None and len(found) == 1
-    result = plugin.cm_delete(kind="namespace", objects=found, context=kube_context)
+    result = plugin.RESOURCE.remove(found, kube_context)
     assert result is not None
     assert result.deleted == ()
     assert result.skipped == (namespace,)
@@ -73,7 +62,7 @@ def test_missing_namespace_is_found_empty(
     fresh_namespace_name: str, kube_context: KubeContext
 ) -> None:
     query = Query(namespace=fresh_namespace_name)
-    assert plugin.cm_get(kind="namespace", query=query, context=kube_context) == ()
+    assert plugin.RESOURCE.find(query, kube_context) == ()
 
 
 def test_terminating_namespace_is_waited_for_and_recreated(
@@ -94,9 +83,7 @@ def test_terminating_namespace_is_waited_for_and_recreated(
 
     result: list[ObservedObject | None] = []
     worker = threading.Thread(
-        target=lambda: result.append(
-            plugin.cm_create(kind="namespace", manifest=manifest(name), context=kube_context)
-        )
+        target=lambda: result.append(plugin.RESOURCE.create_object(manifest(name), kube_context))
     )
     worker.start()
     time.sleep(2)
@@ -116,9 +103,7 @@ def test_pod_security_level_is_enforced_label(
     level: str, fresh_namespace_name: str, kube_context: KubeContext
 ) -> None:
     body = build_namespace(fresh_namespace_name, level, "local")
-    created = plugin.cm_create(
-        kind="namespace", manifest=Manifest(kind="namespace", body=body), context=kube_context
-    )
+    created = plugin.RESOURCE.create_object(Manifest(kind="namespace", body=body), kube_context)
     assert created is not None
     assert created.labels["pod-security.kubernetes.io/enforce"] == level
 
@@ -134,9 +119,7 @@ def test_an_existing_namespace_of_another_tenant_is_never_adopted(
     core = client.CoreV1Api(kube_context.api_client)
     before = core.create_namespace({"metadata": {"name": fresh_namespace_name, "labels": labels}})
     with pytest.raises(Forbidden, match="not available to tenant local"):
-        plugin.cm_create(
-            kind="namespace", manifest=manifest(fresh_namespace_name), context=kube_context
-        )
+        plugin.RESOURCE.create_object(manifest(fresh_namespace_name), kube_context)
     after = core.read_namespace(fresh_namespace_name)
     assert after.metadata.resource_version == before.metadata.resource_version
     assert not core.list_namespaced_resource_quota(fresh_namespace_name).items
@@ -148,7 +131,7 @@ def test_a_namespace_assigned_to_the_tenant_is_used_as_it_is(
     """The repository's ``namespace`` fixture is assigned to tenant local (conftest.py)."""
     core = client.CoreV1Api(kube_context.api_client)
     before = core.read_namespace(namespace)
-    used = plugin.cm_create(kind="namespace", manifest=manifest(namespace), context=kube_context)
+    used = plugin.RESOURCE.create_object(manifest(namespace), kube_context)
     assert used is not None and used.uid == before.metadata.uid
     assert core.read_namespace(namespace).metadata.resource_version == (
         before.metadata.resource_version

@@ -92,7 +92,7 @@ def test_limit_range_always_admits_the_sidecars() -> None:
 
 def create(name: str, context: KubeContext) -> Any:
     manifest = Manifest(kind="namespace", body=build_namespace(name, "baseline", "local"))
-    return plugin.cm_create(kind="namespace", manifest=manifest, context=context)
+    return plugin.RESOURCE.create_object(manifest, context)
 
 
 def quota_objects(core: client.CoreV1Api, namespace: str) -> tuple[list[Any], list[Any]]:
@@ -107,7 +107,7 @@ def test_created_namespace_gets_a_counted_quota_and_a_limit_range(
 ) -> None:
     core = client.CoreV1Api(kube_context.api_client)
     create(fresh_namespace_name, kube_context)
-    # Read at once: cm_create returned only once the quota controller had counted it.
+    # Read at once: the create returned only once the quota controller had counted it.
     quota = core.read_namespaced_resource_quota(QUOTA_NAME, fresh_namespace_name)
     assert quota.metadata.labels == managed_labels()
     assert quota.spec.hard == kube_context.settings.quota_hard()

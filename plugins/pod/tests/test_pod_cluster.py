@@ -44,28 +44,23 @@ def build(
     )
     extras = hooks.pod_extras(spec=spec, context=context)
     if any(e.service_account_name for e in extras):
-        # The pod runs as the status sidecar's ServiceAccount: make it first, as the chain does.
-        made = hooks.build(kind="status", spec=spec, context=context)
-        assert made is not None
-        assert hooks.create(kind="status", manifest=made, context=kube_context) is not None
+        # The pod runs as the status sidecar's ServiceAccount: make it first, as a create does.
+        status = hooks.resources()["status"]
+        status.create_object(status.manifest(spec, context), kube_context)
     return spec, context.model_copy(update={"pod_extras": extras})
 
 
 def create(
     hooks: Hooks, spec: ContainerSpec, context: BuildContext, kube: KubeContext
 ) -> ObservedObject:
-    manifest = hooks.build(kind="pod", spec=spec, context=context)
-    assert manifest is not None
-    created = hooks.create(kind="pod", manifest=manifest, context=kube)
-    assert created is not None
-    return created
+    return plugin.RESOURCE.create_object(plugin.RESOURCE.manifest(spec, context), kube)
 
 
 def wait_for_ip(pod: ObservedObject, kube: KubeContext) -> ObservedObject:
     deadline = time.monotonic() + 60
     query = Query(namespace=pod.namespace, container_id=pod.labels["container-maker.io/id"])
     while True:
-        found = plugin.cm_get(kind="pod", query=query, context=kube)
+        found = plugin.RESOURCE.find(query, kube)
         assert found is not None and len(found) == 1
         if found[0].address:
             return found[0]
@@ -105,12 +100,12 @@ def test_create_get_delete(
     )
     assert {c.role for c in running.containers[1:]} == {"sidecar"}
 
-    result = plugin.cm_delete(kind="pod", objects=(running,), context=kube_context)
+    result = plugin.RESOURCE.remove((running,), kube_context)
     assert result is not None
     assert result.deleted == ("web",)
     assert result.gone
     query = Query(namespace=namespace, container_id=context.container_id)
-    assert plugin.cm_get(kind="pod", query=query, context=kube_context) == ()
+    assert plugin.RESOURCE.find(query, kube_context) == ()
 
 
 def test_unmanaged_pods_are_invisible_and_untouchable(
@@ -120,11 +115,11 @@ def test_unmanaged_pods_are_invisible_and_untouchable(
     theirs = foreign_pod(
         kube_context.api_client, namespace, "theirs", {"container-maker.io/id": "x"}
     )
-    assert plugin.cm_get(kind="pod", query=Query(namespace=namespace), context=kube_context) == ()
+    assert plugin.RESOURCE.find(Query(namespace=namespace), kube_context) == ()
     intruder = ObservedObject(
         kind="pod", namespace=namespace, name="theirs", uid=theirs.metadata.uid, labels={}
     )
-    result = plugin.cm_delete(kind="pod", objects=(intruder,), context=kube_context)
+    result = plugin.RESOURCE.remove((intruder,), kube_context)
     assert result is not None and result.skipped == ("theirs",) and result.deleted == ()
     assert core.read_namespaced_pod("theirs", namespace).metadata.deletion_timestamp is None
 
@@ -136,7 +131,7 @@ def test_uid_precondition_protects_a_recreated_pod(
     spec, context = build(hooks, namespace, kube_context)
     created = create(hooks, spec, context, kube_context)
     stale = created.model_copy(update={"uid": "00000000-0000-0000-0000-000000000000"})
-    result = plugin.cm_delete(kind="pod", objects=(stale,), context=kube_context)
+    result = plugin.RESOURCE.remove((stale,), kube_context)
     assert result is not None and result.skipped == ("web",)
     core = client.CoreV1Api(kube_context.api_client)
     assert core.read_namespaced_pod("web", namespace).metadata.deletion_timestamp is None
@@ -155,9 +150,7 @@ def test_pod_create_waits_for_a_missing_service_account(
     core = client.CoreV1Api(kube_context.api_client)
     hooks = Hooks(cm_plugin_manager)  # type: ignore[arg-type]
     spec, context = build(hooks, namespace, kube_context)
-    manifest = hooks.build(kind="pod", spec=spec, context=context)
-    assert manifest is not None
-    body = manifest.to_body()
+    body = plugin.RESOURCE.manifest(spec, context).to_body()
     body["spec"]["serviceAccountName"] = "late"
     late = Manifest(kind="pod", body=body)
 
@@ -166,7 +159,7 @@ def test_pod_create_waits_for_a_missing_service_account(
         core.create_namespaced_pod(namespace, late.to_body(), dry_run="All")
 
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(plugin.cm_create, kind="pod", manifest=late, context=kube_context)
+        future = pool.submit(plugin.RESOURCE.create_object, late, kube_context)
         time.sleep(1.5)
         assert not future.done(), "create did not wait for the ServiceAccount"
         core.create_namespaced_service_account(namespace, {"metadata": {"name": "late"}})

@@ -41,7 +41,7 @@ def test_cluster_ip_service(
 ) -> None:
     container = container_manager.create(spec(namespace, ExposureLevel.CLUSTER_LOCAL))
     query = Query(namespace=namespace, container_id=container.container_id)
-    found = plugin.cm_get(kind="service", query=query, context=kube_context)
+    found = plugin.RESOURCE.find(query, kube_context)
     assert found is not None
     (service,) = found
     real = client.CoreV1Api(kube_context.api_client).read_namespaced_service("web-svc", namespace)
@@ -62,7 +62,7 @@ def test_load_balancer_service_gets_its_simulated_address(
     query = Query(namespace=namespace, container_id=container.container_id)
 
     def fetch() -> ObservedObject:
-        found = plugin.cm_get(kind="service", query=query, context=kube_context)
+        found = plugin.RESOURCE.find(query, kube_context)
         assert found is not None and len(found) == 1
         return found[0]
 
@@ -80,11 +80,11 @@ def test_delete_and_garbage_collection(
     core = client.CoreV1Api(kube_context.api_client)
     container = container_manager.create(spec(namespace, ExposureLevel.CLUSTER_LOCAL))
     query = Query(namespace=namespace, container_id=container.container_id)
-    found = plugin.cm_get(kind="service", query=query, context=kube_context)
+    found = plugin.RESOURCE.find(query, kube_context)
     assert found
-    result = plugin.cm_delete(kind="service", objects=found, context=kube_context)
+    result = plugin.RESOURCE.remove(found, kube_context)
     assert result is not None and result.deleted == ("web-svc",) and result.gone
-    assert plugin.cm_get(kind="service", query=query, context=kube_context) == ()
+    assert plugin.RESOURCE.find(query, kube_context) == ()
 
     # The Pod owns the Service: deleting only the pod lets the garbage collector finish.
     second = container_manager.create(
@@ -93,6 +93,6 @@ def test_delete_and_garbage_collection(
     core.delete_namespaced_pod("gc", namespace, grace_period_seconds=0)
     query = Query(namespace=namespace, container_id=second.container_id)
     deadline = time.monotonic() + 60
-    while plugin.cm_get(kind="service", query=query, context=kube_context):
+    while plugin.RESOURCE.find(query, kube_context):
         assert time.monotonic() < deadline, "the garbage collector never removed the service"
         time.sleep(0.5)

@@ -73,7 +73,7 @@ def report(**changes: Any) -> dict[str, str]:
 
 
 def test_a_lease_per_container_and_the_namespaces_status_identity() -> None:
-    manifest = status.cm_build(kind="status", spec=SPEC, context=context())
+    manifest = status.RESOURCE.manifest(SPEC, context())
     assert manifest is not None
     account, binding, lease = manifest.to_body()["items"]
     assert [o["kind"] for o in (account, binding, lease)] == [

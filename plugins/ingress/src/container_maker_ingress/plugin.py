@@ -7,22 +7,18 @@ from typing import Any
 from kubernetes import client
 
 from container_maker import hookimpl
-from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import FailedPrecondition
-from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
+from container_maker.identity import NAME_SUFFIXES
+from container_maker.kube import NamespacedKind
 from container_maker.models import (
-    AssociatedResource,
     ContainerSpec,
-    DeleteResult,
     ExposureLevel,
-    Manifest,
     ObjectStatus,
     ObservedObject,
     PublishedPort,
-    Query,
-    ResourceKind,
     StatusCondition,
 )
+from container_maker.resources import Resource, ResourceRegistry
 from container_maker.settings import Settings
 
 from .manifests import NO_DOMAIN, build_ingress
@@ -98,15 +94,20 @@ INGRESSES = NamespacedKind.of(
 )
 
 
-@hookimpl
-def cm_watch_source(kind: str) -> NamespacedKind[client.NetworkingV1Api] | None:
-    """The Ingresses are listed and watched in all namespaces by the watch hub."""
-    return INGRESSES if kind == KIND else None
+RESOURCE = Resource(
+    kind=KIND,
+    build=build_ingress,
+    client=INGRESSES,
+    min_level=ExposureLevel.EXPOSED,
+    after=("pod", "service"),  # it routes to the Service and is owned by the pod
+    name_suffix=NAME_SUFFIXES[KIND],
+    exposes=True,
+)
 
 
 @hookimpl
-def cm_declare_kind() -> ResourceKind:
-    return ResourceKind(kind=KIND, min_level=ExposureLevel.EXPOSED)
+def cm_register_resources(registry: ResourceRegistry) -> None:
+    registry.add(RESOURCE)
 
 
 @hookimpl
@@ -114,46 +115,3 @@ def cm_preflight(spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings
     """EXPOSED needs the sandbox domain its hosts are made under."""
     if KIND in kinds and not settings.ingress_domain:
         raise FailedPrecondition(NO_DOMAIN)
-
-
-@hookimpl
-def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-    if kind != KIND:
-        return None
-    return Manifest(kind=KIND, body=build_ingress(spec, context))
-
-
-@hookimpl
-def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
-    if kind != KIND:
-        return None
-    return create_object(INGRESSES, manifest, context)
-
-
-@hookimpl
-def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
-    """Managed Ingresses matching the query: one list call."""
-    if kind != KIND:
-        return None
-    return list_objects(INGRESSES, query, context)
-
-
-@hookimpl
-def cm_delete(
-    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-) -> DeleteResult | None:
-    if kind != KIND:
-        return None
-    return delete_objects(INGRESSES, objects, context)
-
-
-@hookimpl
-def cm_describe_associations(
-    container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
-) -> tuple[AssociatedResource, ...] | None:
-    ingresses = objects.get(KIND, ())
-    if not ingresses:
-        return None
-    return tuple(
-        AssociatedResource(resource_name=i.name, resource_type="ingress") for i in ingresses
-    )

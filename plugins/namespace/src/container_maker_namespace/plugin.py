@@ -11,15 +11,8 @@ from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import AlreadyExists, DeadlineExceeded, NotFound
 from container_maker.identity import TENANT_KEY, is_managed
 from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body, wait_until
-from container_maker.models import (
-    ContainerSpec,
-    DeleteResult,
-    ExposureLevel,
-    Manifest,
-    ObservedObject,
-    Query,
-    ResourceKind,
-)
+from container_maker.models import ContainerSpec, DeleteResult, Manifest, ObservedObject, Query
+from container_maker.resources import Resource, ResourceRegistry
 from container_maker.tenancy import belongs_to, refused_namespace
 
 from .access import ensure_access
@@ -45,25 +38,11 @@ def _read(core: client.CoreV1Api, name: str) -> ObservedObject | None:
         return None
 
 
-@hookimpl
-def cm_declare_kind() -> ResourceKind:
-    return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
+def build(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
+    return build_namespace(spec.network_name, context.settings.pod_security_level, context.tenant)
 
 
-@hookimpl
-def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-    if kind != KIND:
-        return None
-    return Manifest(
-        kind=KIND,
-        body=build_namespace(
-            spec.network_name, context.settings.pod_security_level, context.tenant
-        ),
-    )
-
-
-@hookimpl
-def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
     """Create the namespace, or use it when it exists for the same tenant; wait while it is
     terminating.
 
@@ -76,8 +55,6 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
     :mod:`.quota`); so does one made by an older server without them, on the next create in
     it. A namespace an operator assigned is used as it is.
     """
-    if kind != KIND:
-        return None
     namespace = _create_namespace(manifest, context)
     ensure_access(namespace.name, context)  # the server's own RoleBinding there (access.py)
     if is_managed(namespace.labels):
@@ -115,23 +92,15 @@ def _create_namespace(manifest: Manifest, context: KubeContext) -> ObservedObjec
             raise DeadlineExceeded(f"namespace {name} was still terminating at the deadline")
 
 
-@hookimpl
-def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
+def get(query: Query, context: KubeContext) -> tuple[ObservedObject, ...]:
     """The namespace named by the query (whoever made it, whichever tenant it is labelled
     for: the core decides whether the caller may use it), or nothing."""
-    if kind != KIND:
-        return None
     found = _read(client.CoreV1Api(context.api_client), query.namespace)
     return () if found is None else (found,)
 
 
-@hookimpl
-def cm_delete(
-    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-) -> DeleteResult | None:
+def delete(objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
     """Delete namespaces made by Container Maker (others are skipped); do not wait."""
-    if kind != KIND:
-        return None
     core = client.CoreV1Api(context.api_client)
     return delete_and_wait(
         objects,
@@ -142,3 +111,14 @@ def cm_delete(
         # Namespace finalization takes a while; a later create waits for it if needed.
         wait=False,
     )
+
+
+# The namespace is not a container's view and has no tree node: it is the container's network.
+RESOURCE = Resource(
+    kind=KIND, build=build, create=create, get=get, delete=delete, view=False, tree=False
+)
+
+
+@hookimpl
+def cm_register_resources(registry: ResourceRegistry) -> None:
+    registry.add(RESOURCE)

@@ -1,9 +1,9 @@
-"""Hooks of the network policy plugin (kind "networkpolicy", from exposure INTERNAL on).
+"""The network policy plugin: kinds "networkpolicy" and "default-deny", from exposure INTERNAL on.
 
-Made right after the namespace and before the pod: the container's own NetworkPolicy and, in a
-namespace Container Maker made, the namespace's default-deny (created with the first container
-there, or the first after an upgrade; it goes with the namespace). A namespace Container Maker
-did not make gets no namespace-wide policy, which would change the owner's own pods; the
+Made after the namespace and before the pod: the container's own NetworkPolicy and, in a namespace
+Container Maker made, the namespace's default-deny (a namespace-scoped kind: created with the first
+container there, or the first after an upgrade; it goes with the namespace). A namespace Container
+Maker did not make gets no namespace-wide policy, which would change the owner's own pods; the
 container's policy selects our pod only. See :mod:`.policy_manifests` for what is allowed.
 
 The API server's endpoints (what the status sidecar may reach) are ``api_server_endpoints``
@@ -22,24 +22,11 @@ from kubernetes import client
 
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
-from container_maker.errors import AlreadyExists, NotFound
-from container_maker.identity import ID_KEY, is_managed, label_selector
-from container_maker.kube import (
-    NamespacedKind,
-    api_errors,
-    create_object,
-    delete_objects,
-    request_body,
-)
-from container_maker.models import (
-    ContainerSpec,
-    DeleteResult,
-    ExposureLevel,
-    Manifest,
-    ObservedObject,
-    Query,
-    ResourceKind,
-)
+from container_maker.errors import NotFound
+from container_maker.identity import ID_KEY, NAME_SUFFIXES, label_selector
+from container_maker.kube import NamespacedKind, api_errors, create_object
+from container_maker.models import ContainerSpec, Manifest, ObservedObject, Query
+from container_maker.resources import Resource, ResourceRegistry
 
 from .policy_manifests import (
     container_policy,
@@ -51,6 +38,7 @@ from .policy_manifests import (
 log = logging.getLogger(__name__)
 
 KIND = "networkpolicy"
+DEFAULT_DENY_KIND = "default-deny"
 API_SERVICE_NAMESPACE = "default"
 API_SERVICE_NAME = "kubernetes"
 
@@ -104,70 +92,23 @@ def api_server_endpoints(context: KubeContext) -> tuple[str, ...]:
     return endpoints
 
 
-def _namespace_is_ours(context: KubeContext, namespace: str) -> bool:
-    core = client.CoreV1Api(context.api_client)
-    try:
-        with api_errors(f"reading namespace {namespace}"):
-            found: Any = core.read_namespace(namespace, _request_timeout=context.request_timeout())
-    except NotFound:
-        return False
-    meta = found.metadata
-    return is_managed(meta.labels) and meta.deletion_timestamp is None
+def build(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
+    """The container's policy (without the API server's endpoints when they are to be
+    discovered: :func:`create` adds them)."""
+    return container_policy(spec, context, context.settings.api_server_endpoints)
 
 
-def _ensure_default_deny(context: KubeContext, body: dict[str, Any]) -> None:
-    """Create the namespace's default-deny unless it exists (one call either way)."""
-    api = client.NetworkingV1Api(context.api_client)
-    meta = body["metadata"]
-    try:
-        with api_errors(f"creating networkpolicy {meta['name']} in {meta['namespace']}"):
-            api.create_namespaced_network_policy(
-                meta["namespace"],
-                request_body(Manifest(kind=KIND, body=body)),
-                _request_timeout=context.request_timeout(),
-            )
-    except AlreadyExists:
-        pass  # made with an earlier container of the namespace
-
-
-@hookimpl
-def cm_declare_kind() -> ResourceKind:
-    return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
-
-
-@hookimpl
-def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-    """A ``List``: the namespace's default-deny, then the container's policy (without the
-    API server's endpoints when they are to be discovered: ``cm_create`` adds them)."""
-    if kind != KIND:
-        return None
-    settings = context.settings
-    items = [
-        default_deny(spec.network_name),
-        container_policy(spec, context, settings.api_server_endpoints),
-    ]
-    return Manifest(kind=KIND, body={"apiVersion": "v1", "kind": "List", "items": items})
-
-
-@hookimpl
-def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
-    """The default-deny when the namespace is ours, then the container's policy; the latter."""
-    if kind != KIND:
-        return None
-    deny, policy = manifest.to_body()["items"]
+def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
+    """Create the container's policy, with the API server's endpoints found now if needed."""
+    policy = manifest.to_body()
     settings = context.settings
     if needs_api_server(settings) and not settings.api_server_endpoints:
         policy["spec"]["egress"] += endpoint_rules(api_server_endpoints(context))
-    if _namespace_is_ours(context, policy["metadata"]["namespace"]):
-        _ensure_default_deny(context, deny)
     return create_object(POLICIES, Manifest(kind=KIND, body=policy), context)
 
 
-@hookimpl
-def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
+def get(query: Query, context: KubeContext) -> tuple[ObservedObject, ...]:
     """The containers' policies matching the query (never the namespace's default-deny)."""
-    if kind != KIND:
-        return None
     api = client.NetworkingV1Api(context.api_client)
     selector = label_selector(query.container_id, query.container_name) + f",{ID_KEY}"
     with api_errors(f"listing networkpolicies in {query.namespace}"):
@@ -177,11 +118,31 @@ def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObjec
     return tuple(observe(o) for o in found.items)
 
 
+# Both before the pod, so that it never runs without its rules; neither is part of the
+# container's view (they say nothing about its state) nor of its tree.
+RESOURCE = Resource(
+    kind=KIND,
+    build=build,
+    client=POLICIES,
+    create=create,
+    get=get,
+    before=("pod",),
+    view=False,
+    tree=False,
+    name_suffix=NAME_SUFFIXES[KIND],
+)
+DEFAULT_DENY = Resource(
+    kind=DEFAULT_DENY_KIND,
+    build=lambda spec, context: default_deny(spec.network_name),
+    client=POLICIES,
+    before=("pod",),
+    scope="namespace",
+    view=False,
+    tree=False,
+)
+
+
 @hookimpl
-def cm_delete(
-    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-) -> DeleteResult | None:
-    """Delete the containers' policies and wait until they are gone."""
-    if kind != KIND:
-        return None
-    return delete_objects(POLICIES, objects, context)
+def cm_register_resources(registry: ResourceRegistry) -> None:
+    registry.add(RESOURCE)
+    registry.add(DEFAULT_DENY)

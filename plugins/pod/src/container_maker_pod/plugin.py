@@ -7,23 +7,20 @@ from typing import Any
 from kubernetes import client
 
 from container_maker import hookimpl
-from container_maker.context import BuildContext, KubeContext
+from container_maker.context import KubeContext
 from container_maker.errors import ServiceAccountNotReady
-from container_maker.identity import NAME_KEY, SNAPSHOT_VOLUME
-from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects, retry
+from container_maker.identity import NAME_KEY, NAME_SUFFIXES, SNAPSHOT_VOLUME
+from container_maker.kube import NamespacedKind, create_object, delete_objects, retry
 from container_maker.manifests import resources_from_kubernetes
 from container_maker.models import (
     AssociatedResource,
     ContainerDetail,
-    ContainerSpec,
     DeleteResult,
-    ExposureLevel,
     Manifest,
     ObservedObject,
     PortInformation,
-    Query,
-    ResourceKind,
 )
+from container_maker.resources import Resource, ResourceRegistry
 
 from .manifests import build_pod
 from .status import pod_status
@@ -77,29 +74,8 @@ def observe(pod: Any) -> ObservedObject:
 PODS = NamespacedKind.of(client.CoreV1Api, "pod", observe=observe)
 
 
-@hookimpl
-def cm_watch_source(kind: str) -> NamespacedKind[client.CoreV1Api] | None:
-    """The pods are listed and watched in all namespaces by the watch hub."""
-    return PODS if kind == KIND else None
-
-
-@hookimpl
-def cm_declare_kind() -> ResourceKind:
-    return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
-
-
-@hookimpl
-def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-    if kind != KIND:
-        return None
-    return Manifest(kind=KIND, body=build_pod(spec, context))
-
-
-@hookimpl
-def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
     """Create the pod, retrying while the namespace's default ServiceAccount is missing."""
-    if kind != KIND:
-        return None
     meta = manifest.body["metadata"]
     return retry(
         lambda: create_object(PODS, manifest, context),
@@ -109,38 +85,19 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
     )
 
 
-@hookimpl
-def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
-    """Managed pods matching the query: one list call."""
-    if kind != KIND:
-        return None
-    return list_objects(PODS, query, context)
-
-
-@hookimpl
-def cm_delete(
-    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-) -> DeleteResult | None:
+def delete(objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
     """Delete the pods (owned Services and Ingresses follow via the garbage collector)."""
-    if kind != KIND:
-        return None
     return delete_objects(
         PODS, objects, context, grace_period_seconds=context.settings.pod_grace_period_seconds
     )
 
 
-@hookimpl
-def cm_describe_associations(
-    container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
-) -> tuple[AssociatedResource, ...] | None:
+def describe(pods: tuple[ObservedObject, ...]) -> tuple[AssociatedResource, ...]:
     """Pod nodes, each with its containers as "pod_container" children."""
-    pods = objects.get(KIND, ())
-    if not pods:
-        return None
     return tuple(
         AssociatedResource(
             resource_name=pod.name,
-            resource_type="pod",
+            resource_type=KIND,
             associated_resources=tuple(
                 AssociatedResource(
                     resource_name=c.name,
@@ -152,3 +109,21 @@ def cm_describe_associations(
         )
         for pod in pods
     )
+
+
+RESOURCE = Resource(
+    kind=KIND,
+    build=build_pod,
+    client=PODS,
+    create=create,
+    delete=delete,
+    parent="service",
+    describe=describe,
+    name_suffix=NAME_SUFFIXES[KIND],
+    exposes=True,
+)
+
+
+@hookimpl
+def cm_register_resources(registry: ResourceRegistry) -> None:
+    registry.add(RESOURCE)

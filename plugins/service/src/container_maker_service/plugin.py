@@ -7,22 +7,17 @@ from typing import Any
 from kubernetes import client
 
 from container_maker import hookimpl
-from container_maker.context import BuildContext, KubeContext
-from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
+from container_maker.identity import NAME_SUFFIXES
+from container_maker.kube import NamespacedKind
 from container_maker.models import (
-    AssociatedResource,
-    ContainerSpec,
-    DeleteResult,
     ExposureLevel,
-    Manifest,
     ObjectStatus,
     ObservedObject,
     PortInformation,
     PublishedPort,
-    Query,
-    ResourceKind,
     StatusCondition,
 )
+from container_maker.resources import Resource, ResourceRegistry
 
 from .manifests import build_service
 
@@ -101,56 +96,18 @@ def observe(svc: Any) -> ObservedObject:
 
 SERVICES = NamespacedKind.of(client.CoreV1Api, "service", observe=observe)
 
-
-@hookimpl
-def cm_watch_source(kind: str) -> NamespacedKind[client.CoreV1Api] | None:
-    """The services are listed and watched in all namespaces by the watch hub."""
-    return SERVICES if kind == KIND else None
-
-
-@hookimpl
-def cm_declare_kind() -> ResourceKind:
-    return ResourceKind(kind=KIND, min_level=ExposureLevel.CLUSTER_LOCAL)
-
-
-@hookimpl
-def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-    if kind != KIND:
-        return None
-    return Manifest(kind=KIND, body=build_service(spec, context))
+RESOURCE = Resource(
+    kind=KIND,
+    build=build_service,
+    client=SERVICES,
+    min_level=ExposureLevel.CLUSTER_LOCAL,
+    after=("pod",),  # it selects the pod, which owns it
+    parent="ingress",
+    name_suffix=NAME_SUFFIXES[KIND],
+    exposes=True,
+)
 
 
 @hookimpl
-def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
-    if kind != KIND:
-        return None
-    return create_object(SERVICES, manifest, context)
-
-
-@hookimpl
-def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
-    """Managed Services matching the query: one list call."""
-    if kind != KIND:
-        return None
-    return list_objects(SERVICES, query, context)
-
-
-@hookimpl
-def cm_delete(
-    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-) -> DeleteResult | None:
-    if kind != KIND:
-        return None
-    return delete_objects(SERVICES, objects, context)
-
-
-@hookimpl
-def cm_describe_associations(
-    container_id: str, objects: dict[str, tuple[ObservedObject, ...]]
-) -> tuple[AssociatedResource, ...] | None:
-    services = objects.get(KIND, ())
-    if not services:
-        return None
-    return tuple(
-        AssociatedResource(resource_name=s.name, resource_type="service") for s in services
-    )
+def cm_register_resources(registry: ResourceRegistry) -> None:
+    registry.add(RESOURCE)

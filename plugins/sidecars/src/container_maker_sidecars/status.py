@@ -21,17 +21,9 @@ from kubernetes import client
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
 from container_maker.errors import AlreadyExists
-from container_maker.kube import NamespacedKind, create_object, delete_objects, list_objects
-from container_maker.models import (
-    ContainerSpec,
-    DeleteResult,
-    ExposureLevel,
-    Manifest,
-    ObservedObject,
-    PodExtras,
-    Query,
-    ResourceKind,
-)
+from container_maker.kube import NamespacedKind, create_object
+from container_maker.models import ContainerSpec, Manifest, ObservedObject, PodExtras
+from container_maker.resources import Resource, ResourceRegistry
 
 from .common import sidecar_container
 from .report import (
@@ -142,27 +134,12 @@ def cm_pod_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     return status_extras(spec, context)
 
 
-@hookimpl
-def cm_declare_kind() -> ResourceKind:
-    return ResourceKind(kind=KIND, min_level=ExposureLevel.INTERNAL)
-
-
-@hookimpl
-def cm_watch_source(kind: str) -> NamespacedKind[client.CoordinationV1Api] | None:
-    """The report Leases are listed and watched in all namespaces by the watch hub."""
-    return LEASES if kind == KIND else None
-
-
-@hookimpl
-def cm_build(kind: str, spec: ContainerSpec, context: BuildContext) -> Manifest | None:
-    if kind != KIND:
-        return None
+def build(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
     items = [*status_identity(spec.network_name), report_lease(spec, context)]
-    return Manifest(kind=KIND, body={"apiVersion": "v1", "kind": "List", "items": items})
+    return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
-@hookimpl
-def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedObject | None:
+def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
     """Ensure the namespace's status ServiceAccount and RoleBinding (one create each; one that
     exists already is left as it is), then create the container's Lease; the Lease.
 
@@ -170,8 +147,6 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
     Lease whose create failed after the API server took it is found by its label in the
     manager's rollback.
     """
-    if kind != KIND:
-        return None
     *identity, lease = manifest.to_body()["items"]
     for which, body in zip(_IDENTITY_KINDS, identity, strict=True):
         # An existing one was made with an earlier container of the namespace.
@@ -180,21 +155,16 @@ def cm_create(kind: str, manifest: Manifest, context: KubeContext) -> ObservedOb
     return create_object(LEASES, Manifest(kind=KIND, body=lease), context)
 
 
-@hookimpl
-def cm_get(kind: str, query: Query, context: KubeContext) -> tuple[ObservedObject, ...] | None:
-    """The containers' report Leases matching the query: one list call."""
-    if kind != KIND:
-        return None
-    return list_objects(LEASES, query, context)
+# Before the pod, which runs as the status ServiceAccount. Found by get, list and watch (the
+# report is part of the container's status) and deleted with the container (the Leases only,
+# waiting until they are gone: a container made again under the same name needs the name
+# free; the identity stays, other containers of the namespace run as it, and it goes with the
+# namespace). Not in the tree. A Lease's name is not a DNS label: no suffix limit.
+RESOURCE = Resource(
+    kind=KIND, build=build, client=LEASES, create=create, before=("pod",), tree=False
+)
 
 
 @hookimpl
-def cm_delete(
-    kind: str, objects: tuple[ObservedObject, ...], context: KubeContext
-) -> DeleteResult | None:
-    """Delete the containers' Leases, waiting until they are gone (a container made again
-    under the same name needs the name free). The namespace's status identity stays: other
-    containers of the namespace run as it, and it goes with the namespace."""
-    if kind != KIND:
-        return None
-    return delete_objects(LEASES, objects, context)
+def cm_register_resources(registry: ResourceRegistry) -> None:
+    registry.add(RESOURCE)
