@@ -78,8 +78,26 @@ def test_core_imports_no_plugin() -> None:
         assert not crossing, f"{path.relative_to(ROOT)} imports plugins: {crossing}"
 
 
+TEST_CLUSTER = "container_maker_testcluster"
+
+
+def test_the_product_never_imports_the_test_cluster() -> None:
+    """Layers: the test cluster sits above the product (its serve command runs core's), so
+    neither core nor a plugin imports it, not even lazily inside a function."""
+    roots = [ROOT / "core" / "src", *(p / "src" for p in PLUGIN_DIRS)]
+    files = [path for root in roots for path in root.rglob("*.py")]
+    assert len(files) > len(roots)
+    for path in files:
+        assert TEST_CLUSTER not in imported_top_levels(path), (
+            f"{path.relative_to(ROOT)} imports the test cluster"
+        )
+
+
 def test_layer_check_catches_a_crossing(tmp_path: Path) -> None:
     """The check itself works: a module importing a plugin is seen."""
     module = tmp_path / "m.py"
-    module.write_text("import os\nfrom container_maker_pod.plugin import KIND\n")
-    assert "container_maker_pod" in imported_top_levels(module)
+    module.write_text(
+        "import os\nfrom container_maker_pod.plugin import KIND\n\n"
+        "def later():\n    import container_maker_testcluster.cluster\n"
+    )
+    assert {"container_maker_pod", TEST_CLUSTER} <= imported_top_levels(module)

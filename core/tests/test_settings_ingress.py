@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from container_maker.cli import local_settings
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, MAX_INGRESS_DOMAIN_LENGTH, Settings
 
 
@@ -73,8 +72,8 @@ def test_an_empty_ingress_host_is_no_setting() -> None:
     assert Settings(ingress_host=None) == Settings()  # type: ignore[call-arg]
 
 
-def test_local_serving_has_a_loopback_only_domain_unless_one_is_given() -> None:
+def test_the_local_sandbox_domain_is_loopback_only() -> None:
+    """The domain of the test kit and of the test cluster's serve (whose defaulting is tested
+    in cluster/tests/test_serve.py)."""
     assert LOCAL_INGRESS_DOMAIN.endswith(".localhost")  # RFC 6761: never an outside address
-    assert local_settings(Settings()).ingress_domain == LOCAL_INGRESS_DOMAIN
-    given = Settings(ingress_domain="sandbox.example.net")
-    assert local_settings(given).ingress_domain == "sandbox.example.net"
+    assert Settings(ingress_domain=LOCAL_INGRESS_DOMAIN).ingress_domain == LOCAL_INGRESS_DOMAIN

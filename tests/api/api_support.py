@@ -79,7 +79,7 @@ class Running:
 
 
 def served_settings(**values: Any) -> Settings:
-    """Settings as ``serve --local`` makes them (the local sandbox domain), with ``values``."""
+    """Settings as ``./dev serve`` makes them (the local sandbox domain), with ``values``."""
     return Settings(**{"ingress_domain": LOCAL_INGRESS_DOMAIN, **values})
 
 
@@ -95,7 +95,7 @@ def running_server(
 ) -> Iterator[Running]:
     """Serve a manager on ``api_client`` on a free loopback port for the block's duration.
 
-    Without ``settings``: the defaults with the sandbox domain of ``serve --local``. The health
+    Without ``settings``: the defaults with the sandbox domain of ``./dev serve``. The health
     server gets a free port too (``Running.server.health_port``) unless ``health_port`` is
     given.
     """

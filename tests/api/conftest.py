@@ -26,7 +26,7 @@ def admin_api(kube_cluster: Any) -> Iterator[client.ApiClient]:
 @pytest.fixture(scope="module")
 def api_server(admin_api: client.ApiClient) -> Iterator[Running]:
     """The API served on the test cluster with the admin's credentials (module-wide), with
-    reflection, as ``serve --local`` serves it (anonymous: loopback, no authenticator)."""
+    reflection, as ``./dev serve`` serves it (anonymous: loopback, no authenticator)."""
     with running_server(admin_api, reflection=True) as running:
         yield running
 

@@ -1,6 +1,6 @@
 """The server around the API: health, reflection, a client built from the .proto files only,
-TLS and mutual TLS, the ``container-maker serve`` command (SIGTERM, configuration discovery,
-``--local``)."""
+TLS and mutual TLS, the ``container-maker serve`` command (SIGTERM, configuration discovery),
+and the test cluster's ``serve``, which serves on a local cluster of its own (``./dev serve``)."""
 
 from __future__ import annotations
 
@@ -240,12 +240,15 @@ def test_mutual_tls(pki: dict[str, Path]) -> None:
 
 
 CONTAINER_MAKER = str(Path(sys.executable).parent / "container-maker")
+# ``./dev serve``: the test cluster's serve, on a local cluster of its own.
+LOCAL_SERVE = [sys.executable, "-m", "container_maker_testcluster"]
 # tests/signal_storm.py: a second signal inside the first one's handler (see there).
 SIGNAL_STORM = [sys.executable, str(ROOT / "tests" / "signal_storm.py"), "container_maker.cli:app"]
 
 
 class Serve:
-    """``container-maker serve`` as a subprocess; its JSON log lines are collected."""
+    """``container-maker serve`` (or ``command``'s ``serve``) as a subprocess; its JSON log
+    lines are collected."""
 
     def __init__(
         self,
@@ -391,7 +394,8 @@ def test_no_kubernetes_configuration_is_a_clear_error(tmp_path: Path) -> None:
     line = only_log_line(stderr)
     assert line["level"] == "error"
     assert "no Kubernetes configuration found" in line["event"]
-    assert "--kubeconfig" in line["event"] and "--local" in line["event"]
+    assert "--kubeconfig" in line["event"]
+    assert "python -m container_maker_testcluster serve" in line["event"]  # ./dev serve
 
 
 def test_inconsistent_status_settings_are_a_clear_error(tmp_path: Path) -> None:
@@ -540,7 +544,7 @@ def alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class LocalClusterSeen:
-    """The local cluster of a ``serve --local``, as its log lines name it (``started etcd
+    """The local cluster of the test cluster's ``serve``, as its log lines name it (``started etcd
     (pid N, log RUN_DIR/logs/etcd.log)``)."""
 
     run_dir: Path
@@ -650,13 +654,13 @@ def test_the_process_does_not_wait_for_handlers_of_cancelled_calls(
 def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
     kube_cluster: Any, serve_processes: list[Serve]
 ) -> None:
-    """``serve --local`` serves on a cluster of its own. A call is provably in flight when the
-    first SIGTERM comes (waiting for a container that cannot be scheduled), so the grace
-    period (60 s) is running when the second one comes: the call is cancelled, the server and
-    the local cluster stop at once, and nothing of the cluster is left."""
+    """The test cluster's ``serve`` serves on a cluster of its own. A call is provably in
+    flight when the first SIGTERM comes (waiting for a container that cannot be scheduled), so
+    the grace period (60 s) is running when the second one comes: the call is cancelled, the
+    server and the local cluster stop at once, and nothing of the cluster is left."""
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
-    serve = Serve("--local", "--port=0", "--health-port=0", "--grace-period=60")
+    serve = Serve("--port=0", "--health-port=0", "--grace-period=60", command=LOCAL_SERVE)
     serve_processes.append(serve)
     ready = serve.wait_for("serving", timeout=300)
     assert ready["address"] == "127.0.0.1"
@@ -712,7 +716,7 @@ def test_serve_local_stops_at_once_on_a_second_signal_during_the_grace_period(
 def test_timeout_around_uv_run_serve_local_stops_cleanly(kube_cluster: Any) -> None:
     """The issue's operator: ``timeout`` signals its process group while ``uv run`` forwards
     the same SIGTERM, so the server gets two at once (or one, by luck). It stops, stops its
-    local cluster, and exits; ``timeout`` then exits 124."""
+    local cluster, and exits; ``timeout`` then exits 124. The command is ``./dev serve``'s."""
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
     uv = shutil.which("uv")
@@ -720,8 +724,8 @@ def test_timeout_around_uv_run_serve_local_stops_cleanly(kube_cluster: Any) -> N
     limit = 45  # enough to start the local cluster (about 10 s) and serve a while
     started = time.monotonic()
     result = subprocess.run(
-        ["timeout", "-s", "TERM", str(limit), uv, "run", "--no-sync", "container-maker",
-         "serve", "--local", "--port", "0", "--health-port", "0"],
+        ["timeout", "-s", "TERM", str(limit), uv, "run", "--no-sync", "python", "-m",
+         "container_maker_testcluster", "serve", "--port", "0", "--health-port", "0"],
         cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit + 120,
     )  # fmt: skip
     took = time.monotonic() - started - limit
@@ -745,7 +749,7 @@ def test_serve_local_interrupted_while_starting_stops_what_it_started(
     the start; what was started is stopped and the process exits."""
     if kube_cluster.local is None:
         pytest.skip("tests run against an existing cluster: no cluster of their own is started")
-    serve = Serve("--local", "--port=0", "--health-port=0")
+    serve = Serve("--port=0", "--health-port=0", command=LOCAL_SERVE)
     serve_processes.append(serve)
     deadline = time.monotonic() + 300
     while not any("started kube-apiserver" in x for x in serve.raw):
@@ -758,9 +762,10 @@ def test_serve_local_interrupted_while_starting_stops_what_it_started(
     LocalClusterSeen.from_output(serve.raw).assert_stopped()
 
 
-def test_serve_help_says_what_a_second_signal_does() -> None:
+@pytest.mark.parametrize("command", [[CONTAINER_MAKER], LOCAL_SERVE], ids=["core", "local"])
+def test_serve_help_says_what_a_second_signal_does(command: list[str]) -> None:
     result = subprocess.run(
-        [CONTAINER_MAKER, "serve", "--help"],
+        [*command, "serve", "--help"],
         env={**os.environ, "COLUMNS": "200"},
         capture_output=True,
         text=True,
@@ -768,5 +773,6 @@ def test_serve_help_says_what_a_second_signal_does() -> None:
         check=True,
     )
     text = " ".join(result.stdout.split())
-    assert "A second one stops now" in text
-    assert "--local cluster is stopped" in text
+    assert "A second one stops now: the calls left are cancelled" in text
+    if command == LOCAL_SERVE:
+        assert "the local cluster is stopped without waiting for its components" in text

@@ -1,11 +1,13 @@
-"""Command line: ``python -m container_maker_testcluster build|up|down|env``.
+"""Command line: ``python -m container_maker_testcluster build|up|down|env|serve``.
 
 ``up`` runs the cluster in the foreground until Ctrl-C (or SIGTERM), then stops everything (a
 second signal during the stop skips the components' grace periods, never the cleanup);
 ``up --detach`` runs that same foreground process in the background and returns once the cluster
 is ready; ``down`` stops it; ``env`` prints the shell lines to use it. The run directory
 (default ``/tmp/container-maker-cluster-<uid>``, or ``CONTAINER_MAKER_CLUSTER_DIR``) holds the
-kubeconfig, the logs and ``state.json``, and is removed when the cluster stops.
+kubeconfig, the logs and ``state.json``, and is removed when the cluster stops. ``serve``
+serves Container Maker's API on a fresh cluster of its own, with the options of
+``container-maker serve`` (:mod:`container_maker_testcluster.serve`; ``./dev serve``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from container_maker_testcluster.cluster import ClusterError, LocalCluster, desc
 from container_maker_testcluster.images import ImageError
 from container_maker_testcluster.paths import default_run_dir
 from container_maker_testcluster.realnode import RealNodeError
+from container_maker_testcluster.serve import command as serve_command
 from container_maker_testcluster.signals import Interrupted, StopSignals
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -218,3 +221,6 @@ def env(run_dir: DirOption = None) -> None:
         raise typer.Exit(1)
     print(f"export KUBECONFIG={state['kubeconfig']}")
     print(f"export PATH={state['bin_dir']}:$PATH")
+
+
+app.command("serve")(serve_command)

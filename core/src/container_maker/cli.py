@@ -1,19 +1,25 @@
 """The ``container-maker`` command: ``container-maker serve`` runs the gRPC API.
 
 Every option can also be set by the environment variable shown in ``--help``; a flag wins over
-the variable, the variable over the default. ``--local`` first starts the embedded test cluster
-(``container_maker_testcluster.LocalCluster``: a real control plane on loopback with simulated
-nodes) and serves on it, which is how a newcomer gets a working API with one command.
+the variable, the variable over the default. ``serve`` serves the cluster a kubeconfig (or the
+pod it runs in) names. A program that serves on a cluster of its own passes :func:`serve` a
+:class:`ServedCluster`, which serve starts and always stops, and builds its command with
+:func:`serve_command`, so that it has serve's options without repeating them: the test
+cluster's ``python -m container_maker_testcluster serve`` (``./dev serve``) does, which is how a
+newcomer gets a working API with one command. This package never imports the test cluster.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from pydantic import ValidationError
@@ -60,7 +66,25 @@ def main() -> None:
     """Container Maker: a Kubernetes-native gRPC service that hands out containers."""
 
 
-@app.command()
+class ServedCluster(Protocol):
+    """A cluster that :func:`serve` starts before it serves and stops when it stops, for a
+    program that serves on a cluster of its own (the test cluster's ``serve`` command).
+
+    Both are called in the main thread with serve's signal handlers in force: the first stop
+    signal during :meth:`start` raises :class:`~container_maker.api.signals.Interrupted` in it.
+    """
+
+    def start(self) -> KubeTarget:
+        """Start the cluster (this may take minutes) and return the API client to serve it
+        with. It may log; what it prints goes to stderr."""
+
+    def stop(self, *, now: bool) -> None:
+        """Stop the cluster. Called once whenever :meth:`start` was called, whatever happened
+        since (it failed, was interrupted, or serve stopped), so it copes with a cluster that
+        is only partly started. ``now``: a second signal came, stop without waiting for the
+        components' grace periods."""
+
+
 def serve(
     host: Annotated[
         str | None,
@@ -99,7 +123,8 @@ def serve(
             help="Sandbox domain of EXPOSED containers: each published TCP port gets its own "
             "host <port>-<name>-<namespace>-<hash>.<domain> (a wildcard DNS record *.<domain> "
             "must point at the ingress controller). Unset: EXPOSED is refused "
-            f"(FAILED_PRECONDITION) [default with --local: {LOCAL_INGRESS_DOMAIN}].",
+            "(FAILED_PRECONDITION) [default: none; the test cluster's serve: "
+            f"{LOCAL_INGRESS_DOMAIN}].",
         ),
     ] = None,
     ingress_tls_secret: Annotated[
@@ -369,8 +394,8 @@ def serve(
             "--reflection/--no-reflection",
             envvar=_env("REFLECTION"),
             rich_help_panel="Callers",
-            help="Serve gRPC reflection (grpcurl without .proto files) [default: no; yes with "
-            "--local].",
+            help="Serve gRPC reflection (grpcurl without .proto files) [default: no; yes in "
+            "the test cluster's serve].",
         ),
     ] = None,
     insecure_plaintext_on_network: Annotated[
@@ -492,23 +517,21 @@ def serve(
             "create is RESOURCE_EXHAUSTED [default: 100].",
         ),
     ] = None,
-    local: Annotated[
-        bool,
-        typer.Option(
-            "--local",
-            help="Start the embedded test cluster (simulated nodes) and serve on it.",
-        ),
-    ] = False,
+    *,
+    cluster: ServedCluster | None = None,
 ) -> None:
     """Serve the gRPC API (with health and reflection) until SIGTERM or Ctrl-C.
 
     The first SIGTERM or SIGINT stops gracefully: health turns NOT_SERVING and calls in flight
-    get --grace-period seconds to finish. A second one stops now: the calls left are cancelled
-    and the --local cluster is stopped without waiting for its components (it is always
-    stopped). A signal while starting aborts the start.
+    get --grace-period seconds to finish. A second one stops now: the calls left are cancelled.
+    A signal while starting aborts the start.
 
     CONTAINER_MAKER_BLOCKED_PLUGINS (comma-separated plugin names) is read as well.
     """
+    # The docstring above is the help of ``container-maker serve``. Called from Python, with
+    # ``cluster`` (never a command-line option: see serve_command): serve starts that cluster
+    # instead of loading a kubeconfig, and stops it when it stops, without its components'
+    # grace after a second signal; ``kubeconfig`` is then unused.
     configure_logging(log_level)
     overrides: dict[str, Any] = {
         "ingress_host": ingress_host,
@@ -551,10 +574,10 @@ def serve(
         "reflection": reflection,
         "server_service_account": server_service_account,
     }
-    cluster = None
+    cluster_started = False
     server = None
     # The stop signals are ours from the first line to the last, so that no signal finds the
-    # default handler (which would end the process with the local cluster left behind).
+    # default handler (which would end the process with a served cluster left behind).
     with StopSignals() as signals:
         try:
             with signals.interrupting():  # while starting, the first signal aborts the start
@@ -575,10 +598,9 @@ def serve(
                 check_authenticators(
                     Hooks(plugin_manager), settings, client_ca=bool(tls and tls.client_ca)
                 )
-                if local:
-                    settings = local_settings(settings, reflection=reflection)
-                    cluster = _local_cluster()
-                    target = _start_local_cluster(cluster)
+                if cluster is not None:
+                    cluster_started = True  # before start(): stop() even if it fails
+                    target = cluster.start()
                 else:
                     target = load_api_client(kubeconfig)
                 manager = ContainerManager(
@@ -620,12 +642,9 @@ def serve(
             log.error("cannot serve: %s", error.message)
             raise typer.Exit(2) from error
         finally:
-            if cluster is not None:
+            if cluster is not None and cluster_started:
                 # A second signal means "stop now" for the cluster too: no grace per component.
-                now = len(signals.received()) >= 2
-                log.info("stopping the local cluster", extra={"without_grace": now})
-                cluster.stop(now=now)
-                log.info("local cluster stopped")
+                cluster.stop(now=len(signals.received()) >= 2)
     if server is not None and server.handlers_running:
         # Their calls are cancelled and everything is stopped: waiting for the handlers (as
         # the interpreter's exit would, up to their own deadlines) would only keep a stopped
@@ -637,6 +656,39 @@ def serve(
         logging.shutdown()
         sys.stdout.flush()
         os._exit(0)
+
+
+def serve_command(
+    run: Callable[..., None], *, without: Collection[str] = ()
+) -> Callable[..., None]:
+    """A typer command with the options of :func:`serve` (but those named in ``without``) that
+    calls ``run`` with them as keyword arguments; its name and help are ``run``'s.
+
+    Typer builds a command's options from its function's signature, so the returned function
+    carries serve's, with the Annotated options resolved; ``cluster`` is never an option. This
+    is ``container-maker serve`` itself (``run`` is :func:`serve`), and the way for another
+    program to offer the same options without repeating their definitions: the test cluster's
+    ``serve`` has every one but ``--kubeconfig`` and calls :func:`serve` with a cluster.
+    """
+    signature = inspect.signature(serve, eval_str=True)
+    unknown = set(without) - set(signature.parameters)
+    if unknown:
+        raise ValueError(f"serve has no options {sorted(unknown)}")
+    hidden = {"cluster", *without}
+
+    @functools.wraps(run)
+    def command(**options: Any) -> None:
+        run(**options)
+
+    # inspect.signature (which typer calls) stops at a __signature__ before following
+    # __wrapped__ (set by functools.wraps) to ``run``.
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name not in hidden]
+    )
+    return command
+
+
+app.command("serve")(serve_command(serve))
 
 
 @app.command("plugins")
@@ -836,16 +888,6 @@ def _settings(overrides: dict[str, Any]) -> Settings:
         raise InvalidConfiguration(f"bad settings: {problems}") from error
 
 
-def local_settings(settings: Settings, *, reflection: bool | None = None) -> Settings:
-    """The settings of ``--local``: a sandbox domain under ``.localhost`` unless one is given,
-    so that EXPOSED works on the local cluster (whose Ingress addresses are simulated); and
-    reflection (for grpcurl) unless ``reflection`` says otherwise."""
-    update: dict[str, Any] = {"reflection": True if reflection is None else reflection}
-    if not settings.ingress_domain:
-        update["ingress_domain"] = LOCAL_INGRESS_DOMAIN
-    return settings.model_copy(update=update)
-
-
 def _policy_overrides(
     peers: str | None, denied: str | None, endpoints: str | None
 ) -> dict[str, Any]:
@@ -873,29 +915,3 @@ def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConf
     if cert is None or key is None:
         raise InvalidConfiguration("TLS needs both --tls-cert and --tls-key")
     return TlsConfig(cert=cert, key=key, client_ca=client_ca)
-
-
-def _local_cluster() -> Any:
-    """The embedded test cluster (not started yet), so that the caller holds it before it
-    starts and can stop it whatever happens during the start."""
-    try:
-        from container_maker_testcluster import LocalCluster
-    except ImportError as e:
-        raise InvalidConfiguration(
-            "--local needs the container-maker-testcluster distribution (part of the "
-            "development workspace: ./dev setup)"
-        ) from e
-    return LocalCluster(nodes=1, log=lambda message: log.info(message))
-
-
-def _start_local_cluster(cluster: Any) -> KubeTarget:
-    """Start the embedded test cluster; return its API client."""
-    log.info("starting the local test cluster (the first run builds it: see README.md)")
-    cluster.start()
-    print(
-        f"Local cluster ready. kubectl: KUBECONFIG={cluster.kubeconfig} "
-        f"{cluster.binaries.bin_dir if cluster.binaries else ''}/kubectl get pods -A",
-        file=sys.stderr,
-        flush=True,
-    )
-    return KubeTarget(cluster.api_client(), "local test cluster", cluster.server)

@@ -43,8 +43,9 @@ DEFAULT_SIDECAR_RESOURCES = ContainerResources(
 """Each sidecar's own small requests (a pod must not cost three times what was asked)."""
 
 LOCAL_INGRESS_DOMAIN = "containers.localhost"
-"""The sandbox domain of ``serve --local`` and of the test kit: under ``.localhost`` (RFC 6761),
-which resolvers answer with the loopback address or not at all, never an outside address."""
+"""The sandbox domain of the test cluster's ``serve`` (``./dev serve``) and of the test kit:
+under ``.localhost`` (RFC 6761), which resolvers answer with the loopback address or not at all,
+never an outside address."""
 
 MAX_INGRESS_DOMAIN_LENGTH = 253 - 63 - 1
 """A host is one label of up to 63 characters, a dot, then the domain; a DNS name is at most

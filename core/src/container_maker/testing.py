@@ -3,7 +3,7 @@
 Fixtures (all function-scoped):
 
 - ``cm_settings``: the :class:`~container_maker.settings.Settings` used by the fixtures below:
-  the defaults, with the sandbox domain of ``serve --local``
+  the defaults, with the sandbox domain of ``./dev serve``
   (:data:`~container_maker.settings.LOCAL_INGRESS_DOMAIN`) so that EXPOSED works; override it
   in your conftest to test other configurations.
 - ``cm_plugin_manager``: a fresh plugin manager with every installed plugin loaded from entry
@@ -286,7 +286,7 @@ class CallRecorder:
 @pytest.fixture
 def cm_settings() -> Settings:
     """Settings for the kit's fixtures (defaults and the local sandbox domain, as
-    ``serve --local``; override in a conftest)."""
+    ``./dev serve``; override in a conftest)."""
     return Settings(ingress_domain=LOCAL_INGRESS_DOMAIN)
 
 

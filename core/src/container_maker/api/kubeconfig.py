@@ -66,8 +66,8 @@ def load_api_client(
     raise InvalidConfiguration(
         "no Kubernetes configuration found; tried: "
         + "; ".join(tried)
-        + ". Pass --kubeconfig, set KUBECONFIG, run inside a pod, or use --local for the "
-        "embedded test cluster"
+        + ". Pass --kubeconfig, set KUBECONFIG or run inside a pod; to serve on a local test "
+        "cluster instead, run `python -m container_maker_testcluster serve` (./dev serve)"
     )
 
 

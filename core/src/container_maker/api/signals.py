@@ -15,10 +15,11 @@ writes each signal's number into it, and the main thread waits in ``select`` on 
 Why not the alternatives:
 
 - ``signal.sigwait`` needs the signals blocked in every thread. The mask is inherited by every
-  process we start (``--local`` starts the test cluster's components, which would then ignore
-  the SIGTERM that stops them), and a thread started before the mask was set (gRPC's C-core and
-  other libraries start their own) would take the signal with its default action: death
-  without cleanup, the local cluster left behind.
+  process we start (a :class:`~container_maker.cli.ServedCluster`, such as the test cluster's,
+  starts its components, which would then ignore the SIGTERM that stops them), and a thread
+  started before the mask was set (gRPC's C-core and other libraries start their own) would
+  take the signal with its default action: death without cleanup, the served cluster left
+  behind.
 - A handler that sets a plain attribute the main thread polls is safe too, but wakes the main
   thread every poll interval and answers a signal only at the next one.
 """
