@@ -32,8 +32,8 @@ from container_maker.models import (
     Query,
     ResourceKind,
 )
+from container_maker.sidecar import sidecar_container
 
-from .common import sidecar_container
 from .report import (
     AGENT_UID,
     KIND,
