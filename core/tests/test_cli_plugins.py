@@ -54,6 +54,10 @@ def test_builtin_plugins_with_their_distributions_kinds_and_hooks() -> None:
     # A plugin that owns no kind (cm_register_resources absent) lists none.
     assert plugins["snapshot"]["kinds"] == []
     assert "cm_pod_extras" in plugins["snapshot"]["hooks"]
+    # One distribution per sidecar.
+    assert plugins["snapshot"]["distribution"] == "container-maker-snapshot"
+    assert plugins["status"]["distribution"] == "container-maker-status"
+    assert plugins["status"]["kinds"] == ["status"]
     assert plugins["api-key"]["distribution"] == "container-maker-auth"
     assert "cm_authenticate" in plugins["api-key"]["hooks"]
     assert not any(row["blocked"] for row in plugins.values())

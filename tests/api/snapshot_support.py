@@ -1,10 +1,10 @@
 """What the save tests need on the real node: the snapshot agent's image, a test workload, and
 a relay from the pod network to the node-local registry.
 
-* The agent (``plugins/sidecars/snapshot-agent``) is built static (``CGO_ENABLED=0``) and cached
+* The agent (``plugins/snapshot/snapshot-agent``) is built static (``CGO_ENABLED=0``) and cached
   outside the clone under a hash of its sources and the Go version, like the cluster's binaries.
 * Its test image is FROM scratch: the binary alone, entrypoint ``/snapshot-agent idle`` (the
-  production recipe is ``plugins/sidecars/snapshot-agent/Dockerfile``), built and pushed with the
+  production recipe is ``plugins/snapshot/snapshot-agent/Dockerfile``), built and pushed with the
   cluster package's deterministic layers and OCI pusher.
 * ``saveapp``: busybox whose entrypoint records its first boot (``/www/first-boot.txt``, only if
   missing), its arguments and its environment, then serves ``/www`` on port 8080 as nobody.
@@ -45,7 +45,7 @@ from container_maker_testcluster.paths import cache_dir
 from container_maker_testcluster.realnode import POD_GATEWAY
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENT_DIR = ROOT / "plugins" / "sidecars" / "snapshot-agent"
+AGENT_DIR = ROOT / "plugins" / "snapshot" / "snapshot-agent"
 ATTACKS_DIR = Path(__file__).resolve().parent / "attacks"
 SAVEAPP_PORT = 8080
 IP_FREEBIND = 15  # <linux/in.h>; not exported by Python's socket module

@@ -1,9 +1,9 @@
 """The status sidecar's test image: the static ``status-agent`` binary alone, FROM scratch.
 
-* The agent (``plugins/sidecars/status-agent``) is built static (``CGO_ENABLED=0``, stdlib only)
+* The agent (``plugins/status/status-agent``) is built static (``CGO_ENABLED=0``, stdlib only)
   and cached outside the clone under a hash of its sources and the Go version, like the snapshot
   agent (``snapshot_support.static_go_binary``).
-* The image matches the production recipe (``plugins/sidecars/status-agent/Dockerfile``):
+* The image matches the production recipe (``plugins/status/status-agent/Dockerfile``):
   ``/status-agent`` mode 0111 (execute-only, so the kernel makes it non-dumpable from execve),
   entrypoint ``/status-agent run``, user ``64011:64011``. It is
   built with the snapshot support's deterministic one-layer image builder.
@@ -18,7 +18,7 @@ from snapshot_support import _image, static_go_binary
 from container_maker_testcluster import images
 
 ROOT = Path(__file__).resolve().parents[2]
-STATUS_AGENT_DIR = ROOT / "plugins" / "sidecars" / "status-agent"
+STATUS_AGENT_DIR = ROOT / "plugins" / "status" / "status-agent"
 STATUS_AGENT_USER = "64011:64011"
 # Execute-only, as in the Dockerfile: readable by nobody, so not dumpable from execve on.
 STATUS_AGENT_MODE = 0o111

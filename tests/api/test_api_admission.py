@@ -33,7 +33,7 @@ from kubernetes import client
 
 from container_maker.errors import PermissionDenied
 from container_maker.testing import eventually
-from container_maker_sidecars.save import AUTH_FILE, LOCK_DIR, agent_command
+from container_maker_snapshot.save import AUTH_FILE, LOCK_DIR, agent_command
 
 DOMAIN = "sandbox.test"
 REGISTRY = "registry.test:5000"

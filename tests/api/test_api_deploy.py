@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -403,8 +404,15 @@ def test_dockerfile_installs_the_locked_set() -> None:
     assert result.returncode == 0, result.stderr
     for package in ("grpcio==", "grpcio-health-checking==", "kubernetes==", "protobuf=="):
         assert package in result.stdout
-    for member in ("core", "plugins/namespace", "plugins/pod", "plugins/service"):
-        assert f"./{member}" in text
+    # Every member but the test cluster: the core and each built-in plugin, installed and
+    # exported by its distribution's name.
+    workspace = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for member in workspace["tool"]["uv"]["workspace"]["members"]:
+        if member == "cluster":
+            continue
+        assert f"./{member}" in text.split(), member
+        project = tomllib.loads((ROOT / member / "pyproject.toml").read_text())["project"]
+        assert f"--package {project['name']}" in " ".join(args), member
 
 
 def test_first_writes_after_binding_itself_are_not_refused(

@@ -1,6 +1,6 @@
 """The status sidecar end to end on the real node, through gRPC.
 
-The real ``status-agent`` runs in every pod (the image built from ``plugins/sidecars/
+The real ``status-agent`` runs in every pod (the image built from ``plugins/status/
 status-agent``), looks at the pod's own network namespace, and patches its Lease with a
 ServiceAccount token that may patch only that Lease, and only its report (the
 ValidatingAdmissionPolicy of ``deploy/status-lease-policy.yaml``, enforced here); the server is

@@ -16,15 +16,14 @@ called with keyword arguments, so implement only the parameters you need. Per-ki
 
     from container_maker import hookimpl
     from container_maker.models import PodExtras
+    from container_maker.sidecar import sidecar_container
 
 
     @hookimpl
     def cm_pod_extras(spec, context):
         # Add a container to every pod: no privileges, small requests.
-        return PodExtras(
-            plugin="hello",
-            containers=({"name": "cm-hello", "image": "busybox:1.36"},),
-        )
+        container = sidecar_container("cm-hello", "busybox:1.36", spec, context)
+        return PodExtras(plugin="hello", containers=(container,))
 
 Rules of the house: import only from ``container_maker`` (never from another plugin); talk to
 Kubernetes with the official client inside :func:`container_maker.kube.api_errors`, which

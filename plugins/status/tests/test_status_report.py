@@ -22,8 +22,8 @@ from container_maker.models import (
 from container_maker.settings import Settings
 from container_maker.status import container_status
 from container_maker.validation import validate_spec
-from container_maker_sidecars import status
-from container_maker_sidecars.report import (
+from container_maker_status import plugin as status
+from container_maker_status.report import (
     PORTS_ANNOTATION,
     REPORT_ANNOTATION,
     STATUS_ACCOUNT,

@@ -1,13 +1,22 @@
-"""What the two sidecars share: the shape of a sidecar container (pure)."""
+"""The shape of a sidecar container, for plugins that add one to every pod (pure).
+
+A plugin's ``cm_pod_extras`` builds its container with :func:`sidecar_container` and returns it
+in its :class:`~container_maker.models.PodExtras`; the snapshot and status plugins do. The
+container gets the small resources of ``Settings.sidecar_resources`` (which the namespace's
+LimitRange always admits), a securityContext without privileges or capabilities, and the
+identity of the user's container in its environment, so that the program inside can find its
+pod's objects. A sidecar that needs more (a user id, capabilities) changes the returned dict,
+which is its own.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from container_maker.context import BuildContext
-from container_maker.identity import ID_KEY
-from container_maker.manifests import resource_requirements, unprivileged
-from container_maker.models import ContainerSpec
+from .context import BuildContext
+from .identity import ID_KEY
+from .manifests import resource_requirements, unprivileged
+from .models import ContainerSpec
 
 
 def sidecar_container(

@@ -30,8 +30,8 @@ from typing import Any
 from container_maker import hookimpl
 from container_maker.context import BuildContext, KubeContext
 from container_maker.models import ContainerSpec, ObservedObject, PodExtras, SavedImage
+from container_maker.sidecar import sidecar_container
 
-from .common import sidecar_container
 from .save import AUTH_DIR, LOCK_DIR, save_pod
 
 NAME = "snapshot"

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 AGENT = "/snapshot-agent"
 AUTH_DIR = "/var/run/secrets/container-maker/registry"
 AUTH_FILE = f"{AUTH_DIR}/config.json"
-LOCK_DIR = "/var/lib/container-maker/snapshot-lock"  # the sidecar's own volume (snapshot.py)
+LOCK_DIR = "/var/lib/container-maker/snapshot-lock"  # the sidecar's own volume (plugin.py)
 ANNOTATION_PREFIX = "io.container-maker"
 
 # Exit codes of the agent -> error classes.

@@ -1,10 +1,10 @@
 """The status sidecar plugin: reports what the control plane cannot see (ports, activity).
 
 It adds the ``cm-status`` container to every pod (``status-agent run`` from the configured
-image, see ``plugins/sidecars/status-agent``), told which ports the user's container should
+image, see ``plugins/status/status-agent``), told which ports the user's container should
 listen on, and owns the kind "status": the sidecar's report (a Lease per container, made before
 the pod) and the namespace's status identity the pod runs as (see
-:mod:`container_maker_sidecars.report` for the objects and why).
+:mod:`container_maker_status.report` for the objects and why).
 
 The sidecar runs as a non-root user of its own with no capabilities and a read-only root; it
 makes itself non-dumpable, so the user's container, which shares the pod's PID namespace, cannot
@@ -24,8 +24,8 @@ from container_maker.errors import AlreadyExists
 from container_maker.kube import NamespacedKind, create_object
 from container_maker.models import ContainerSpec, Manifest, ObservedObject, PodExtras
 from container_maker.resources import Resource, ResourceRegistry
+from container_maker.sidecar import sidecar_container
 
-from .common import sidecar_container
 from .report import (
     AGENT_UID,
     KIND,

@@ -1,4 +1,4 @@
-"""The sidecars' cm_pod_extras contributions (pure)."""
+"""The snapshot sidecar's cm_pod_extras contribution and the save command (pure)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from container_maker.models import ContainerSpec, ObservedObject, PodExtras, Pub
 from container_maker.plugins import Hooks, create_plugin_manager
 from container_maker.settings import Settings
 from container_maker.validation import validate_spec
-from container_maker_sidecars import save, snapshot, status
+from container_maker_snapshot import plugin, save
 
 SPEC = ContainerSpec(
     image_name="nginx",
@@ -38,7 +38,7 @@ def env(container: dict[str, Any]) -> dict[str, str]:
 
 
 def test_snapshot_sidecar() -> None:
-    extras = snapshot.cm_pod_extras(spec=SPEC, context=context(snapshot_image="reg/snap:2"))
+    extras = plugin.cm_pod_extras(spec=SPEC, context=context(snapshot_image="reg/snap:2"))
     (container,) = extras.containers
     assert container["name"] == "cm-snapshot"
     assert container["image"] == "reg/snap:2"
@@ -52,56 +52,29 @@ def test_snapshot_sidecar() -> None:
     assert extras.volumes == ({"name": "cm-snapshot-lock", "emptyDir": {"sizeLimit": "1Mi"}},)
 
 
-def test_status_sidecar_watches_the_ports() -> None:
-    extras = status.cm_pod_extras(spec=SPEC, context=context(status_image="reg/status:3"))
-    (container,) = extras.containers
-    assert container["name"] == "cm-status"
-    assert container["image"] == "reg/status:3"
-    assert env(container)["CONTAINER_MAKER_WATCH_PORTS"] == "8080/TCP,53/UDP"
-
-
-def test_sidecars_are_unprivileged_with_their_own_small_requests() -> None:
-    ctx = context()
-    # The snapshot agent keeps the runtime's default capabilities, what the user's container
-    # gets (reading a root container's files needs all of them); the status agent has none.
-    expected: dict[str, dict[str, Any]] = {
-        "snapshot": {},
-        "status": {
-            "capabilities": {"drop": ["ALL"]},
-            "runAsUser": 64011,
-            "runAsGroup": 64011,
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-        },
+def test_the_snapshot_sidecar_keeps_the_runtimes_default_capabilities() -> None:
+    # What the user's container gets and more (reading a root container's files needs all of
+    # them): no capabilities entry at all, and still no privileges.
+    (container,) = plugin.snapshot_extras(SPEC, context()).containers
+    assert container["securityContext"] == {"privileged": False, "allowPrivilegeEscalation": False}
+    assert container["resources"] == {
+        "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
+        "limits": {"cpu": "200m", "memory": "128Mi", "ephemeral-storage": "256Mi"},
     }
-    for extras in (snapshot.snapshot_extras(SPEC, ctx), status.status_extras(SPEC, ctx)):
-        (container,) = extras.containers
-        assert container["securityContext"] == {
-            "privileged": False,
-            "allowPrivilegeEscalation": False,
-            **expected[extras.plugin],
-        }
-        assert container["resources"] == {
-            "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
-            "limits": {"cpu": "200m", "memory": "128Mi", "ephemeral-storage": "256Mi"},
-        }
 
 
-def test_both_contribute_through_the_hook() -> None:
+def test_it_contributes_through_the_hook_unless_blocked() -> None:
     extras = Hooks(create_plugin_manager()).pod_extras(spec=SPEC, context=context())
-    assert sorted(e.plugin for e in extras) == ["snapshot", "status"]
+    assert "snapshot" in [e.plugin for e in extras]
     assert all(isinstance(e, PodExtras) for e in extras)
-
-
-def test_blocked_sidecar_contributes_nothing() -> None:
     hooks = Hooks(create_plugin_manager(blocked=("snapshot",)))
-    extras = hooks.pod_extras(spec=SPEC, context=context())
-    assert [e.plugin for e in extras] == ["status"]
+    blocked = hooks.pod_extras(spec=SPEC, context=context())
+    assert [e.plugin for e in blocked] == [e.plugin for e in extras if e.plugin != "snapshot"]
 
 
 def test_registry_secret_is_mounted_into_the_snapshot_sidecar_only() -> None:
     ctx = context(registry="reg.example/saved", registry_secret="push-creds")
-    extras = snapshot.snapshot_extras(SPEC, ctx)
+    extras = plugin.snapshot_extras(SPEC, ctx)
     (container,) = extras.containers
     _, volume = extras.volumes
     assert volume["secret"]["secretName"] == "push-creds"
@@ -114,8 +87,6 @@ def test_registry_secret_is_mounted_into_the_snapshot_sidecar_only() -> None:
     } in container["volumeMounts"]
     # Never as an environment variable, whatever its name.
     assert not any("push-creds" in v for v in env(container).values())
-    status_container = status.status_extras(SPEC, ctx).containers[0]
-    assert [m["name"] for m in status_container["volumeMounts"]] == ["cm-status-token"]
 
 
 def test_snapshot_agent_command_carries_no_credentials() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from container_maker.identity import object_name
-from container_maker_sidecars.report import REPORTER_ROLE, STATUS_ACCOUNT, report_name
+from container_maker_status.report import REPORTER_ROLE, STATUS_ACCOUNT, report_name
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name"
