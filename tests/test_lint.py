@@ -72,6 +72,43 @@ def test_plugins_import_only_core(package: str) -> None:
         assert not crossing, f"{path.relative_to(ROOT)} imports other plugins: {crossing}"
 
 
+def core_modules_imported(path: Path) -> set[str]:
+    """The ``container_maker`` modules a module imports (``container_maker`` itself included;
+    ``from container_maker import sdk`` counts as the SDK), wherever the import is."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "container_maker")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "container_maker":
+                found.update(f"container_maker.{a.name}" for a in node.names)
+            elif node.module.split(".")[0] == "container_maker":
+                found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(PLUGIN_PACKAGES))
+def test_plugins_import_only_the_sdk(package: str) -> None:
+    """Layers: a plugin's code imports from the core only its SDK (``container_maker.sdk``);
+    the rest of the core is internal. (Its tests may use the testing kit and more.)"""
+    for path in (PLUGIN_PACKAGES[package] / "src").rglob("*.py"):
+        internal = core_modules_imported(path) - {"container_maker.sdk"}
+        assert not internal, f"{path.relative_to(ROOT)} imports internals of the core: {internal}"
+
+
+def test_the_sdk_check_sees_internal_imports(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from container_maker.sdk import Resource\nfrom container_maker import hookimpl\n"
+        "def later():\n    import container_maker.manager\n"
+    )
+    assert core_modules_imported(module) == {
+        "container_maker.sdk",
+        "container_maker.hookimpl",
+        "container_maker.manager",
+    }
+
+
 def test_core_imports_no_plugin() -> None:
     for path in (ROOT / "core" / "src").rglob("*.py"):
         crossing = imported_top_levels(path) & set(PLUGIN_PACKAGES)

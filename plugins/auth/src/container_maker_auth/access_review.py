@@ -15,10 +15,16 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.auth import API_GROUP, RESOURCE, Access, Decision, Identity
-from container_maker.context import KubeContext
-from container_maker.kube import api_errors
+from container_maker.sdk import (
+    API_GROUP,
+    RESOURCE,
+    Access,
+    Decision,
+    Identity,
+    KubeContext,
+    api_errors,
+    hookimpl,
+)
 
 from .cache import ExpiringCache, digest
 

@@ -31,13 +31,19 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kubernetes import client
 from pydantic import Field, ValidationError
 
-from container_maker import hookimpl
-from container_maker.auth import VERBS, Credentials, Identity, Verb
-from container_maker.context import KubeContext
-from container_maker.errors import ContainerMakerError, Unauthenticated
-from container_maker.kube import api_errors
-from container_maker.models import Model
-from container_maker.settings import Settings
+from container_maker.sdk import (
+    VERBS,
+    ContainerMakerError,
+    Credentials,
+    Identity,
+    KubeContext,
+    Model,
+    Settings,
+    Unauthenticated,
+    Verb,
+    api_errors,
+    hookimpl,
+)
 
 from .cache import ExpiringCache, digest
 

@@ -10,11 +10,16 @@ it to the tenant's namespaces.
 
 from __future__ import annotations
 
-from container_maker import hookimpl
-from container_maker.auth import VERBS, Credentials, Identity, PeerCertificate
-from container_maker.context import KubeContext
-from container_maker.errors import Unauthenticated
-from container_maker.settings import Settings
+from container_maker.sdk import (
+    VERBS,
+    Credentials,
+    Identity,
+    KubeContext,
+    PeerCertificate,
+    Settings,
+    Unauthenticated,
+    hookimpl,
+)
 
 from .tenants import certificate_tenant
 

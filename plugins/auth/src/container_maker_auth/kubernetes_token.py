@@ -16,12 +16,15 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.auth import Credentials, Identity
-from container_maker.context import KubeContext
-from container_maker.errors import Unauthenticated
-from container_maker.kube import api_errors
-from container_maker.settings import Settings
+from container_maker.sdk import (
+    Credentials,
+    Identity,
+    KubeContext,
+    Settings,
+    Unauthenticated,
+    api_errors,
+    hookimpl,
+)
 
 from .cache import ExpiringCache, digest
 from .tenants import token_tenant

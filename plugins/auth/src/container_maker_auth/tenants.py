@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from container_maker.errors import Forbidden
+from container_maker.sdk import Forbidden
 
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"

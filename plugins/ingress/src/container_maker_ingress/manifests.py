@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from container_maker.context import BuildContext
-from container_maker.errors import InvalidConfiguration
-from container_maker.identity import object_name
-from container_maker.manifests import object_metadata
-from container_maker.models import ContainerSpec
-from container_maker.validation import protocol_of
+from container_maker.sdk import (
+    BuildContext,
+    ContainerSpec,
+    InvalidConfiguration,
+    object_metadata,
+    object_name,
+    protocol_of,
+)
 
 from .hosts import ingress_host
 

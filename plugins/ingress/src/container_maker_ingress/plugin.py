@@ -6,20 +6,21 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.errors import FailedPrecondition
-from container_maker.identity import NAME_SUFFIXES
-from container_maker.kube import NamespacedKind
-from container_maker.models import (
+from container_maker.sdk import (
+    NAME_SUFFIXES,
     ContainerSpec,
     ExposureLevel,
+    FailedPrecondition,
+    NamespacedKind,
     ObjectStatus,
     ObservedObject,
     PublishedPort,
+    Resource,
+    ResourceRegistry,
+    Settings,
     StatusCondition,
+    hookimpl,
 )
-from container_maker.resources import Resource, ResourceRegistry
-from container_maker.settings import Settings
 
 from .manifests import NO_DOMAIN, build_ingress
 

@@ -22,11 +22,16 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker.context import KubeContext
-from container_maker.errors import AlreadyExists, PermissionDenied
-from container_maker.identity import managed_labels
-from container_maker.kube import api_errors, request_body, wait_until
-from container_maker.models import Manifest
+from container_maker.sdk import (
+    AlreadyExists,
+    KubeContext,
+    Manifest,
+    PermissionDenied,
+    api_errors,
+    managed_labels,
+    request_body,
+    wait_until,
+)
 
 BINDING_NAME = "container-maker"
 NAMESPACED_ROLE = "container-maker-namespaced"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from container_maker.identity import TENANT_KEY, managed_labels
+from container_maker.sdk import TENANT_KEY, managed_labels
 
 PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
 

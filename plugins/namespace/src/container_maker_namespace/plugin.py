@@ -6,14 +6,30 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.context import BuildContext, KubeContext
-from container_maker.errors import AlreadyExists, DeadlineExceeded, NotFound
-from container_maker.identity import TENANT_KEY, is_managed
-from container_maker.kube import api_errors, delete_and_wait, read_uid, request_body, wait_until
-from container_maker.models import ContainerSpec, DeleteResult, Manifest, ObservedObject, Query
-from container_maker.resources import Resource, ResourceRegistry
-from container_maker.tenancy import belongs_to, refused_namespace
+from container_maker.sdk import (
+    TENANT_KEY,
+    AlreadyExists,
+    BuildContext,
+    ContainerSpec,
+    DeadlineExceeded,
+    DeleteResult,
+    KubeContext,
+    Manifest,
+    NotFound,
+    ObservedObject,
+    Query,
+    Resource,
+    ResourceRegistry,
+    api_errors,
+    belongs_to,
+    delete_and_wait,
+    hookimpl,
+    is_managed,
+    read_uid,
+    refused_namespace,
+    request_body,
+    wait_until,
+)
 
 from .access import ensure_access
 from .manifests import build_namespace

@@ -20,13 +20,24 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.context import BuildContext, KubeContext
-from container_maker.errors import NotFound
-from container_maker.identity import ID_KEY, NAME_SUFFIXES, label_selector
-from container_maker.kube import NamespacedKind, api_errors, create_object
-from container_maker.models import ContainerSpec, Manifest, ObservedObject, Query
-from container_maker.resources import Resource, ResourceRegistry
+from container_maker.sdk import (
+    ID_KEY,
+    NAME_SUFFIXES,
+    BuildContext,
+    ContainerSpec,
+    KubeContext,
+    Manifest,
+    NamespacedKind,
+    NotFound,
+    ObservedObject,
+    Query,
+    Resource,
+    ResourceRegistry,
+    api_errors,
+    create_object,
+    hookimpl,
+    label_selector,
+)
 
 from .policy_manifests import (
     container_policy,

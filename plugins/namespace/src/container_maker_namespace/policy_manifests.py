@@ -29,18 +29,21 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from container_maker.context import BuildContext
-from container_maker.identity import (
+from container_maker.sdk import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
+    BuildContext,
+    ContainerSpec,
+    ExposureLevel,
+    PolicyPeer,
+    Settings,
     managed_labels,
+    object_metadata,
     object_name,
     pod_selector,
+    protocol_of,
+    split_endpoint,
 )
-from container_maker.manifests import object_metadata
-from container_maker.models import ContainerSpec, ExposureLevel
-from container_maker.settings import PolicyPeer, Settings, split_endpoint
-from container_maker.validation import protocol_of
 
 DEFAULT_DENY_NAME = "cm-default-deny"
 POLICY_LABEL = "container-maker.io/policy"

@@ -20,13 +20,19 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker.context import KubeContext
-from container_maker.errors import AlreadyExists, NotFound, Unavailable
-from container_maker.identity import managed_labels
-from container_maker.kube import api_errors, wait_until
-from container_maker.models import ContainerResources
-from container_maker.settings import QUOTA_NAME, Settings
-from container_maker.validation import parse_quantity
+from container_maker.sdk import (
+    QUOTA_NAME,
+    AlreadyExists,
+    ContainerResources,
+    KubeContext,
+    NotFound,
+    Settings,
+    Unavailable,
+    api_errors,
+    managed_labels,
+    parse_quantity,
+    wait_until,
+)
 
 # Kubernetes resource name -> (request field, limit field) of ContainerResources.
 _RESOURCES: dict[str, tuple[str, str]] = {

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from container_maker.context import BuildContext
-from container_maker.errors import InternalError, InvalidArgument
-from container_maker.identity import SNAPSHOT_VOLUME, object_name
-from container_maker.manifests import object_metadata, resource_requirements, unprivileged
-from container_maker.models import ContainerSpec
-from container_maker.validation import protocol_of
+from container_maker.sdk import (
+    SNAPSHOT_VOLUME,
+    BuildContext,
+    ContainerSpec,
+    InternalError,
+    InvalidArgument,
+    object_metadata,
+    object_name,
+    protocol_of,
+    resource_requirements,
+    unprivileged,
+)
 
 
 def port_name(protocol: str, port: int) -> str:

@@ -6,21 +6,27 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.context import KubeContext
-from container_maker.errors import ServiceAccountNotReady
-from container_maker.identity import NAME_KEY, NAME_SUFFIXES, SNAPSHOT_VOLUME
-from container_maker.kube import NamespacedKind, create_object, delete_objects, retry
-from container_maker.manifests import resources_from_kubernetes
-from container_maker.models import (
+from container_maker.sdk import (
+    NAME_KEY,
+    NAME_SUFFIXES,
+    SNAPSHOT_VOLUME,
     AssociatedResource,
     ContainerDetail,
     DeleteResult,
+    KubeContext,
     Manifest,
+    NamespacedKind,
     ObservedObject,
     PortInformation,
+    Resource,
+    ResourceRegistry,
+    ServiceAccountNotReady,
+    create_object,
+    delete_objects,
+    hookimpl,
+    resources_from_kubernetes,
+    retry,
 )
-from container_maker.resources import Resource, ResourceRegistry
 
 from .manifests import build_pod
 from .status import pod_status

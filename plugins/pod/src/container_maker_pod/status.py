@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from container_maker.models import ContainerPhase, ObjectStatus, StatusCondition
+from container_maker.sdk import ContainerPhase, ObjectStatus, StatusCondition
 
 # Waiting reasons meaning the container cannot start as asked; everything else a container
 # waits for ("ContainerCreating", "PodInitializing") is part of starting.

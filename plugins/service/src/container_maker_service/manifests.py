@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from container_maker.context import BuildContext
-from container_maker.identity import object_name, pod_selector
-from container_maker.manifests import object_metadata
-from container_maker.models import ContainerSpec, ExposureLevel
-from container_maker.validation import protocol_of
+from container_maker.sdk import (
+    BuildContext,
+    ContainerSpec,
+    ExposureLevel,
+    object_metadata,
+    object_name,
+    pod_selector,
+    protocol_of,
+)
 
 
 def service_type(level: ExposureLevel) -> str:

@@ -6,18 +6,19 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.identity import NAME_SUFFIXES
-from container_maker.kube import NamespacedKind
-from container_maker.models import (
+from container_maker.sdk import (
+    NAME_SUFFIXES,
     ExposureLevel,
+    NamespacedKind,
     ObjectStatus,
     ObservedObject,
     PortInformation,
     PublishedPort,
+    Resource,
+    ResourceRegistry,
     StatusCondition,
+    hookimpl,
 )
-from container_maker.resources import Resource, ResourceRegistry
 
 from .manifests import build_service
 

@@ -27,10 +27,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from container_maker import hookimpl
-from container_maker.context import BuildContext, KubeContext
-from container_maker.models import ContainerSpec, ObservedObject, PodExtras, SavedImage
-from container_maker.sidecar import sidecar_container
+from container_maker.sdk import (
+    BuildContext,
+    ContainerSpec,
+    KubeContext,
+    ObservedObject,
+    PodExtras,
+    SavedImage,
+    hookimpl,
+    sidecar_container,
+)
 
 from .save import AUTH_DIR, LOCK_DIR, save_pod
 

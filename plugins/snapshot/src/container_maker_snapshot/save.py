@@ -24,20 +24,23 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.utils import parse_quantity
 
-from container_maker.context import KubeContext
-from container_maker.errors import (
+from container_maker.sdk import (
+    ID_KEY,
+    NAME_KEY,
+    SNAPSHOT_VOLUME,
     Aborted,
     ContainerMakerError,
     DeadlineExceeded,
     FailedPrecondition,
     InternalError,
+    KubeContext,
+    ObservedObject,
     PermissionDenied,
     ResourceExhausted,
+    SavedImage,
     Unavailable,
+    api_errors,
 )
-from container_maker.identity import ID_KEY, NAME_KEY, SNAPSHOT_VOLUME
-from container_maker.kube import api_errors
-from container_maker.models import ObservedObject, SavedImage
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,21 @@ from typing import Any
 
 from kubernetes import client
 
-from container_maker import hookimpl
-from container_maker.context import BuildContext, KubeContext
-from container_maker.errors import AlreadyExists
-from container_maker.kube import NamespacedKind, create_object
-from container_maker.models import ContainerSpec, Manifest, ObservedObject, PodExtras
-from container_maker.resources import Resource, ResourceRegistry
-from container_maker.sidecar import sidecar_container
+from container_maker.sdk import (
+    AlreadyExists,
+    BuildContext,
+    ContainerSpec,
+    KubeContext,
+    Manifest,
+    NamespacedKind,
+    ObservedObject,
+    PodExtras,
+    Resource,
+    ResourceRegistry,
+    create_object,
+    hookimpl,
+    sidecar_container,
+)
 
 from .report import (
     AGENT_UID,

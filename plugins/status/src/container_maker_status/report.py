@@ -45,17 +45,19 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from container_maker.context import BuildContext
-from container_maker.identity import NAME_KEY, managed_labels, object_name
-from container_maker.manifests import object_metadata
-from container_maker.models import (
+from container_maker.sdk import (
+    NAME_KEY,
+    BuildContext,
     ContainerSpec,
     ObjectStatus,
     PortState,
     PortStatus,
     StatusCondition,
+    managed_labels,
+    object_metadata,
+    object_name,
+    protocol_of,
 )
-from container_maker.validation import protocol_of
 
 KIND = "status"
 REPORT_ANNOTATION = "container-maker.io/status-report"
