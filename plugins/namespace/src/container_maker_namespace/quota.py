@@ -25,8 +25,8 @@ from container_maker.errors import AlreadyExists, NotFound, Unavailable
 from container_maker.identity import managed_labels
 from container_maker.kube import api_errors, wait_until
 from container_maker.models import ContainerResources
+from container_maker.quantity import parse_quantity
 from container_maker.settings import QUOTA_NAME, Settings
-from container_maker.validation import parse_quantity
 
 # Kubernetes resource name -> (request field, limit field) of ContainerResources.
 _RESOURCES: dict[str, tuple[str, str]] = {
