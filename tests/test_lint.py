@@ -138,3 +138,109 @@ def test_layer_check_catches_a_crossing(tmp_path: Path) -> None:
         "def later():\n    import container_maker_testcluster.cluster\n"
     )
     assert {"container_maker_pod", TEST_CLUSTER} <= imported_top_levels(module)
+
+
+def module_files(src_dirs: list[Path]) -> dict[str, Path]:
+    """Every module under the given ``src`` directories, by dotted name (a package by its own)."""
+    modules: dict[str, Path] = {}
+    for src in src_dirs:
+        for path in src.rglob("*.py"):
+            parts = path.relative_to(src).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def imported_modules(name: str, path: Path, modules: set[str]) -> set[str]:
+    """The modules of ``modules`` that module ``name`` imports anywhere in its file.
+
+    Imports inside functions and under ``if TYPE_CHECKING:`` count as much as module-level ones:
+    each says the module needs the other. ``from package import name`` depends on the submodule
+    ``package.name`` when there is one, else on the package.
+    """
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                # `from . import x` is relative to the package, each further dot one level up.
+                parts = package.split(".")
+                parts = parts[: len(parts) - node.level + 1]
+                module = ".".join([*parts, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            submodules = (f"{module}.{alias.name}" for alias in node.names)
+            targets = [sub if sub in modules else module for sub in submodules]
+        else:
+            continue
+        for target in targets:
+            # `import a.b.c` naming no module of ours (an attribute path) depends on its parent.
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def import_cycles(src_dirs: list[Path]) -> list[list[str]]:
+    """Groups of modules that import each other (strongly connected components of size > 1)."""
+    files = module_files(src_dirs)
+    graph = {name: imported_modules(name, path, set(files)) for name, path in files.items()}
+    # Tarjan's algorithm; the graph has a few hundred nodes, so recursion depth is no concern.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def test_no_import_cycles() -> None:
+    """Modules of the workspace's packages never import each other in a circle, not even lazily."""
+    cycles = import_cycles([ROOT / src for src in PACKAGES])
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_cycle_check_catches_every_kind_of_import(tmp_path: Path) -> None:
+    """The check itself works: relative, function-level and TYPE_CHECKING imports close cycles."""
+    package = tmp_path / "src" / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("from pkg.a import A\n")
+    (package / "a.py").write_text("from . import b\nA = 1\n")
+    (package / "b.py").write_text("def f():\n    from .sub.c import C\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import A\nC = 1\n"
+    )
+    (package / "d.py").write_text("import pkg.sub.c\nfrom pkg import a\n")
+    assert import_cycles([tmp_path / "src"]) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+    (package / "sub" / "c.py").write_text("C = 1\n")
+    assert import_cycles([tmp_path / "src"]) == []

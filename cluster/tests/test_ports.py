@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from container_maker_testcluster.cluster import Ports, free_port
+from container_maker_testcluster.net import Ports, free_port
 from container_maker_testcluster.realnode import NODE_PORT_RANGE
 
 

@@ -18,7 +18,8 @@ import pytest
 from kubernetes import client
 
 from container_maker_testcluster import images
-from container_maker_testcluster.cluster import SERVICE_CIDR, LocalCluster
+from container_maker_testcluster.cluster import LocalCluster
+from container_maker_testcluster.net import SERVICE_CIDR
 from container_maker_testcluster.pytest_plugin import TestCluster
 from container_maker_testcluster.realnode import (
     NODE_IP,

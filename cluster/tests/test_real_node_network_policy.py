@@ -24,7 +24,7 @@ from kubernetes import client
 from test_real_node import create_pod, eventually, wait_running, web_container
 
 from container_maker_testcluster import images
-from container_maker_testcluster.cluster import SERVICE_CIDR
+from container_maker_testcluster.net import SERVICE_CIDR
 from container_maker_testcluster.pytest_plugin import TEST_NAMESPACE_LABEL, TestCluster
 from container_maker_testcluster.realnode import (
     BRIDGE,

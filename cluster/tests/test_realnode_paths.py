@@ -23,7 +23,7 @@ LONGEST_KUBELET_SOCKET = "/device-plugins/kubelet.sock"
 @pytest.mark.parametrize("depth", [10, 60, 90, 200])
 def test_socket_paths_fit_under_any_run_directory(depth: int) -> None:
     run_dir = Path("/tmp") / ("d" * depth) / "cluster"
-    node = RealNode(SimpleNamespace(run_dir=run_dir))  # type: ignore[arg-type]
+    node = RealNode(SimpleNamespace(run_dir=run_dir))
     short: Any = node._socket_dir
     try:
         assert len(str(node.socket) + ".ttrpc") <= 104  # containerd's own limit

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from container_maker.models import (
 )
 from container_maker.settings import DEFAULT_RESOURCES, Settings
 from container_maker.validation import (
-    parse_quantity,
     resolve_resources,
     validate_container_id,
     validate_namespace_name,
@@ -274,32 +272,6 @@ def test_overrides_keep_other_defaults() -> None:
     assert resolved.cpu_request == "100m"
     assert resolved.snapshot_size_limit == "10Gi"
     assert resolved.memory_limit == "1Gi"
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [
-        ("1", Decimal(1)),
-        ("100m", Decimal("0.1")),
-        ("1.5", Decimal("1.5")),
-        (".5", Decimal("0.5")),
-        ("256Mi", Decimal(256 * 2**20)),
-        ("1Gi", Decimal(2**30)),
-        ("1k", Decimal(1000)),
-        ("2M", Decimal(2_000_000)),
-        ("2e3", Decimal(2000)),
-        ("1E-3", Decimal("0.001")),
-        ("10n", Decimal("1e-8")),
-    ],
-)
-def test_parse_quantity(text: str, value: Decimal) -> None:
-    assert parse_quantity(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "-1", "1GB", "1 Gi", "Gi", "1.2.3", "0x10", "1ki", "m"])
-def test_parse_quantity_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="quantity"):
-        parse_quantity(text)
 
 
 @pytest.mark.parametrize("value", ["", "Ns", "a" * 64, "-a", "a_b"])

@@ -31,7 +31,7 @@ from container_maker._proto import types_pb2 as pb
 from container_maker.identity import label_selector
 from container_maker.settings import Settings
 from container_maker_testcluster import images
-from container_maker_testcluster.cluster import free_port
+from container_maker_testcluster.net import free_port
 
 # Seconds any one reason may take to appear (a bound, not an expectation). The kubelet's
 # back-off starts at 10 s and doubles; a pod spec cannot shorten it.

@@ -7,6 +7,7 @@ the command line (``python -m container_maker_testcluster up``), from Python
 this distribution registers as a pytest plugin).
 """
 
-from container_maker_testcluster.cluster import ClusterError, LocalCluster
+from container_maker_testcluster.cluster import LocalCluster
+from container_maker_testcluster.component import ClusterError
 
 __all__ = ["ClusterError", "LocalCluster"]

@@ -24,7 +24,8 @@ from typing import Annotated
 import typer
 
 from container_maker_testcluster.build import BuildError, ensure_binaries
-from container_maker_testcluster.cluster import ClusterError, LocalCluster, describe
+from container_maker_testcluster.cluster import LocalCluster, describe
+from container_maker_testcluster.component import ClusterError
 from container_maker_testcluster.images import ImageError
 from container_maker_testcluster.paths import default_run_dir
 from container_maker_testcluster.realnode import RealNodeError

@@ -20,34 +20,31 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import yaml
 from kubernetes import client
 
 from container_maker_testcluster.build import Binaries, ensure_binaries, kwok_module_dir
+from container_maker_testcluster.component import DIE_WITH_PARENT, ClusterError, Component
+from container_maker_testcluster.net import SERVICE_CIDR, SERVICE_IP, Ports
 from container_maker_testcluster.paths import cluster_source_dir
 from container_maker_testcluster.pki import Pki, create_pki
 from container_maker_testcluster.realnode import NODE_IP, NODE_LABEL, RealNode
 from container_maker_testcluster.signals import StopSignals
 
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP: first address of the range
 SIMULATED_POD_CIDR = "10.244.0.0/16"
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 SIMULATED_NODE_LABEL = "container-maker.io/simulated-node"
@@ -63,71 +60,8 @@ STOP_GRACE_SECONDS = 10.0
 # urllib3 warns on every refused connection while we poll components that are still starting.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 NODE_KINDS = ("simulated", "real")
-
-
-class ClusterError(RuntimeError):
-    """The cluster could not be started; the message includes the failing component's log."""
-
-
-# Ports are picked below the kernel's ephemeral range (32768-60999 by default): a port picked
-# there could be taken by any outgoing connection (the components' own, among them) between
-# our check and the component's bind, which did happen ("address already in use"). And below
-# the NodePort range (30000-32767): with the real node the API server and the kubelet listen on
-# the node's address, where kube-proxy would DNAT a NodePort of the same number away from them,
-# and where kube-router lets every pod reach those ports whatever the NetworkPolicies say.
-_PORT_RANGE = (20000, 30000)
-_handed_out: set[int] = set()
-_port_lock = threading.Lock()
 BIND_CLASH = "address already in use"
 START_ATTEMPTS = 3
-
-
-def free_port() -> int:
-    """A loopback TCP port that is free now and was not handed out before in this process."""
-    with _port_lock:
-        for _ in range(1000):
-            port = random.randrange(*_PORT_RANGE)
-            if port in _handed_out:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            _handed_out.add(port)
-            return port
-    raise ClusterError(f"no free loopback port in {_PORT_RANGE[0]}-{_PORT_RANGE[1]}")
-
-
-# util-linux's setpriv sets PR_SET_PDEATHSIG and execs the component (same pid; the setting
-# survives exec), so the component gets SIGTERM when the thread that started it dies. Setting it
-# ourselves would need Popen(preexec_fn=...), which forks a process that may have gRPC loaded
-# (`container-maker serve --local`, the API tests); gRPC's fork handlers then abort the child
-# (grpc/grpc#43055). Without preexec_fn, Python starts children with vfork, which runs none.
-DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM", "--")
-
-
-@dataclass
-class _Component:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes]
-    argv: list[str] = field(default_factory=list)  # how to start it again (restart)
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-
-@dataclass
-class Ports:
-    etcd_client: int = field(default_factory=free_port)
-    etcd_peer: int = field(default_factory=free_port)
-    apiserver: int = field(default_factory=free_port)
-    controller_manager: int = field(default_factory=free_port)
-    scheduler: int = field(default_factory=free_port)
-    kwok: int = field(default_factory=free_port)
 
 
 class LocalCluster:
@@ -167,7 +101,7 @@ class LocalCluster:
         self.ports = Ports()
         self.kubeconfig = self.run_dir / "admin.kubeconfig"
         self._log = log or (lambda message: None)
-        self._components: list[_Component] = []
+        self._components: list[Component] = []
         self._tokens: dict[str, str] = {}
         self.binaries: Binaries | None = None
         self.boot_seconds: float | None = None
@@ -211,8 +145,8 @@ class LocalCluster:
                 self.real_node.prepare()
             self._start_etcd()
             self._start_apiserver()
-            self._start("kube-controller-manager", self._controller_manager_args())
-            self._start("kube-scheduler", self._scheduler_args())
+            self.start_component("kube-controller-manager", self._controller_manager_args())
+            self.start_component("kube-scheduler", self._scheduler_args())
             if self.real_node is not None:
                 self.real_node.start()
             else:
@@ -374,14 +308,23 @@ class LocalCluster:
 
     # -- components --------------------------------------------------------------------------
 
-    def _start(self, name: str, args: list[str], binary: Path | None = None) -> _Component:
+    def start_component(self, name: str, args: list[str], binary: Path | None = None) -> Component:
+        """Start ``binary`` (our wrapper's ``name`` command by default) with ``args``, logging
+        to ``logs/<name>.log``; it is stopped with the cluster."""
         assert self.binaries is not None
         command = [str(binary)] if binary else [str(self.binaries.kube), name]
         component = self._launch(name, [*command, *args])
         self._components.append(component)
         return component
 
-    def _launch(self, name: str, argv: list[str]) -> _Component:
+    def stop_components(self, name: str) -> None:
+        """Stop every component called ``name`` (SIGTERM, then SIGKILL after the grace period)
+        and forget it; the others keep running."""
+        for component in [c for c in self._components if c.name == name]:
+            self._terminate(component)
+            self._components.remove(component)
+
+    def _launch(self, name: str, argv: list[str]) -> Component:
         log_path = self.run_dir / "logs" / f"{name}.log"
         # Appended to: a restarted component's log follows its predecessor's.
         log_file = open(log_path, "ab")  # noqa: SIM115 -- closed in _terminate
@@ -394,7 +337,7 @@ class LocalCluster:
             start_new_session=True,
         )
         self._log(f"started {name} (pid {process.pid}, log {log_path})")
-        return _Component(name, process, log_path, log_file, argv)
+        return Component(name, process, log_path, log_file, argv)
 
     def restart_apiserver(self, *, hard: bool = False) -> None:
         """Stop the kube-apiserver and start it again with the same arguments (port,
@@ -414,11 +357,11 @@ class LocalCluster:
         )
         new = self._launch(old.name, old.argv)
         self._components[index] = new
-        self._wait_for("kube-apiserver /readyz", self._apiserver_ready, 120, new)
+        self.wait_for("kube-apiserver /readyz", self._apiserver_ready, 120, new)
 
     def _terminate(
         self,
-        component: _Component,
+        component: Component,
         *,
         hard: bool = False,
         hurry: Callable[[], bool] = lambda: False,
@@ -443,13 +386,16 @@ class LocalCluster:
             process.wait()
         component.log_file.close()
 
-    def _wait_for(
+    def wait_for(
         self,
         what: str,
         check: Callable[[], bool],
         timeout: float,
-        component: _Component | None = None,
+        component: Component | None = None,
     ) -> None:
+        """Return once ``check()`` is true (an exception from it means "not yet"); raise
+        ClusterError if a component exits meanwhile or after ``timeout`` seconds, with the last
+        lines of the exited component's log or else of ``component``'s."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
@@ -472,7 +418,7 @@ class LocalCluster:
 
     def _start_etcd(self) -> None:
         p = self.ports
-        etcd = self._start(
+        etcd = self.start_component(
             "etcd",
             [
                 "--name=default",
@@ -494,11 +440,11 @@ class LocalCluster:
                 body: dict[str, Any] = json.load(response)
                 return body.get("health") == "true"
 
-        self._wait_for("etcd /health", healthy, 60, etcd)
+        self.wait_for("etcd /health", healthy, 60, etcd)
 
     def _start_apiserver(self) -> None:
         pki = self.pki
-        apiserver = self._start(
+        apiserver = self.start_component(
             "kube-apiserver",
             [
                 f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
@@ -522,7 +468,7 @@ class LocalCluster:
             ],
         )
 
-        self._wait_for("kube-apiserver /readyz", self._apiserver_ready, 120, apiserver)
+        self.wait_for("kube-apiserver /readyz", self._apiserver_ready, 120, apiserver)
 
     def _apiserver_ready(self) -> bool:
         return self.get_raw("/readyz") == b"ok"
@@ -592,7 +538,7 @@ class LocalCluster:
         documents += [p.read_text() for p in ours]
         kwok_config = self.run_dir / "kwok.yaml"
         kwok_config.write_text("\n---\n".join(documents))
-        self._start(
+        self.start_component(
             "kwok",
             [f"--kubeconfig={self.kubeconfig}", f"--config={kwok_config}"],
             binary=self.binaries.kwok,
@@ -657,8 +603,8 @@ class LocalCluster:
             core.read_namespaced_service_account("default", "default")
             return True
 
-        self._wait_for(f"Ready, untainted {self.node} nodes", nodes_ready, 120)
-        self._wait_for("the default ServiceAccount", default_service_account, 120)
+        self.wait_for(f"Ready, untainted {self.node} nodes", nodes_ready, 120)
+        self.wait_for("the default ServiceAccount", default_service_account, 120)
 
 
 def describe(cluster: LocalCluster) -> dict[str, object]:

@@ -65,18 +65,24 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from container_maker_testcluster import images
+from container_maker_testcluster.net import SERVICE_CIDR, SERVICE_IP, free_port
 from container_maker_testcluster.pki import issue_client_cert, issue_serving_cert
 
 if TYPE_CHECKING:
-    from container_maker_testcluster.cluster import LocalCluster
+    from kubernetes import client
+
+    from container_maker_testcluster.build import Binaries
+    from container_maker_testcluster.component import Component
+    from container_maker_testcluster.net import Ports
+    from container_maker_testcluster.pki import Pki
 
 NODE_NAME = "cm-real-node"
 KUBE_ROUTER_USER = "container-maker:kube-router"
@@ -386,10 +392,52 @@ class PodNetwork:
     node_port_range: tuple[int, int]
 
 
-class RealNode:
-    """Starts and stops the node side of a :class:`LocalCluster` with ``node="real"``."""
+class NodeCluster(Protocol):
+    """What the real node needs of the cluster it belongs to (the control plane's files, ports
+    and API, and a way to run components beside its own): what
+    :class:`~container_maker_testcluster.cluster.LocalCluster` provides."""
 
-    def __init__(self, cluster: LocalCluster, lock_wait: float = 0) -> None:
+    @property
+    def run_dir(self) -> Path: ...
+
+    @property
+    def ports(self) -> Ports: ...
+
+    @property
+    def pki(self) -> Pki: ...
+
+    @property
+    def binaries(self) -> Binaries | None: ...
+
+    @property
+    def kubelet_config(self) -> Mapping[str, object]:
+        """Laid over the kubelet's configuration (top-level keys)."""
+        ...
+
+    def api_client(self) -> client.ApiClient: ...
+
+    def write_kubeconfig(self, path: Path, user: str, credentials: dict[str, str]) -> None: ...
+
+    def start_component(
+        self, name: str, args: list[str], binary: Path | None = None
+    ) -> Component: ...
+
+    def stop_components(self, name: str) -> None: ...
+
+    def wait_for(
+        self,
+        what: str,
+        check: Callable[[], bool],
+        timeout: float,
+        component: Component | None = None,
+    ) -> None: ...
+
+
+class RealNode:
+    """Starts and stops the node side of a
+    :class:`~container_maker_testcluster.cluster.LocalCluster` with ``node="real"``."""
+
+    def __init__(self, cluster: NodeCluster, lock_wait: float = 0) -> None:
         self.cluster = cluster
         self.lock_wait = lock_wait
         self.dir = cluster.run_dir / "node"
@@ -414,8 +462,6 @@ class RealNode:
 
     def _port(self) -> int:
         """A free 127.0.0.1 port that none of the cluster's other components was given."""
-        from container_maker_testcluster.cluster import free_port
-
         taken = set(vars(self.cluster.ports).values()) | self._ports
         while (port := free_port()) in taken:
             pass
@@ -448,8 +494,6 @@ class RealNode:
     @property
     def network(self) -> PodNetwork:
         """The addresses a NetworkPolicy on this node is about (see :class:`PodNetwork`)."""
-        from container_maker_testcluster.cluster import SERVICE_CIDR, SERVICE_IP
-
         return PodNetwork(
             node_ip=NODE_IP,
             pod_cidr=POD_CIDR,
@@ -506,8 +550,6 @@ class RealNode:
             f"blackhole {POD_CIDR}",
             lambda: _run("ip", "route", "del", "blackhole", POD_CIDR, check=False),
         )
-        from container_maker_testcluster.cluster import SERVICE_CIDR
-
         # Routed into the port-less bridge (which discards), not blackholed: see the module doc.
         _run("ip", "route", "add", SERVICE_CIDR, "dev", NODE_LINK, "src", NODE_IP)
         # Pods may talk to the host and to each other, never through the host to elsewhere.
@@ -579,7 +621,7 @@ class RealNode:
                 }
             )
         )
-        component = self.cluster._start(
+        component = self.cluster.start_component(
             "registry", ["serve", str(config)], binary=Path(shutil.which("docker-registry") or "")
         )
 
@@ -589,7 +631,7 @@ class RealNode:
             with urllib.request.urlopen(f"http://{self.registry}/v2/", timeout=2) as r:
                 return bool(r.status == 200)
 
-        self.cluster._wait_for("the registry", up, 30, component)
+        self.cluster.wait_for("the registry", up, 30, component)
         for image in images.build_all():
             self.image_refs[image.name] = images.push(image, self.registry)
 
@@ -694,10 +736,10 @@ disabled_plugins = [
 """
         path = self.dir / "containerd.toml"
         path.write_text(config)
-        component = self.cluster._start(
+        component = self.cluster.start_component(
             "containerd", ["--config", str(path)], binary=Path(shutil.which("containerd") or "")
         )
-        self.cluster._wait_for(
+        self.cluster.wait_for(
             "containerd's socket",
             lambda: self.ctr("version", check=False).returncode == 0,
             30,
@@ -809,7 +851,7 @@ disabled_plugins = [
         path.write_text(yaml.safe_dump(config))
         kubelet_root = self.kubelet_root
         kubelet_root.mkdir(exist_ok=True)
-        self.cluster._start(
+        self.cluster.start_component(
             "kubelet",
             [
                 f"--config={path}",
@@ -852,7 +894,7 @@ disabled_plugins = [
         path = self.dir / "kube-proxy.yaml"
         path.write_text(yaml.safe_dump(config))
         self._proxy_config = path
-        self.cluster._start("kube-proxy", [f"--config={path}"])
+        self.cluster.start_component("kube-proxy", [f"--config={path}"])
 
     def _start_kube_router(self) -> None:
         """kube-router's NetworkPolicy controller alone: no router, no service proxy, no health
@@ -882,12 +924,8 @@ disabled_plugins = [
             status = node.status
             return status is not None and any(a.address == NODE_IP for a in status.addresses or [])
 
-        self.cluster._wait_for(f"node {NODE_NAME} to register", registered, 60)
-        from container_maker_testcluster.cluster import SERVICE_CIDR
-
-        assert self.cluster.binaries is not None
-        self._router_argv = [
-            str(self.cluster.binaries.kube_router),
+        self.cluster.wait_for(f"node {NODE_NAME} to register", registered, 60)
+        self._router_args = [
             f"--kubeconfig={kubeconfig}",
             f"--hostname-override={NODE_NAME}",
             "--run-firewall=true",
@@ -951,14 +989,16 @@ disabled_plugins = [
         # kube-proxy prepends its FORWARD jumps when missing, and kube-router puts its own
         # first at every sync: with kube-proxy's in place first, kube-router's ends up first
         # (as upstream intends) from its first sync on, not only from its next one.
-        self.cluster._wait_for(
+        self.cluster.wait_for(
             "kube-proxy's FORWARD rules",
             lambda: any(r.endswith("-j KUBE-FORWARD") for r in _forward_rules()),
             60,
         )
-        component = self.cluster._launch("kube-router", self._router_argv)
-        self.cluster._components.append(component)
-        self.cluster._wait_for(
+        assert self.cluster.binaries is not None
+        component = self.cluster.start_component(
+            "kube-router", self._router_args, binary=self.cluster.binaries.kube_router
+        )
+        self.cluster.wait_for(
             "kube-router's NetworkPolicy rules", kube_router_enforcing, 90, component
         )
 
@@ -966,9 +1006,7 @@ disabled_plugins = [
         """Stop kube-router and remove its rules and ipsets, leaving kube-proxy's and ours: with
         this, NetworkPolicies are objects nobody enforces (the negative control of the tests).
         ``start_network_policy()`` puts it back."""
-        for component in [c for c in self.cluster._components if c.name == "kube-router"]:
-            self.cluster._terminate(component)
-            self.cluster._components.remove(component)
+        self.cluster.stop_components("kube-router")
         remove_kube_router_state()
 
     # -- stop --------------------------------------------------------------------------------

@@ -110,11 +110,12 @@ from .models import (
     SavedImage,
     StatusCondition,
 )
+from .quantity import parse_quantity
 from .resources import Interceptor, Resource, ResourceRegistry
 from .settings import QUOTA_NAME, PolicyPeer, Settings, split_endpoint
 from .sidecar import sidecar_container
 from .tenancy import belongs_to, refused_namespace
-from .validation import parse_quantity, protocol_of
+from .validation import protocol_of
 
 __all__ = [
     "API_GROUP",

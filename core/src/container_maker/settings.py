@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .models import ContainerResources, Model
+from .quantity import parse_quantity
 
 ENV_PREFIX = "CONTAINER_MAKER_"
 
@@ -109,13 +110,6 @@ DEFAULT_HEALTH_PORT = 50053
 """The health server's port (``health_port``), next to the API's 50052."""
 
 SETTINGS_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
-
-
-def _quantity(text: str) -> Decimal:
-    # Imported here: validation reads these settings, so it imports this module.
-    from .validation import parse_quantity
-
-    return parse_quantity(text)
 
 
 def key_values(text: str, what: str) -> dict[str, str]:
@@ -582,7 +576,7 @@ class Settings(Model):
             if not text:
                 return None
             try:
-                return _quantity(text)
+                return parse_quantity(text)
             except ValueError as e:
                 raise ValueError(f"{group}.{field}: {e}") from e
 
@@ -620,7 +614,7 @@ class Settings(Model):
         hard = dict(self.namespace_quota)
         if "services.nodeports" not in hard:
             if self.allow_node_ports or self.load_balancer_node_ports:
-                balancers = int(_quantity(hard.get("services.loadbalancers", "1")))
+                balancers = int(parse_quantity(hard.get("services.loadbalancers", "1")))
                 hard["services.nodeports"] = str(self.max_ports * max(1, balancers))
             else:
                 hard["services.nodeports"] = "0"

@@ -16,10 +16,10 @@ from container_maker.context import KubeContext
 from container_maker.errors import Forbidden
 from container_maker.identity import managed_labels
 from container_maker.models import ContainerResources, Manifest
+from container_maker.quantity import parse_quantity
 from container_maker.settings import DEFAULT_NAMESPACE_QUOTA, QUOTA_NAME, Settings
 from container_maker.tenancy import assign_namespace
 from container_maker.testing import eventually, foreign_pod
-from container_maker.validation import parse_quantity
 from container_maker_namespace import plugin
 from container_maker_namespace.manifests import build_namespace
 from container_maker_namespace.quota import (
