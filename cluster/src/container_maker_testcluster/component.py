@@ -19,7 +19,7 @@ class ClusterError(RuntimeError):
 # util-linux's setpriv sets PR_SET_PDEATHSIG and execs the component (same pid; the setting
 # survives exec), so the component gets SIGTERM when the thread that started it dies. Setting it
 # ourselves would need Popen(preexec_fn=...), which forks a process that may have gRPC loaded
-# (`container-maker serve --local`, the API tests); gRPC's fork handlers then abort the child
+# (the test cluster's serve command, the API tests); gRPC's fork handlers then abort the child
 # (grpc/grpc#43055). Without preexec_fn, Python starts children with vfork, which runs none.
 DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM", "--")
 
