@@ -29,10 +29,19 @@ def test_serve_has_every_option_of_container_maker_serve_but_the_kubeconfig() ->
 
 
 def test_the_local_sandbox_domain_and_reflection_unless_given() -> None:
-    defaults = local_options({"ingress_domain": None, "reflection": None, "port": 0})
-    assert defaults == {"ingress_domain": LOCAL_INGRESS_DOMAIN, "reflection": True, "port": 0}
-    assert local_options({"ingress_domain": "", "reflection": None})["ingress_domain"] == (
-        LOCAL_INGRESS_DOMAIN  # empty is none, as in container-maker serve
+    defaults = local_options({"plugin_settings": {}, "reflection": None, "port": 0})
+    assert defaults == {
+        "plugin_settings": {"ingress_domain": LOCAL_INGRESS_DOMAIN},
+        "reflection": True,
+        "port": 0,
+    }
+    empty = local_options({"plugin_settings": {"ingress_domain": ""}, "reflection": None})
+    # Empty is none, as in container-maker serve.
+    assert empty["plugin_settings"]["ingress_domain"] == LOCAL_INGRESS_DOMAIN
+    given = local_options(
+        {"plugin_settings": {"ingress_domain": "sandbox.example.net"}, "reflection": False}
     )
-    given = local_options({"ingress_domain": "sandbox.example.net", "reflection": False})
-    assert given == {"ingress_domain": "sandbox.example.net", "reflection": False}
+    assert given == {
+        "plugin_settings": {"ingress_domain": "sandbox.example.net"},
+        "reflection": False,
+    }

@@ -108,10 +108,17 @@ def test_a_command_with_the_options_of_serve_but_those_left_out() -> None:
     assert "cluster" not in names and "kubeconfig" in names and "grace_period" in names
     assert {p.name for p in get_command(app).params} == names - {"kubeconfig"}
 
-    result = CliRunner().invoke(app, ["--port=0", "--no-reflection", "--grace-period=3"])
+    result = CliRunner().invoke(
+        app, ["--port=0", "--no-reflection", "--grace-period=3", "--ingress-class=nginx"]
+    )
     assert result.exit_code == 0, result.output
     (options,) = received
-    assert set(options) == names - {"kubeconfig"}
+    # The plugins' settings are options too, handed over apart: only the values given.
+    derived = {p.name for p in cli.plugin_options()}
+    assert {"ingress_domain", "ingress_class", "status_image", "status_report_validity"} <= derived
+    assert derived <= names
+    assert set(options) == names - {"kubeconfig"} - derived | {"plugin_settings"}
+    assert options["plugin_settings"] == {"ingress_class": "nginx"}
     assert (options["port"], options["reflection"], options["grace_period"]) == (0, False, 3)
     refused = CliRunner().invoke(app, ["--kubeconfig=x"])
     assert refused.exit_code == 2 and "No such option" in refused.output, refused.output

@@ -22,6 +22,7 @@ TEST_DIRS = [ROOT / "core" / "tests", ROOT / "tests", *sorted((ROOT / "plugins")
 def test_specs_exist_and_carry_the_prefix() -> None:
     assert set(SPECS) == {
         "cm_register_resources",
+        "cm_settings_model",
         "cm_preflight",
         "cm_pod_extras",
         "cm_save",

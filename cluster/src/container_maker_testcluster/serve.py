@@ -59,8 +59,11 @@ def local_options(options: dict[str, Any]) -> dict[str, Any]:
     the local cluster (whose Ingress addresses are simulated); and reflection, for grpcurl,
     unless ``--no-reflection`` (or ``CONTAINER_MAKER_REFLECTION``) says otherwise."""
     local = dict(options)
-    if not local.get("ingress_domain"):
-        local["ingress_domain"] = LOCAL_INGRESS_DOMAIN
+    # The ingress plugin's setting, among the plugins' (serve_command passes them apart).
+    plugin_settings = dict(local.get("plugin_settings") or {})
+    if not plugin_settings.get("ingress_domain"):
+        plugin_settings["ingress_domain"] = LOCAL_INGRESS_DOMAIN
+    local["plugin_settings"] = plugin_settings
     if local.get("reflection") is None:
         local["reflection"] = True
     return local

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -43,11 +43,13 @@ from .plugins import Hooks, PluginInfo, create_plugin_manager, describe_plugins
 from .settings import (
     DEFAULT_HEALTH_PORT,
     ENV_PREFIX,
-    LOCAL_INGRESS_DOMAIN,
     Settings,
+    env_name,
     merged_quota,
     merged_resources,
+    option_name,
     parse_peers,
+    setting_type,
     split_names,
 )
 from .tenancy import assign_namespace, network_name_of
@@ -116,25 +118,6 @@ def serve(
             "else $KUBECONFIG, else ~/.kube/config).",
         ),
     ] = None,
-    ingress_domain: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("INGRESS_DOMAIN"),
-            help="Sandbox domain of EXPOSED containers: each published TCP port gets its own "
-            "host <port>-<name>-<namespace>-<hash>.<domain> (a wildcard DNS record *.<domain> "
-            "must point at the ingress controller). Unset: EXPOSED is refused "
-            "(FAILED_PRECONDITION) [default: none; the test cluster's serve: "
-            f"{LOCAL_INGRESS_DOMAIN}].",
-        ),
-    ] = None,
-    ingress_tls_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("INGRESS_TLS_SECRET"),
-            help="TLS Secret (a wildcard certificate for *.<domain>, in each container's "
-            "namespace) named by every EXPOSED Ingress for its hosts; URLs are then https.",
-        ),
-    ] = None,
     ingress_host: Annotated[
         str | None,
         typer.Option(
@@ -143,42 +126,9 @@ def serve(
             "--ingress-domain.",
         ),
     ] = None,
-    ingress_class: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("INGRESS_CLASS"),
-            help="IngressClass (default: the cluster's default class).",
-        ),
-    ] = None,
     snapshot_image: Annotated[
         str | None,
         typer.Option(envvar=_env("SNAPSHOT_IMAGE"), help="Snapshot sidecar image."),
-    ] = None,
-    status_image: Annotated[
-        str | None, typer.Option(envvar=_env("STATUS_IMAGE"), help="Status sidecar image.")
-    ] = None,
-    status_poll_interval: Annotated[
-        float | None,
-        typer.Option(
-            envvar=_env("STATUS_POLL_INTERVAL"),
-            help="Seconds between two looks of the status sidecar at its ports [default: 1].",
-        ),
-    ] = None,
-    status_heartbeat_interval: Annotated[
-        float | None,
-        typer.Option(
-            envvar=_env("STATUS_HEARTBEAT_INTERVAL"),
-            help="Seconds after which the status sidecar reports even if nothing changed "
-            "(it carries the last activity) [default: 10].",
-        ),
-    ] = None,
-    status_report_validity: Annotated[
-        int | None,
-        typer.Option(
-            envvar=_env("STATUS_REPORT_VALIDITY"),
-            help="Seconds a status report vouches for the ports; past that the container is "
-            "not ready and its ports UNKNOWN. Must exceed the heartbeat [default: 30].",
-        ),
     ] = None,
     registry: Annotated[
         str | None,
@@ -519,6 +469,7 @@ def serve(
     ] = None,
     *,
     cluster: ServedCluster | None = None,
+    plugin_settings: Mapping[str, Any] | None = None,
 ) -> None:
     """Serve the gRPC API (with health and reflection) until SIGTERM or Ctrl-C.
 
@@ -531,18 +482,12 @@ def serve(
     # The docstring above is the help of ``container-maker serve``. Called from Python, with
     # ``cluster`` (never a command-line option: see serve_command): serve starts that cluster
     # instead of loading a kubeconfig, and stops it when it stops, without its components'
-    # grace after a second signal; ``kubeconfig`` is then unused.
+    # grace after a second signal; ``kubeconfig`` is then unused. ``plugin_settings``: the
+    # values of the plugins' own settings (serve_command's options derived from their models).
     configure_logging(log_level)
     overrides: dict[str, Any] = {
         "ingress_host": ingress_host,
-        "ingress_domain": ingress_domain,
-        "ingress_tls_secret": ingress_tls_secret,
-        "ingress_class": ingress_class,
         "snapshot_image": snapshot_image,
-        "status_image": status_image,
-        "status_poll_interval": status_poll_interval,
-        "status_heartbeat_interval": status_heartbeat_interval,
-        "status_report_validity": status_report_validity,
         "registry": registry,
         "registry_secret": registry_secret,
         "max_ports": max_ports,
@@ -583,6 +528,7 @@ def serve(
             with signals.interrupting():  # while starting, the first signal aborts the start
                 policy = _policy_overrides(ingress_peers, egress_denied_cidrs, api_server_endpoints)
                 overrides.update(policy)
+                overrides.update(plugin_settings or {})
                 settings = _settings(overrides)
                 tls = _tls(tls_cert, tls_key, tls_client_ca)
                 host = host or "127.0.0.1"
@@ -598,6 +544,7 @@ def serve(
                 check_authenticators(
                     Hooks(plugin_manager), settings, client_ca=bool(tls and tls.client_ca)
                 )
+                Hooks(plugin_manager).check_settings(settings)
                 if cluster is not None:
                     cluster_started = True  # before start(): stop() even if it fails
                     target = cluster.start()
@@ -628,7 +575,8 @@ def serve(
                     "kube_config_source": target.source,
                     "plugins": sorted(manager.resources.plugins()),
                     "kinds": list(manager.resources.kinds()),
-                    "ingress_domain": settings.ingress_domain or "",
+                    # The plugins' own settings given, by name (ingress_domain, ...).
+                    **(settings.model_extra or {}),
                     "authenticators": list(settings.authenticators) or ["none (local)"],
                     "reflection": settings.reflection,
                 },
@@ -661,31 +609,87 @@ def serve(
 def serve_command(
     run: Callable[..., None], *, without: Collection[str] = ()
 ) -> Callable[..., None]:
-    """A typer command with the options of :func:`serve` (but those named in ``without``) that
-    calls ``run`` with them as keyword arguments; its name and help are ``run``'s.
+    """A typer command with the options of :func:`serve` (but those named in ``without``) and
+    those of the installed plugins' settings, that calls ``run`` with serve's as keyword
+    arguments and the plugins' as ``plugin_settings`` (the values given); its name and help are
+    ``run``'s.
 
     Typer builds a command's options from its function's signature, so the returned function
-    carries serve's, with the Annotated options resolved; ``cluster`` is never an option. This
-    is ``container-maker serve`` itself (``run`` is :func:`serve`), and the way for another
-    program to offer the same options without repeating their definitions: the test cluster's
-    ``serve`` has every one but ``--kubeconfig`` and calls :func:`serve` with a cluster.
+    carries serve's, with the Annotated options resolved, followed by one option per field of
+    each installed plugin's settings model (:func:`plugin_options`); ``cluster`` and
+    ``plugin_settings`` are never options. This is ``container-maker serve`` itself (``run``
+    is :func:`serve`), and the way for another program to offer the same options without
+    repeating their definitions: the test cluster's ``serve`` has every one but
+    ``--kubeconfig`` and calls :func:`serve` with a cluster.
     """
     signature = inspect.signature(serve, eval_str=True)
     unknown = set(without) - set(signature.parameters)
     if unknown:
         raise ValueError(f"serve has no options {sorted(unknown)}")
-    hidden = {"cluster", *without}
+    hidden = {"cluster", "plugin_settings", *without}
+    derived = plugin_options()
+    names = {p.name for p in derived}
 
     @functools.wraps(run)
     def command(**options: Any) -> None:
-        run(**options)
+        given = {name: options.pop(name) for name in names}
+        values = {
+            name: ",".join(value) if isinstance(value, list) else value
+            for name, value in given.items()
+            if value is not None and value != []
+        }
+        run(**options, plugin_settings=values)
 
     # inspect.signature (which typer calls) stops at a __signature__ before following
     # __wrapped__ (set by functools.wraps) to ``run``.
+    own = [p for p in signature.parameters.values() if p.name not in hidden]
     command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in signature.parameters.values() if p.name not in hidden]
+        parameters=[*own, *derived]
     )
     return command
+
+
+def plugin_options() -> list[inspect.Parameter]:
+    """serve's options for the settings of the installed plugins (all of them, blocked or
+    not: which are blocked is itself a setting), each under its plugin's heading in --help.
+
+    One option per field of each plugin's settings model (``cm_settings_model``):
+    ``--<name>`` (``--<name>/--no-<name>`` for a flag), read from ``CONTAINER_MAKER_<NAME>``
+    too, its help the field's description and default. A tuple setting is repeatable or comma
+    separated.
+    """
+    pm = create_plugin_manager()
+    distributions = {pm.get_name(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    parameters = []
+    for plugin, model in sorted(Hooks(pm).settings_models().items()):
+        dist = distributions.get(plugin)
+        panel = f"Plugin {plugin}" + (f" ({dist.project_name})" if dist is not None else "")
+        for name, field in model.model_fields.items():
+            base, _ = setting_type(field.annotation)
+            default = field.get_default(call_default_factory=True)
+            shown = ",".join(default) if isinstance(default, tuple) else default
+            # Not in brackets: typer's rich markup would take "[default: x]" for a style.
+            help_text = (field.description or "") + (
+                f" Default: {shown}." if shown not in (None, "", ()) else ""
+            )
+            flag = option_name(name)
+            option = typer.Option(
+                f"{flag}/--no-{flag[2:]}" if base is bool else flag,
+                envvar=env_name(name),
+                help=help_text,
+                rich_help_panel=panel,
+                show_default=False,
+            )
+            cli_type: Any = list[str] if base is tuple else base
+            parameters.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=None,
+                    annotation=Annotated[cli_type | None, option],
+                )
+            )
+    return parameters
 
 
 app.command("serve")(serve_command(serve))

@@ -17,7 +17,7 @@ from .context import BuildContext, KubeContext
 from .markers import hookspec
 from .models import ContainerSpec, ObservedObject, PodExtras, SavedImage
 from .resources import ResourceRegistry
-from .settings import Settings
+from .settings import PluginSettings, Settings
 
 # The specs have no bodies on purpose (pluggy never runs them); mypy's empty-body check is
 # disabled for this module in the workspace's mypy configuration.
@@ -45,6 +45,25 @@ def cm_register_resources(registry: ResourceRegistry) -> None:
     requested exposure level, delete and rollback in reverse.
 
     Results from all plugins are collected (and ignored).
+    """
+
+
+@hookspec
+def cm_settings_model() -> type[PluginSettings] | None:
+    """Declare this plugin's own settings.
+
+    Called: once per plugin, when a manager is constructed (to check the plugin's values) and
+    when the command line is built (``serve``'s options and their environment variables come
+    from the model's fields, under the plugin's heading in ``--help``).
+
+    Parameters: none.
+
+    Returns: a :class:`~container_maker.settings.PluginSettings` subclass, one field per
+    setting (each with a ``description``), or None for a plugin without settings. The plugin
+    reads its values with ``settings.of(ItsModel)`` from any context's settings. Two plugins
+    declaring one setting name, or a name of the core's own settings, is a startup error.
+
+    Results from all plugins are collected.
     """
 
 

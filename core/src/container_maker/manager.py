@@ -102,6 +102,7 @@ class ContainerManager:
             plugin_manager = create_plugin_manager(blocked=self.settings.blocked_plugins)
         self.hooks = Hooks(plugin_manager)
         self.resources = self.hooks.resources()
+        self.hooks.check_settings(self.settings)
         self.api_client = api_client
         self.admission = TenantAdmission(self.settings.max_containers_per_tenant)
 

@@ -23,7 +23,7 @@ from .errors import Forbidden, InternalError, InvalidConfiguration
 from .markers import NAME
 from .models import ContainerSpec, Model, ObservedObject, PodExtras, SavedImage
 from .resources import ESSENTIAL_KINDS, ResourceRegistry
-from .settings import Settings
+from .settings import PluginSettings, Settings, setting_type
 
 T = TypeVar("T")
 
@@ -152,6 +152,47 @@ class Hooks:
             registry.check_essentials()
             registry.ordered()
         return registry
+
+    def settings_models(self) -> dict[str, type[PluginSettings]]:
+        """Plugin name -> its settings model (``cm_settings_model``; plugins without one are
+        left out). InvalidConfiguration when two plugins, or a plugin and the core, claim one
+        setting name, or a field has a type a setting cannot have; InternalError when a plugin
+        returns something else than a PluginSettings subclass."""
+        models: dict[str, type[PluginSettings]] = {}
+        owners: dict[str, str] = {name: "the core" for name in Settings.model_fields}
+        for impl in self._hook.cm_settings_model.get_hookimpls():
+            model = impl.function()  # the spec takes no parameters
+            if model is None:
+                continue
+            if not (isinstance(model, type) and issubclass(model, PluginSettings)):
+                raise InternalError(
+                    f"plugin {impl.plugin_name}'s cm_settings_model returned {model!r}, "
+                    "expected a PluginSettings subclass"
+                )
+            for name, field in model.model_fields.items():
+                if name in owners:
+                    raise InvalidConfiguration(
+                        f"setting {name!r} of plugin {impl.plugin_name!r} is already "
+                        f"{owners[name]}'s"
+                    )
+                try:
+                    setting_type(field.annotation)
+                except TypeError as error:
+                    raise InvalidConfiguration(
+                        f"setting {name!r} of plugin {impl.plugin_name!r}: {error}"
+                    ) from error
+                owners[name] = f"plugin {impl.plugin_name!r}"
+            models[impl.plugin_name] = model
+        return models
+
+    def check_settings(self, settings: Settings) -> None:
+        """Validate every loaded plugin's settings in ``settings`` (InvalidConfiguration
+        naming the plugin and the field), so that a bad value stops a server at startup."""
+        for name, model in self.settings_models().items():
+            try:
+                settings.of(model)
+            except InvalidConfiguration as error:
+                raise InvalidConfiguration(f"plugin {name}: {error.message}") from error
 
     def preflight(self, *, spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings) -> None:
         """``cm_preflight``: every plugin may refuse the create (by raising)."""

@@ -13,7 +13,8 @@ plugins to this). What is here:
   :func:`read_uid`, :func:`request_body`, :func:`api_errors` (every client call goes inside
   it), :func:`retry`, :func:`wait_until`.
 - **Models and contexts:** the spec, the observed objects and their status, manifests,
-  results; :class:`BuildContext`, :class:`KubeContext`, :class:`Settings`.
+  results; :class:`BuildContext`, :class:`KubeContext`, :class:`Settings` (and
+  :class:`PluginSettings`, the base of a plugin's own settings, read with ``Settings.of``).
 - **Metadata and selectors:** the labels every object carries (:func:`container_labels`,
   :func:`object_metadata`, :func:`label_selector`, :func:`is_managed`, ...), object names.
 - **Sidecars:** :func:`sidecar_container`, :func:`resource_requirements`,
@@ -112,7 +113,7 @@ from .models import (
 )
 from .quantity import parse_quantity
 from .resources import Interceptor, Resource, ResourceRegistry
-from .settings import QUOTA_NAME, PolicyPeer, Settings, split_endpoint
+from .settings import QUOTA_NAME, PluginSettings, PolicyPeer, Settings, split_endpoint
 from .sidecar import sidecar_container
 from .tenancy import belongs_to, refused_namespace
 from .validation import protocol_of
@@ -161,6 +162,7 @@ __all__ = [
     "ObservedObject",
     "PeerCertificate",
     "PermissionDenied",
+    "PluginSettings",
     "PodExtras",
     "PolicyPeer",
     "PortInformation",

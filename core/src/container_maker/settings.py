@@ -10,13 +10,21 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from .errors import InvalidConfiguration
 from .models import ContainerResources, Model
 from .quantity import parse_quantity
 
@@ -47,10 +55,6 @@ LOCAL_INGRESS_DOMAIN = "containers.localhost"
 """The sandbox domain of the test cluster's ``serve`` (``./dev serve``) and of the test kit:
 under ``.localhost`` (RFC 6761), which resolvers answer with the loopback address or not at all,
 never an outside address."""
-
-MAX_INGRESS_DOMAIN_LENGTH = 253 - 63 - 1
-"""A host is one label of up to 63 characters, a dot, then the domain; a DNS name is at most
-253 characters, so the domain may have 189."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _NAMESPACE_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9]{0,61}$")
@@ -212,21 +216,101 @@ class PolicyPeer(Model):
         return self
 
 
+class PluginSettings(Model):
+    """Base of a plugin's own settings (``cm_settings_model`` returns the subclass).
+
+    Each field is one setting: its name is the key in :class:`Settings`
+    (``Settings(ingress_domain=...)``), ``CONTAINER_MAKER_<NAME>`` its environment variable and
+    ``--<name-with-dashes>`` its ``serve`` option, listed under the plugin's own heading in
+    ``serve --help`` with the field's ``description`` as its help (a description is
+    required). Names are global: start them with the plugin's name. Field types a setting can
+    have: ``str``, ``int``, ``float``, ``bool``, ``tuple[str, ...]`` (comma separated), each
+    optionally ``| None`` (an empty value means None). Validators of the model check the
+    values when the server starts.
+    """
+
+
+P = TypeVar("P", bound=PluginSettings)
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting named ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def option_name(field: str) -> str:
+    """The ``serve`` option of a setting named ``field``."""
+    return "--" + field.replace("_", "-")
+
+
+def setting_type(annotation: Any) -> tuple[type, bool]:
+    """The base type of a plugin setting's annotation and whether it may be None; TypeError
+    for a type a setting cannot have."""
+    optional = False
+    args = get_args(annotation)
+    if type(None) in args:
+        optional = True
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) != 1:
+            raise TypeError(f"{annotation} is not a setting type")
+        annotation = rest[0]
+    if get_origin(annotation) is tuple and get_args(annotation) == (str, ...):
+        return tuple, optional
+    if annotation in (str, int, float, bool):
+        return annotation, optional
+    raise TypeError(f"{annotation} is not a setting type")
+
+
+def plugin_settings(model: type[P], values: Mapping[str, Any]) -> P:
+    """``model`` from ``values``; strings (from the environment or a command line) are
+    converted to each field's type first. InvalidConfiguration naming the field for a bad
+    value."""
+    converted = {name: _setting_value(model, name, value) for name, value in values.items()}
+    try:
+        return model.model_validate(converted)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise InvalidConfiguration(f"bad settings of {model.__name__}: {problems}") from error
+
+
+def _setting_value(model: type[PluginSettings], name: str, value: Any) -> Any:
+    base, optional = setting_type(model.model_fields[name].annotation)
+    if isinstance(value, list):
+        return tuple(value)
+    if not isinstance(value, str):
+        return value
+    text = value.strip() if base is not str else value
+    if optional and not text.strip():
+        return None
+    try:
+        if base is tuple:
+            return split_names(text)
+        if base is bool:
+            return boolean(text, env_name(name))
+        return base(text)
+    except ValueError as error:
+        raise InvalidConfiguration(
+            f"bad settings of {model.__name__}: {name} ({option_name(name)}, "
+            f"{env_name(name)}): {value!r} is not a {base.__name__}"
+        ) from error
+
+
 class Settings(Model):
     """Configuration of the container manager and its plugins.
 
+    The fields below are the core's (and, for now, those of the built-in plugins that do not
+    declare a model of their own yet). A plugin that declares its settings
+    (``cm_settings_model``: a :class:`PluginSettings` subclass) has them carried here as extra
+    values by field name (``Settings(ingress_domain="sandbox.example.net")``, the environment
+    variable ``CONTAINER_MAKER_INGRESS_DOMAIN``, the serve option ``--ingress-domain``) and
+    reads them, validated by its model, with :meth:`of`.
+
     - ``blocked_plugins``: plugin names not to load (never "namespace" or "pod").
-    - ``ingress_domain``: the sandbox domain under which every EXPOSED container gets one host
-      per published TCP port (``<port>-<name>-<namespace>-<hash>.<domain>``; see
-      :mod:`container_maker_ingress.hosts`). None: EXPOSED is refused (FAILED_PRECONDITION). A
-      lowercase DNS name of at most 189 characters.
-    - ``ingress_tls_secret``: name of a TLS Secret (a wildcard certificate for ``*.<domain>``)
-      that every EXPOSED Ingress names in its ``tls`` entry for its hosts; the ingress
-      controller reads it from the container's namespace. None: no ``tls`` entry (plain HTTP).
-    - ``ingress_class``: the IngressClass of EXPOSED containers' Ingresses (None: the cluster's
-      default class).
     - ``ingress_host`` is retired: giving it is an error (:data:`RETIRED_INGRESS_HOST`).
-    - ``snapshot_image`` / ``status_image``: the sidecar images.
+    - ``snapshot_image``: the snapshot sidecar's image.
     - ``registry``: the OCI registry (``host[:port][/path]``) that ``saveContainer`` pushes
       saved images to (None: saving is not configured). The agent speaks HTTPS, except to a
       registry named in ``registry_insecure``; for loopback, RFC 1918 and ``.local`` names its
@@ -263,12 +347,6 @@ class Settings(Model):
       frozen or restarted API server; in a quiet cluster it just renews the watch).
     - ``watch_server_timeout``: seconds after which the API server ends each watch request
       (``timeoutSeconds``); the hub then watches again from where it was.
-    - ``status_poll_interval``: seconds between two looks of the status sidecar at its ports.
-    - ``status_heartbeat_interval``: seconds after which the sidecar writes its report even if
-      no port changed state (a change is written at once); it carries the last activity.
-    - ``status_report_validity``: seconds a report vouches for the ports; past that without a
-      new one the container is not ready and its ports are UNKNOWN. It bounds how long a
-      frozen sidecar's last word can stand. It must exceed the heartbeat interval.
 
     Limits and quotas (what one request, and one namespace, may cost):
 
@@ -359,12 +437,12 @@ class Settings(Model):
       for a server whose credentials have those rights already (an admin, ``./dev serve``).
     """
 
+    # Values of the plugins' own settings, by field name (read through of()).
+    model_config = ConfigDict(strict=True, frozen=True, extra="allow")
+    _plugin_settings: dict[type[PluginSettings], PluginSettings] = PrivateAttr(default_factory=dict)
+
     blocked_plugins: tuple[str, ...] = ()
-    ingress_domain: str | None = None
-    ingress_tls_secret: str | None = None
-    ingress_class: str | None = None
     snapshot_image: str = "container-maker/snapshot-agent:0.1.0"
-    status_image: str = "container-maker/status-agent:0.1.0"
     registry: str | None = None
     registry_secret: str | None = None
     registry_endpoints: dict[str, str] = Field(default_factory=dict)
@@ -382,9 +460,6 @@ class Settings(Model):
     pod_grace_period_seconds: int = Field(default=5, ge=0)
     watch_read_timeout: float = Field(default=60.0, gt=0)
     watch_server_timeout: int = Field(default=300, gt=0)
-    status_poll_interval: float = Field(default=1.0, gt=0)
-    status_heartbeat_interval: float = Field(default=10.0, gt=0)
-    status_report_validity: int = Field(default=30, gt=0)
     # Limits and quotas
     max_ports: int = Field(default=16, ge=1)
     max_environment_bytes: int = Field(default=32 * 1024, ge=0)
@@ -435,33 +510,6 @@ class Settings(Model):
                 raise ValueError(RETIRED_INGRESS_HOST)
             data = {k: v for k, v in data.items() if k != "ingress_host"}
         return data
-
-    @field_validator("ingress_domain")
-    @classmethod
-    def _domain_is_a_dns_name(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if len(value) > MAX_INGRESS_DOMAIN_LENGTH:
-            raise ValueError(
-                f"{value!r} is {len(value)} characters; at most {MAX_INGRESS_DOMAIN_LENGTH} "
-                "leave room for the 63-character label of each host within DNS's 253"
-            )
-        bad = [label for label in value.split(".") if not _DNS_LABEL.match(label)]
-        if bad:
-            raise ValueError(
-                f"{value!r} is not a lowercase DNS name (labels of letters, digits and '-', "
-                f"1-63 characters, no leading or trailing '-' or dot; bad label {bad[0]!r})"
-            )
-        return value
-
-    @field_validator("ingress_tls_secret")
-    @classmethod
-    def _secret_is_a_name(cls, value: str | None) -> str | None:
-        if value is not None and (
-            len(value) > 253 or not all(_DNS_LABEL.match(part) for part in value.split("."))
-        ):
-            raise ValueError(f"{value!r} is not a Secret name (a lowercase DNS subdomain)")
-        return value
 
     @field_validator("image_registries")
     @classmethod
@@ -561,16 +609,6 @@ class Settings(Model):
         return self
 
     @model_validator(mode="after")
-    def _report_outlives_heartbeat(self) -> Settings:
-        if self.status_report_validity <= self.status_heartbeat_interval:
-            raise ValueError(
-                f"status_report_validity ({self.status_report_validity}s) must exceed "
-                f"status_heartbeat_interval ({self.status_heartbeat_interval}s), or every "
-                "report would expire before the next one"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _resource_bounds_hold(self) -> Settings:
         def value(group: str, field: str, text: str) -> Decimal | None:
             if not text:
@@ -608,6 +646,19 @@ class Settings(Model):
             value("namespace_quota", name, text)
         return self
 
+    def of(self, model: type[P]) -> P:
+        """The settings of the plugin whose model is ``model``: the values given for its fields
+        (strings from the environment or the command line converted to the fields' types),
+        defaults for the rest. Raises InvalidConfiguration naming the plugin's model and the
+        field when a value is bad (a manager checks every loaded plugin's when it starts)."""
+        cached = self._plugin_settings.get(model)
+        if cached is None:
+            values = {k: v for k, v in (self.model_extra or {}).items() if k in model.model_fields}
+            cached = plugin_settings(model, values)
+            self._plugin_settings[model] = cached
+        assert isinstance(cached, model)
+        return cached
+
     def quota_hard(self) -> dict[str, str]:
         """The ResourceQuota's ``hard``: ``namespace_quota``, with ``services.nodeports`` (when
         not given) 0 unless node ports can be had, else ``max_ports`` per load balancer."""
@@ -621,8 +672,15 @@ class Settings(Model):
         return hard
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        models: Iterable[type[PluginSettings]] = (),
+    ) -> Settings:
         """Settings from ``CONTAINER_MAKER_*`` variables; unset variables keep the defaults.
+
+        The fields of the plugin settings ``models`` are read too, each from
+        ``CONTAINER_MAKER_<FIELD>`` (see :func:`env_name`).
 
         ``CONTAINER_MAKER_BLOCKED_PLUGINS``, ``CONTAINER_MAKER_REGISTRY_INSECURE`` and
         ``CONTAINER_MAKER_IMAGE_REGISTRIES`` are
@@ -638,18 +696,14 @@ class Settings(Model):
             values["image_registries"] = split_names(registries)
         for name in (
             "ingress_host",
-            "ingress_domain",
-            "ingress_tls_secret",
-            "ingress_class",
             "snapshot_image",
-            "status_image",
             "registry",
             "registry_secret",
             "image_pull_policy",
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:
-                # An empty ingress setting (or registry) means "none", not "".
+                # An empty registry (or the retired ingress host) means "none", not "".
                 optional = name.startswith(("ingress", "registry"))
                 values[name] = (value or None) if optional else value
         insecure = env.get(ENV_PREFIX + "REGISTRY_INSECURE")
@@ -677,6 +731,11 @@ class Settings(Model):
         values.update(api_limit_values(env, ENV_PREFIX))
         values.update(tenancy_values(env, ENV_PREFIX))
         values.update(auth_values(env, ENV_PREFIX))
+        for model in models:
+            for name in model.model_fields:
+                text = env.get(env_name(name))
+                if text is not None:
+                    values[name] = text
         return cls.model_validate(values)
 
 

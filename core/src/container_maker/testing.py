@@ -191,7 +191,7 @@ def build_context(
     resources the settings resolve for it (validated as a create validates them); ``values``
     replace any field (``owner``, ``pod_extras``)."""
     spec = spec or container_spec()
-    settings = settings or Settings(ingress_domain=LOCAL_INGRESS_DOMAIN)
+    settings = settings or Settings.model_validate({"ingress_domain": LOCAL_INGRESS_DOMAIN})
     fields: dict[str, Any] = {
         "container_id": new_container_id(),
         "tenant": LOCAL_IDENTITY.tenant,
@@ -287,7 +287,7 @@ class CallRecorder:
 def cm_settings() -> Settings:
     """Settings for the kit's fixtures (defaults and the local sandbox domain, as
     ``./dev serve``; override in a conftest)."""
-    return Settings(ingress_domain=LOCAL_INGRESS_DOMAIN)
+    return Settings.model_validate({"ingress_domain": LOCAL_INGRESS_DOMAIN})
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from container_maker.sdk import (
 )
 
 from .hosts import ingress_host
+from .settings import IngressSettings
 
 NO_DOMAIN = (
     "exposure EXPOSED needs a sandbox domain for the containers' hosts, and none is configured: "
@@ -30,7 +31,7 @@ def build_ingress(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
     (see :mod:`container_maker_ingress.hosts`). With ``settings.ingress_tls_secret`` the
     Ingress has one ``tls`` entry covering all its hosts.
     """
-    settings = context.settings
+    settings = context.settings.of(IngressSettings)
     if not settings.ingress_domain:
         raise InvalidConfiguration(NO_DOMAIN)
     service = object_name("service", spec.container_name)

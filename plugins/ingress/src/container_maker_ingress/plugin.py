@@ -23,6 +23,7 @@ from container_maker.sdk import (
 )
 
 from .manifests import NO_DOMAIN, build_ingress
+from .settings import IngressSettings
 
 KIND = "ingress"
 
@@ -112,7 +113,12 @@ def cm_register_resources(registry: ResourceRegistry) -> None:
 
 
 @hookimpl
+def cm_settings_model() -> type[IngressSettings]:
+    return IngressSettings
+
+
+@hookimpl
 def cm_preflight(spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings) -> None:
     """EXPOSED needs the sandbox domain its hosts are made under."""
-    if KIND in kinds and not settings.ingress_domain:
+    if KIND in kinds and not settings.of(IngressSettings).ingress_domain:
         raise FailedPrecondition(NO_DOMAIN)

@@ -48,6 +48,7 @@ from .report import (
     token_volume,
     watched_ports,
 )
+from .settings import StatusSettings
 
 NAME = "status"
 CONTAINER_NAME = "cm-status"
@@ -56,7 +57,7 @@ CONTAINER_NAME = "cm-status"
 def status_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     """The status sidecar container, with the ports to watch ("8080/TCP,53/UDP") and where to
     report; the pod runs as the namespace's status ServiceAccount."""
-    settings = context.settings
+    settings = context.settings.of(StatusSettings)
     ports = watched_ports(spec)
     name = report_name(spec.container_name)
     container = sidecar_container(
@@ -135,6 +136,11 @@ ROLE_BINDINGS = NamespacedKind.of(
 )
 # The namespace's status identity, in creation order.
 _IDENTITY_KINDS: tuple[NamespacedKind[Any], ...] = (SERVICE_ACCOUNTS, ROLE_BINDINGS)
+
+
+@hookimpl
+def cm_settings_model() -> type[StatusSettings]:
+    return StatusSettings
 
 
 @hookimpl
