@@ -117,31 +117,19 @@ def test_an_allow_list_entry_must_be_a_registry(entry: str) -> None:
 
 
 def test_image_settings_from_the_environment() -> None:
-    assert Settings().image_pull_policy == "Always"
     assert Settings().image_registries == ()
     settings = Settings.from_env(
-        {
-            "CONTAINER_MAKER_IMAGE_PULL_POLICY": "IfNotPresent",
-            "CONTAINER_MAKER_IMAGE_REGISTRIES": "docker.io, 127.0.0.1:5000/team ,",
-        }
+        {"CONTAINER_MAKER_IMAGE_REGISTRIES": "docker.io, 127.0.0.1:5000/team ,"}
     )
-    assert settings.image_pull_policy == "IfNotPresent"
     assert settings.image_registries == ("docker.io", "127.0.0.1:5000/team")
     assert Settings.from_env({"CONTAINER_MAKER_IMAGE_REGISTRIES": ""}).image_registries == ()
-    with pytest.raises(ValidationError, match="image_pull_policy"):
-        Settings.from_env({"CONTAINER_MAKER_IMAGE_PULL_POLICY": "sometimes"})
 
 
 def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTAINER_MAKER_IMAGE_REGISTRIES", "quay.io")
-    monkeypatch.setenv("CONTAINER_MAKER_IMAGE_PULL_POLICY", "Never")
     assert cli._settings({}).image_registries == ("quay.io",)
-    overrides: dict[str, Any] = {
-        "image_registries": ("docker.io", "reg.example:5000"),
-        "image_pull_policy": "Always",
-    }
+    overrides: dict[str, Any] = {"image_registries": ("docker.io", "reg.example:5000")}
     settings = cli._settings(overrides)
     assert settings.image_registries == ("docker.io", "reg.example:5000")
-    assert settings.image_pull_policy == "Always"
     with pytest.raises(InvalidConfiguration, match="image_registries"):
         cli._settings({"image_registries": ("https://reg.example",)})

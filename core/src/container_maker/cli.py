@@ -225,15 +225,6 @@ def serve(
             "repeatable or comma separated. Credentials never go over plain HTTP to any other.",
         ),
     ] = None,
-    image_pull_policy: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("IMAGE_PULL_POLICY"),
-            help="imagePullPolicy of the user's container: Always (the registry is asked, "
-            "with the pod's pull rights, at every start, so no tenant runs another's cached "
-            "private image), IfNotPresent or Never (default: Always).",
-        ),
-    ] = None,
     image_registry: Annotated[
         list[str] | None,
         typer.Option(
@@ -499,7 +490,6 @@ def serve(
         "load_balancer_node_ports": load_balancer_node_ports,
         "namespace_quota": namespace_quota,
         "registry_insecure": split_names(*registry_insecure) if registry_insecure else None,
-        "image_pull_policy": image_pull_policy,
         "image_registries": None if image_registry is None else split_names(*image_registry),
         "egress_cluster_dns": egress_cluster_dns,
         "health_port": health_port,

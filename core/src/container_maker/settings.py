@@ -169,8 +169,6 @@ def split_names(*values: str) -> tuple[str, ...]:
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
 
 
-ImagePullPolicy = Literal["Always", "IfNotPresent", "Never"]
-
 # An allowed registry: host[:port] (a DNS name or [IPv6]) and an optional path prefix.
 _REGISTRY_ENTRY = re.compile(
     r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
@@ -256,6 +254,8 @@ def setting_type(annotation: Any) -> tuple[type, bool]:
         annotation = rest[0]
     if get_origin(annotation) is tuple and get_args(annotation) == (str, ...):
         return tuple, optional
+    if get_origin(annotation) is Literal and all(isinstance(a, str) for a in get_args(annotation)):
+        return str, optional  # one of the given words
     if annotation in (str, int, float, bool):
         return annotation, optional
     raise TypeError(f"{annotation} is not a setting type")
@@ -326,22 +326,16 @@ class Settings(Model):
       other registry: such a save is FAILED_PRECONDITION before anything is sent.
     - ``snapshot_mount_path``: where the shared snapshot volume is mounted in the user's
       container (the snapshot sidecar keeps its lock in a volume of its own).
-    - ``image_pull_policy``: the user container's ``imagePullPolicy``. ``Always`` (the default)
-      makes the node ask the registry, with the pod's own pull rights, every time a container
-      starts, so a tenant cannot run another tenant's private image that happens to be cached
-      on the node; the layers themselves are not downloaded again.
     - ``image_registries``: the registries ``image_name`` may come from, each
       ``host[:port][/path prefix]`` (``docker.io`` covers short names such as ``nginx:1.27``,
       which mean ``docker.io/library/nginx``). Empty: any registry. When set, the registry of
       ``registry`` is allowed too, so saved images can be created again.
     - ``default_resources`` / ``sidecar_resources``: see the constants above.
-    - ``pod_security_level``: Pod Security Standard enforced on namespaces we create.
     - ``node_port_min`` / ``node_port_max``: the cluster's NodePort range.
     - ``operation_timeout``: seconds an operation may take (create, delete) unless the caller
       gives its own deadline.
     - ``delete_wait_timeout``: seconds delete waits for objects to disappear before leaving the
       rest to Kubernetes (the garbage collector and the kubelet).
-    - ``pod_grace_period_seconds``: grace period given to pods on delete.
     - ``watch_read_timeout``: seconds the watch hub waits for a byte from a watch before it
       takes the connection for dead and watches again from the last resourceVersion (a
       frozen or restarted API server; in a quiet cluster it just renews the watch).
@@ -447,17 +441,14 @@ class Settings(Model):
     registry_secret: str | None = None
     registry_endpoints: dict[str, str] = Field(default_factory=dict)
     registry_insecure: tuple[str, ...] = ()
-    image_pull_policy: ImagePullPolicy = "Always"
     image_registries: tuple[str, ...] = ()
     snapshot_mount_path: str = "/var/lib/container-maker/snapshot"
     default_resources: ContainerResources = DEFAULT_RESOURCES
     sidecar_resources: ContainerResources = DEFAULT_SIDECAR_RESOURCES
-    pod_security_level: str = "baseline"
     node_port_min: int = 30000
     node_port_max: int = 32767
     operation_timeout: float = Field(default=120.0, gt=0)
     delete_wait_timeout: float = Field(default=60.0, ge=0)
-    pod_grace_period_seconds: int = Field(default=5, ge=0)
     watch_read_timeout: float = Field(default=60.0, gt=0)
     watch_server_timeout: int = Field(default=300, gt=0)
     # Limits and quotas
@@ -699,7 +690,6 @@ class Settings(Model):
             "snapshot_image",
             "registry",
             "registry_secret",
-            "image_pull_policy",
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:

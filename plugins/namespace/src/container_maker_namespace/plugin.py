@@ -34,6 +34,7 @@ from container_maker.sdk import (
 from .access import ensure_access
 from .manifests import build_namespace
 from .quota import ensure_quota
+from .settings import NamespaceSettings
 
 KIND = "namespace"
 
@@ -55,7 +56,9 @@ def _read(core: client.CoreV1Api, name: str) -> ObservedObject | None:
 
 
 def build(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
-    return build_namespace(spec.network_name, context.settings.pod_security_level, context.tenant)
+    return build_namespace(
+        spec.network_name, context.settings.of(NamespaceSettings).pod_security_level, context.tenant
+    )
 
 
 def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
@@ -133,6 +136,11 @@ def delete(objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteR
 RESOURCE = Resource(
     kind=KIND, build=build, create=create, get=get, delete=delete, view=False, tree=False
 )
+
+
+@hookimpl
+def cm_settings_model() -> type[NamespaceSettings]:
+    return NamespaceSettings
 
 
 @hookimpl

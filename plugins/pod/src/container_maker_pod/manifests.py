@@ -17,6 +17,8 @@ from container_maker.sdk import (
     unprivileged,
 )
 
+from .settings import PodSettings
+
 
 def port_name(protocol: str, port: int) -> str:
     """A container or Service port name ("tcp-8080"): at most 15 characters, unique."""
@@ -41,15 +43,15 @@ def user_container(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]
     """The user's container: image, environment, ports, resources, the snapshot volume, and a
     readiness probe on its first TCP port.
 
-    Its image is pulled by ``settings.image_pull_policy`` (``Always`` by default): with
-    ``IfNotPresent`` a tenant naming another tenant's private image, once that one ran on the
-    node, would get it from the node's cache without any right to pull it.
+    Its image is pulled by ``image_pull_policy`` (:class:`.settings.PodSettings`) (``Always`` by
+    default): with ``IfNotPresent`` a tenant naming another tenant's private image, once that one
+    ran on the node, would get it from the node's cache without any right to pull it.
     """
     probe = readiness_probe(spec)
     return {
         "name": spec.container_name,
         "image": spec.image_name,
-        "imagePullPolicy": context.settings.image_pull_policy,
+        "imagePullPolicy": context.settings.of(PodSettings).image_pull_policy,
         "env": [{"name": k, "value": v} for k, v in sorted(spec.environment_variables.items())],
         "ports": [
             {

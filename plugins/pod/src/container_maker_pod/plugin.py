@@ -29,6 +29,7 @@ from container_maker.sdk import (
 )
 
 from .manifests import build_pod
+from .settings import PodSettings
 from .status import pod_status
 
 KIND = "pod"
@@ -94,7 +95,10 @@ def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
 def delete(objects: tuple[ObservedObject, ...], context: KubeContext) -> DeleteResult:
     """Delete the pods (owned Services and Ingresses follow via the garbage collector)."""
     return delete_objects(
-        PODS, objects, context, grace_period_seconds=context.settings.pod_grace_period_seconds
+        PODS,
+        objects,
+        context,
+        grace_period_seconds=context.settings.of(PodSettings).pod_grace_period_seconds,
     )
 
 
@@ -128,6 +132,11 @@ RESOURCE = Resource(
     name_suffix=NAME_SUFFIXES[KIND],
     exposes=True,
 )
+
+
+@hookimpl
+def cm_settings_model() -> type[PodSettings]:
+    return PodSettings
 
 
 @hookimpl
