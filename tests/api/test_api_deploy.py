@@ -40,6 +40,7 @@ from api_support import (
 from kubernetes import client
 
 from container_maker._proto import types_pb2 as pb
+from container_maker_ingress.settings import IngressSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -158,7 +159,7 @@ def test_rbac_is_enough_for_a_full_lifecycle(
     network = new_network_name("rbac")
     settings = served_settings(server_service_account=SERVER_ACCOUNT)
     # The admission policies' parameters in step with the server's settings.
-    set_policy_parameters(admin, ingressDomain=settings.ingress_domain or "")
+    set_policy_parameters(admin, ingressDomain=settings.of(IngressSettings).ingress_domain or "")
     try:
         with running_server(service_account_api, settings=settings) as running:
             stub = running.stub

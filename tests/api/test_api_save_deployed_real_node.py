@@ -37,6 +37,8 @@ from test_api_save_real_node import SaveEnv, create, fetch, registry_json, save
 from container_maker._proto import types_pb2 as pb
 from container_maker.settings import Settings
 from container_maker.testing import eventually
+from container_maker_ingress.settings import IngressSettings
+from container_maker_snapshot.settings import SnapshotSettings
 
 NAMESPACES = "container-maker-namespaces"
 
@@ -51,11 +53,11 @@ def policy_parameters(settings: Settings) -> dict[str, str]:
     comment: the flags and environment variables each one must agree with)."""
     endpoints = sorted(settings.registry_endpoints.items())
     return {
-        "ingressDomain": settings.ingress_domain or "",
+        "ingressDomain": settings.of(IngressSettings).ingress_domain or "",
         "registry": settings.registry or "",
         "registryEndpoints": ",".join(f"{name}={address}" for name, address in endpoints),
         "registryInsecure": ",".join(settings.registry_insecure),
-        "registrySecret": settings.registry_secret or "",
+        "registrySecret": settings.of(SnapshotSettings).registry_secret or "",
     }
 
 

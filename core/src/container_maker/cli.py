@@ -126,21 +126,9 @@ def serve(
             "--ingress-domain.",
         ),
     ] = None,
-    snapshot_image: Annotated[
-        str | None,
-        typer.Option(envvar=_env("SNAPSHOT_IMAGE"), help="Snapshot sidecar image."),
-    ] = None,
     registry: Annotated[
         str | None,
         typer.Option(envvar=_env("REGISTRY"), help="OCI registry that saved images go to."),
-    ] = None,
-    registry_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("REGISTRY_SECRET"),
-            help="dockerconfigjson Secret (in each container's namespace) with the registry "
-            "credentials; mounted into the snapshot sidecar only.",
-        ),
     ] = None,
     max_ports: Annotated[
         int | None,
@@ -478,9 +466,7 @@ def serve(
     configure_logging(log_level)
     overrides: dict[str, Any] = {
         "ingress_host": ingress_host,
-        "snapshot_image": snapshot_image,
         "registry": registry,
-        "registry_secret": registry_secret,
         "max_ports": max_ports,
         "max_environment_bytes": max_environment_bytes,
         "max_environment_value_bytes": max_environment_value_bytes,
@@ -851,7 +837,6 @@ def _settings(overrides: dict[str, Any]) -> Settings:
         "ingress_tls_secret",
         "ingress_class",
         "registry",
-        "registry_secret",
         "server_service_account",
     ):
         if given.get(key) == "":

@@ -83,7 +83,7 @@ def cm_preflight(spec: ContainerSpec, kinds: tuple[str, ...], settings: Settings
 
     Returns: None. A plugin refuses by raising the error hierarchy: FailedPrecondition when the
     service is not configured for the request (the ingress plugin without
-    ``settings.ingress_domain``), InvalidArgument naming the request field otherwise.
+    its ``ingress_domain`` setting), InvalidArgument naming the request field otherwise.
 
     Results from all plugins are collected (and ignored; only a raise counts).
     """

@@ -310,14 +310,10 @@ class Settings(Model):
 
     - ``blocked_plugins``: plugin names not to load (never "namespace" or "pod").
     - ``ingress_host`` is retired: giving it is an error (:data:`RETIRED_INGRESS_HOST`).
-    - ``snapshot_image``: the snapshot sidecar's image.
     - ``registry``: the OCI registry (``host[:port][/path]``) that ``saveContainer`` pushes
       saved images to (None: saving is not configured). The agent speaks HTTPS, except to a
       registry named in ``registry_insecure``; for loopback, RFC 1918 and ``.local`` names its
       registry library falls back to plain HTTP by itself, but then only anonymously.
-    - ``registry_secret``: name of a Secret of type ``kubernetes.io/dockerconfigjson`` in the
-      container's namespace holding the registry credentials; it is mounted into the snapshot
-      sidecar only (None: anonymous push).
     - ``registry_endpoints``: registry name -> ``host:port`` at which pods reach that registry
       when it differs from its name (a node-local test registry reached through a relay);
       applies to ``registry`` and to the registries of saved containers' images.
@@ -436,9 +432,7 @@ class Settings(Model):
     _plugin_settings: dict[type[PluginSettings], PluginSettings] = PrivateAttr(default_factory=dict)
 
     blocked_plugins: tuple[str, ...] = ()
-    snapshot_image: str = "container-maker/snapshot-agent:0.1.0"
     registry: str | None = None
-    registry_secret: str | None = None
     registry_endpoints: dict[str, str] = Field(default_factory=dict)
     registry_insecure: tuple[str, ...] = ()
     image_registries: tuple[str, ...] = ()
@@ -687,9 +681,7 @@ class Settings(Model):
             values["image_registries"] = split_names(registries)
         for name in (
             "ingress_host",
-            "snapshot_image",
             "registry",
-            "registry_secret",
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value is not None:

@@ -39,6 +39,7 @@ from container_maker.sdk import (
 )
 
 from .save import AUTH_DIR, LOCK_DIR, save_pod
+from .settings import SnapshotSettings
 
 NAME = "snapshot"
 CONTAINER_NAME = "cm-snapshot"
@@ -48,7 +49,7 @@ LOCK_VOLUME = "cm-snapshot-lock"
 
 def snapshot_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     """The snapshot sidecar container with its own lock volume (and the registry Secret)."""
-    settings = context.settings
+    settings = context.settings.of(SnapshotSettings)
     mounts: list[dict[str, Any]] = [{"name": LOCK_VOLUME, "mountPath": LOCK_DIR}]
     # One empty lock file: a megabyte is plenty.
     volumes: tuple[dict[str, Any], ...] = ({"name": LOCK_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}},)
@@ -82,6 +83,11 @@ def snapshot_extras(spec: ContainerSpec, context: BuildContext) -> PodExtras:
     # them when it takes a non-root user's ids.
     del container["securityContext"]["capabilities"]
     return PodExtras(plugin=NAME, containers=(container,), volumes=volumes)
+
+
+@hookimpl
+def cm_settings_model() -> type[SnapshotSettings]:
+    return SnapshotSettings
 
 
 @hookimpl
