@@ -135,12 +135,17 @@ def _name(obj: Any) -> str:
 
 
 def managed_objects(
-    api_client: client.ApiClient, namespace: str, selector: str = _MANAGED
+    api_client: client.ApiClient,
+    namespace: str,
+    selector: str = _MANAGED,
+    resources: ResourceRegistry | None = None,
 ) -> list[str]:
     """The containers' objects in ``namespace`` matching ``selector`` (by default: every
     object Container Maker made): pods, Services, Ingresses, the status kind's Leases, its
     NetworkPolicy, and any ServiceAccount, Role or RoleBinding of a container (there should be
-    none), as sorted "kind/name" strings, read with raw API calls.
+    none), as sorted "kind/name" strings, read with raw API calls. With ``resources`` (a
+    manager's registry), the objects of every other registered kind with a client too, as
+    "<its kind>/name" (a third party's kind: what it leaves behind shows).
 
     Objects of the namespace itself (its default-deny NetworkPolicy, ResourceQuota and
     LimitRange, its status ServiceAccount and RoleBinding), which carry no container id and go
@@ -157,16 +162,27 @@ def managed_objects(
         "role": rbac.list_namespaced_role,
         "rolebinding": rbac.list_namespaced_role_binding,
         "lease": coordination.list_namespaced_lease,
+        "networkpolicy": networking.list_namespaced_network_policy,
     }
     found = [
         f"{kind}/{_name(obj)}"
         for kind, list_kind in listings.items()
         for obj in list_kind(namespace, label_selector=f"{selector},{ID_KEY}").items
     ]
-    policies = networking.list_namespaced_network_policy(
-        namespace, label_selector=f"{selector},{ID_KEY}"
-    )
-    found += [f"networkpolicy/{_name(obj)}" for obj in policies.items]
+    covered = {call.__name__ for call in listings.values()}
+    for resource in resources.container_kinds() if resources is not None else ():
+        calls = resource.client
+        method = getattr(calls.list, "__name__", "") if calls is not None else ""
+        if calls is None or method in covered:
+            continue
+        covered.add(method)
+        listed = calls.list(
+            calls.api(api_client),
+            namespace,
+            label_selector=f"{selector},{ID_KEY}",
+            _request_timeout=30.0,
+        )
+        found += [f"{resource.kind}/{_name(obj)}" for obj in listed.items]
     return sorted(found)
 
 
