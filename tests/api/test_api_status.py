@@ -3,7 +3,7 @@
 Pods run on KWOK-simulated nodes: scheduling (and its failure) is real, readiness and the
 load-balancer and Ingress addresses are simulated (the tests are marked ``simulated``). The
 reasons needing a container that really runs (image pull errors, crash loops, OOM kills) are
-unit-tested in ``plugins/pod/tests/test_pod_status.py`` and provoked for real on the real node
+unit-tested in ``plugins/pod/tests/test_pod_readiness.py`` and provoked for real on the real node
 in ``test_api_status_real_node.py``.
 """
 

@@ -58,9 +58,9 @@ from .models import (
     SavedImage,
 )
 from .plugins import Hooks, create_plugin_manager
+from .readiness import container_status
 from .resources import Resource
 from .settings import Settings
-from .status import container_status
 from .tenancy import (
     TenantAdmission,
     belongs_to,

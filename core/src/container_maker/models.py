@@ -208,7 +208,7 @@ class ObjectStatus(Model):
     port), ``last_activity`` (the last connection or traffic on them, None when none was seen),
     ``reported_at`` (when it was observed) and ``valid_until``: past that time the report no
     longer vouches for anything, so the container's status treats the object as not ready and
-    its ports as UNKNOWN (:func:`container_maker.status.container_status`). All times are UTC.
+    its ports as UNKNOWN (:func:`container_maker.readiness.container_status`). All times are UTC.
     """
 
     phase: ContainerPhase | None = None

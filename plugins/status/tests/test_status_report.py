@@ -19,8 +19,8 @@ from container_maker.models import (
     PortState,
     PublishInformation,
 )
+from container_maker.readiness import container_status
 from container_maker.settings import Settings
-from container_maker.status import container_status
 from container_maker.validation import validate_spec
 from container_maker_status import plugin as status
 from container_maker_status.report import (

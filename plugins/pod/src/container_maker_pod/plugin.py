@@ -29,8 +29,8 @@ from container_maker.sdk import (
 )
 
 from .manifests import build_pod
+from .readiness import pod_status
 from .settings import PodSettings
-from .status import pod_status
 
 KIND = "pod"
 

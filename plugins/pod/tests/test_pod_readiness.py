@@ -26,7 +26,7 @@ from kubernetes.client import (
 )
 
 from container_maker.models import ContainerPhase
-from container_maker_pod.status import pod_status
+from container_maker_pod.readiness import pod_status
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

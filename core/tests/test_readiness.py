@@ -14,7 +14,7 @@ from container_maker.models import (
     PortStatus,
     StatusCondition,
 )
-from container_maker.status import container_status
+from container_maker.readiness import container_status
 
 
 def cond(reason: str, kind: str) -> StatusCondition:
