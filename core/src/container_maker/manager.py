@@ -342,21 +342,21 @@ class ContainerManager:
         try:
             owner: ObjectRef | None = None
             managed_namespace = False
+            base = BuildContext(
+                container_id=container_id,
+                tenant=caller.tenant,
+                resources=resources,
+                settings=self.settings,
+            )
             for resource in self.resources.for_level(level):
                 kind = resource.kind
                 if resource.scope == "namespace":
                     if managed_namespace:
-                        self._ensure(resource, spec, container_id, resources, ctx, caller)
+                        self._ensure(resource, spec, base, ctx)
                     continue
                 attempted.append(kind)
                 ctx.check_deadline(f"creating the {kind} of {spec.container_name}")
-                build_context = BuildContext(
-                    container_id=container_id,
-                    tenant=caller.tenant,
-                    resources=resources,
-                    settings=self.settings,
-                    owner=owner,
-                )
+                build_context = base.model_copy(update={"owner": owner})
                 if kind == "pod":
                     extras = self.hooks.pod_extras(spec=spec, context=build_context)
                     build_context = build_context.model_copy(update={"pod_extras": extras})
@@ -386,25 +386,13 @@ class ContainerManager:
         return self._assemble(container_id, spec.network_name, objects)
 
     def _ensure(
-        self,
-        resource: Resource,
-        spec: ContainerSpec,
-        container_id: str,
-        resources: ContainerResources,
-        ctx: KubeContext,
-        caller: Identity,
+        self, resource: Resource, spec: ContainerSpec, context: BuildContext, ctx: KubeContext
     ) -> None:
         """Create a namespace-scoped object unless it exists (one create call either way)."""
         ctx.check_deadline(f"creating the {resource.kind} of namespace {spec.network_name}")
-        build_context = BuildContext(
-            container_id=container_id,
-            tenant=caller.tenant,
-            resources=resources,
-            settings=self.settings,
-        )
         # An existing one was made with an earlier container of the namespace.
         with contextlib.suppress(AlreadyExists):
-            resource.create_object(resource.manifest(spec, build_context), ctx)
+            resource.create_object(resource.manifest(spec, context), ctx)
 
     def _existing(
         self, spec: ContainerSpec, network_name: str, ctx: KubeContext
