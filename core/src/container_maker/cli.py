@@ -43,6 +43,7 @@ from .plugins import Hooks, PluginInfo, create_plugin_manager, describe_plugins
 from .settings import (
     DEFAULT_HEALTH_PORT,
     ENV_PREFIX,
+    PluginSettings,
     Settings,
     env_name,
     merged_quota,
@@ -290,33 +291,6 @@ def serve(
             "calls are anonymous, which only a loopback address accepts.",
         ),
     ] = None,
-    token_audience: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar=_env("TOKEN_AUDIENCES"),
-            rich_help_panel="Callers",
-            help="Audience Kubernetes tokens must be bound to (TokenReview); repeatable "
-            "[default: the API server's own].",
-        ),
-    ] = None,
-    api_keys_file: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=_env("API_KEYS_FILE"),
-            rich_help_panel="Callers",
-            help="JSON file of the api-key authenticator's hashed keys (re-read when it "
-            "changes; see container-maker api-key new).",
-        ),
-    ] = None,
-    api_keys_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("API_KEYS_SECRET"),
-            rich_help_panel="Callers",
-            help="NAMESPACE/NAME of a Secret whose data key api-keys.json holds the hashed "
-            "keys, instead of --api-keys-file.",
-        ),
-    ] = None,
     reflection: Annotated[
         bool | None,
         typer.Option(
@@ -489,9 +463,6 @@ def serve(
         "max_containers_per_tenant": max_containers_per_tenant,
         # callers
         "authenticators": None if authenticator is None else split_names(*authenticator),
-        "token_audiences": None if token_audience is None else split_names(*token_audience),
-        "api_keys_file": api_keys_file,
-        "api_keys_secret": api_keys_secret,
         "reflection": reflection,
         "server_service_account": server_service_account,
     }
@@ -637,9 +608,13 @@ def plugin_options() -> list[inspect.Parameter]:
     pm = create_plugin_manager()
     distributions = {pm.get_name(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     parameters = []
+    by_model: dict[type[PluginSettings], list[str]] = {}
     for plugin, model in sorted(Hooks(pm).settings_models().items()):
-        dist = distributions.get(plugin)
-        panel = f"Plugin {plugin}" + (f" ({dist.project_name})" if dist is not None else "")
+        by_model.setdefault(model, []).append(plugin)
+    for model, plugins in by_model.items():
+        dist = distributions.get(plugins[0])
+        panel = ("Plugin " if len(plugins) == 1 else "Plugins ") + ", ".join(plugins)
+        panel += f" ({dist.project_name})" if dist is not None else ""
         for name, field in model.model_fields.items():
             base, _ = setting_type(field.annotation)
             default = field.get_default(call_default_factory=True)
@@ -648,13 +623,14 @@ def plugin_options() -> list[inspect.Parameter]:
             help_text = (field.description or "") + (
                 f" Default: {shown}." if shown not in (None, "", ()) else ""
             )
-            flag = option_name(name)
+            flag = option_name(name, field)
             option = typer.Option(
                 f"{flag}/--no-{flag[2:]}" if base is bool else flag,
                 envvar=env_name(name),
                 help=help_text,
                 rich_help_panel=panel,
                 show_default=False,
+                metavar="TEXT" if base is tuple else None,
             )
             cli_type: Any = list[str] if base is tuple else base
             parameters.append(

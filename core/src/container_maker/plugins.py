@@ -160,7 +160,10 @@ class Hooks:
         returns something else than a PluginSettings subclass."""
         models: dict[str, type[PluginSettings]] = {}
         owners: dict[str, str] = {name: "the core" for name in Settings.model_fields}
-        for impl in self._hook.cm_settings_model.get_hookimpls():
+        owning: dict[str, type[PluginSettings]] = {}  # setting -> the model declaring it
+        for impl in sorted(
+            self._hook.cm_settings_model.get_hookimpls(), key=lambda i: i.plugin_name
+        ):
             model = impl.function()  # the spec takes no parameters
             if model is None:
                 continue
@@ -170,10 +173,12 @@ class Hooks:
                     "expected a PluginSettings subclass"
                 )
             for name, field in model.model_fields.items():
+                if owning.get(name) is model:
+                    continue  # the same model of another plugin (of one distribution)
                 if name in owners:
                     raise InvalidConfiguration(
-                        f"setting {name!r} of plugin {impl.plugin_name!r} is already "
-                        f"{owners[name]}'s"
+                        f"setting {name!r} is declared by {owners[name]} and by plugin "
+                        f"{impl.plugin_name!r}"
                     )
                 try:
                     setting_type(field.annotation)
@@ -182,6 +187,7 @@ class Hooks:
                         f"setting {name!r} of plugin {impl.plugin_name!r}: {error}"
                     ) from error
                 owners[name] = f"plugin {impl.plugin_name!r}"
+                owning[name] = model
             models[impl.plugin_name] = model
         return models
 

@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import (
@@ -23,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from .errors import InvalidConfiguration
 from .models import ContainerResources, Model
@@ -222,9 +222,11 @@ class PluginSettings(Model):
     ``--<name-with-dashes>`` its ``serve`` option, listed under the plugin's own heading in
     ``serve --help`` with the field's ``description`` as its help (a description is
     required). Names are global: start them with the plugin's name. Field types a setting can
-    have: ``str``, ``int``, ``float``, ``bool``, ``tuple[str, ...]`` (comma separated), each
-    optionally ``| None`` (an empty value means None). Validators of the model check the
-    values when the server starts.
+    have: ``str``, ``int``, ``float``, ``bool``, a ``Literal`` of words, ``tuple[str, ...]``
+    (comma separated or a repeated option), each optionally ``| None`` (an empty value means
+    None). Validators of the model check the values when the server starts; they find the
+    core's settings in their validation context (``info.context["settings"]``). Several
+    plugins of one distribution may return the same model (they share its settings).
     """
 
 
@@ -236,9 +238,13 @@ def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
-def option_name(field: str) -> str:
-    """The ``serve`` option of a setting named ``field``."""
-    return "--" + field.replace("_", "-")
+def option_name(field: str, info: FieldInfo | None = None) -> str:
+    """The ``serve`` option of a setting named ``field``: ``--<field-with-dashes>``, or the
+    ``flag`` its field declares (``Field(json_schema_extra={"flag": "token-audience"})``, for
+    a repeatable option named in the singular)."""
+    extra = info.json_schema_extra if info is not None else None
+    flag = extra.get("flag") if isinstance(extra, dict) else None
+    return "--" + (flag if isinstance(flag, str) else field.replace("_", "-"))
 
 
 def setting_type(annotation: Any) -> tuple[type, bool]:
@@ -261,13 +267,14 @@ def setting_type(annotation: Any) -> tuple[type, bool]:
     raise TypeError(f"{annotation} is not a setting type")
 
 
-def plugin_settings(model: type[P], values: Mapping[str, Any]) -> P:
+def plugin_settings(model: type[P], values: Mapping[str, Any], core: Settings | None = None) -> P:
     """``model`` from ``values``; strings (from the environment or a command line) are
     converted to each field's type first. InvalidConfiguration naming the field for a bad
-    value."""
+    value. The model's validators find the core's settings ``core`` in their validation
+    context (``info.context["settings"]``), for checks that depend on them."""
     converted = {name: _setting_value(model, name, value) for name, value in values.items()}
     try:
-        return model.model_validate(converted)
+        return model.model_validate(converted, context={"settings": core or Settings()})
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
@@ -278,6 +285,8 @@ def plugin_settings(model: type[P], values: Mapping[str, Any]) -> P:
 
 def _setting_value(model: type[PluginSettings], name: str, value: Any) -> Any:
     base, optional = setting_type(model.model_fields[name].annotation)
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)  # a file setting given as a Path
     if isinstance(value, list):
         return tuple(value)
     if not isinstance(value, str):
@@ -405,16 +414,6 @@ class Settings(Model):
       (``kubernetes-token``, ``client-certificate``, ``api-key``, or a third party's); a name
       no installed plugin answers to stops the server. Empty: calls carry no credentials, which
       the server accepts only on loopback (as :data:`~container_maker.auth.LOCAL_IDENTITY`).
-    - ``token_audiences``: the audiences a Kubernetes token must be bound to (a TokenReview's
-      ``spec.audiences``); empty: the API server's own (anything it accepts itself).
-    - ``tenant_group_prefix``: a token whose user is in exactly one group ``<prefix><t>`` gets
-      tenant ``t``.
-    - ``api_keys_file`` / ``api_keys_secret``: where the ``api-key`` plugin reads its hashed
-      keys (a JSON file, or ``namespace/name`` of a Secret with data key ``api-keys.json``);
-      exactly one is needed when ``api-key`` is enabled.
-    - ``api_keys_reload_seconds``: how often at most the keys are read again (rotation and
-      revocation take effect within that time).
-    - ``auth_cache_seconds``: how long a TokenReview or SubjectAccessReview answer is reused.
     - ``reflection``: serve gRPC server reflection (what grpcurl needs without a ``.proto``).
 
     The server's own access:
@@ -554,15 +553,9 @@ class Settings(Model):
 
     # Callers: authentication
     authenticators: tuple[str, ...] = ()
-    token_audiences: tuple[str, ...] = ()
-    tenant_group_prefix: str = Field(default="container-maker:tenant:", min_length=1)
-    api_keys_file: Path | None = None
-    api_keys_secret: str | None = None
-    api_keys_reload_seconds: float = Field(default=5.0, gt=0)
-    auth_cache_seconds: float = Field(default=10.0, ge=0)
     reflection: bool = False
 
-    @field_validator("authenticators", "token_audiences")
+    @field_validator("authenticators")
     @classmethod
     def _names_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(not name.strip() for name in value):
@@ -571,27 +564,6 @@ class Settings(Model):
         if repeated:
             raise ValueError(f"{repeated} given more than once")
         return value
-
-    @field_validator("api_keys_secret")
-    @classmethod
-    def _secret_reference(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        namespace, sep, name = value.partition("/")
-        if not sep or not _DNS_LABEL.match(namespace) or not name or "/" in name:
-            raise ValueError(f"{value!r} is not namespace/name of a Secret")
-        return value
-
-    @model_validator(mode="after")
-    def _api_keys_have_a_source(self) -> Settings:
-        if "api-key" in self.authenticators and (
-            (self.api_keys_file is None) == (self.api_keys_secret is None)
-        ):
-            raise ValueError(
-                "the api-key authenticator needs exactly one of api_keys_file "
-                "(--api-keys-file) and api_keys_secret (--api-keys-secret namespace/name)"
-            )
-        return self
 
     @model_validator(mode="after")
     def _resource_bounds_hold(self) -> Settings:
@@ -639,7 +611,7 @@ class Settings(Model):
         cached = self._plugin_settings.get(model)
         if cached is None:
             values = {k: v for k, v in (self.model_extra or {}).items() if k in model.model_fields}
-            cached = plugin_settings(model, values)
+            cached = plugin_settings(model, values, self)
             self._plugin_settings[model] = cached
         assert isinstance(cached, model)
         return cached
@@ -753,22 +725,12 @@ def number_values(
 
 
 def auth_values(env: Mapping[str, str], prefix: str) -> dict[str, object]:
-    """The "Callers" settings given in ``env`` (``AUTHENTICATORS`` and ``TOKEN_AUDIENCES``
-    comma-separated), as model values over the defaults."""
+    """The core's "Callers" settings given in ``env`` (``AUTHENTICATORS`` comma-separated,
+    ``REFLECTION``), as model values over the defaults."""
     values: dict[str, object] = {}
-    for name in ("authenticators", "token_audiences"):
-        text = env.get(prefix + name.upper())
-        if text is not None:
-            values[name] = split_names(text)
-    for name in ("tenant_group_prefix", "api_keys_secret"):
-        text = env.get(prefix + name.upper())
-        if text:
-            values[name] = text
-    text = env.get(prefix + "API_KEYS_FILE")
-    if text:
-        values["api_keys_file"] = Path(text)
-    seconds = ("api_keys_reload_seconds", "auth_cache_seconds")
-    values.update(number_values(env, prefix, dict.fromkeys(seconds, float)))
+    text = env.get(prefix + "AUTHENTICATORS")
+    if text is not None:
+        values["authenticators"] = split_names(text)
     text = env.get(prefix + "REFLECTION")
     if text:
         values["reflection"] = boolean(text, prefix + "REFLECTION")

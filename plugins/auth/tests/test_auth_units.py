@@ -26,6 +26,7 @@ from container_maker.testing import ApiKeys, TestPki
 from container_maker_auth import access_review, api_keys
 from container_maker_auth.cache import ExpiringCache, digest
 from container_maker_auth.client_certificate import certificate_identity
+from container_maker_auth.settings import AuthSettings
 from container_maker_auth.tenants import certificate_tenant, is_label_value, token_tenant
 
 
@@ -181,19 +182,35 @@ def test_unknown_authenticator_names_the_known_ones() -> None:
 
 
 def test_api_key_settings_need_one_source() -> None:
-    with pytest.raises(ValueError, match="exactly one"):
-        Settings(authenticators=("api-key",))
-    with pytest.raises(ValueError, match="namespace/name"):
-        Settings(api_keys_secret="keys")
-    assert Settings.from_env(
+    """Checked by the plugins' shared settings model, which sees the core's authenticators."""
+    with pytest.raises(InvalidConfiguration, match="exactly one"):
+        Settings(authenticators=("api-key",)).of(AuthSettings)
+    with pytest.raises(InvalidConfiguration, match="exactly one"):
+        Settings(authenticators=("api-key",), api_keys_file="/k", api_keys_secret="a/b").of(
+            AuthSettings
+        )
+    Settings(api_keys_file="/k").of(AuthSettings)  # not enabled: not needed either
+    with pytest.raises(InvalidConfiguration, match="namespace/name"):
+        Settings(api_keys_secret="keys").of(AuthSettings)
+    given = Settings.from_env(
         {
             "CONTAINER_MAKER_AUTHENTICATORS": "kubernetes-token, api-key",
             "CONTAINER_MAKER_API_KEYS_FILE": "/k.json",
-        }
-    ).authenticators == (
-        "kubernetes-token",
-        "api-key",
+            "CONTAINER_MAKER_TOKEN_AUDIENCES": "container-maker, other",
+        },
+        models=[AuthSettings],
     )
+    assert given.authenticators == ("kubernetes-token", "api-key")
+    auth = given.of(AuthSettings)
+    assert (auth.api_keys_file, auth.token_audiences) == ("/k.json", ("container-maker", "other"))
+
+
+def test_the_auth_plugins_share_one_settings_model() -> None:
+    models = Hooks(create_plugin_manager()).settings_models()
+    assert {models[name] for name in ("kubernetes-token", "api-key", "subject-access-review")} == {
+        AuthSettings
+    }
+    assert "client-certificate" not in models  # it has no settings of its own
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ SubjectAccessReview of its user, groups, uid and extra on the virtual resource
 ``containers.container-maker.io`` (``auth.API_GROUP``), with the operation's verb and the
 Kubernetes namespace of the network. A tenant's rights are therefore ordinary (Cluster)Roles
 and RoleBindings, and ``kubectl auth can-i create containers.container-maker.io -n <namespace>
---as <user>`` answers for it. Decisions are kept ``settings.auth_cache_seconds``.
+--as <user>`` answers for it. Decisions are kept ``auth_cache_seconds``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,16 @@ from container_maker.sdk import (
 )
 
 from .cache import ExpiringCache, digest
+from .settings import AuthSettings
 
 NAME = "subject-access-review"
 KUBERNETES_TOKEN = "kubernetes-token"
 _decisions: ExpiringCache[str, Decision] = ExpiringCache(size=4096)
+
+
+@hookimpl
+def cm_settings_model() -> type[AuthSettings]:
+    return AuthSettings
 
 
 @hookimpl
@@ -51,7 +57,7 @@ def cm_authorize(identity: Identity, access: Access, context: KubeContext) -> De
     if identity.uid:
         spec["uid"] = identity.uid
     key = digest(str(context.api_client.configuration.host), json.dumps(spec, sort_keys=True))
-    cached = _decisions.get(key, ttl=context.settings.auth_cache_seconds)
+    cached = _decisions.get(key, ttl=context.settings.of(AuthSettings).auth_cache_seconds)
     if cached is not None:
         return cached
     body: Any = {

@@ -10,7 +10,7 @@ key and its entry (:func:`new_api_key`).
 The key carries its entry's public ``id``, so a call verifies one hash, not all of them.
 Argon2id is slow on purpose, so a key that verified is remembered (by its SHA-256, never the
 key) until the keys change. The file or Secret is read again at most every
-``settings.api_keys_reload_seconds``: a new entry works, a removed one is refused, without a
+``api_keys_reload_seconds``: a new entry works, a removed one is refused, without a
 restart. Keys that cannot be read or parsed accept nobody (fail closed; the error is logged).
 """
 
@@ -46,6 +46,7 @@ from container_maker.sdk import (
 )
 
 from .cache import ExpiringCache, digest
+from .settings import AuthSettings
 
 NAME = "api-key"
 METADATA_KEY = "x-api-key"
@@ -133,7 +134,7 @@ class KeyStore:
     ) -> ApiKeyEntry | None:
         with self._lock:
             now = time.monotonic()
-            if now - self._checked >= settings.api_keys_reload_seconds:
+            if now - self._checked >= settings.of(AuthSettings).api_keys_reload_seconds:
                 self._checked = now
                 self._reload(settings, context)
             return self._entries.get(identifier)
@@ -166,11 +167,12 @@ class KeyStore:
 
 
 def _read(settings: Settings, context: KubeContext) -> str:
-    if settings.api_keys_file is not None:
-        return Path(settings.api_keys_file).read_text(encoding="utf-8")
-    assert settings.api_keys_secret is not None  # the settings require one of the two
-    namespace, _, name = settings.api_keys_secret.partition("/")
-    with api_errors(f"reading the API keys Secret {settings.api_keys_secret}"):
+    auth = settings.of(AuthSettings)
+    if auth.api_keys_file is not None:
+        return Path(auth.api_keys_file).read_text(encoding="utf-8")
+    assert auth.api_keys_secret is not None  # the settings require one of the two
+    namespace, _, name = auth.api_keys_secret.partition("/")
+    with api_errors(f"reading the API keys Secret {auth.api_keys_secret}"):
         secret = client.CoreV1Api(context.api_client).read_namespaced_secret(
             name, namespace, _request_timeout=context.request_timeout(10)
         )
@@ -186,12 +188,18 @@ _stores_lock = threading.Lock()
 
 def store_for(settings: Settings, context: KubeContext) -> KeyStore:
     """The one store of the configured source (per cluster, for a Secret)."""
-    if settings.api_keys_file is not None:
-        source = f"file {Path(settings.api_keys_file).resolve()}"
+    auth = settings.of(AuthSettings)
+    if auth.api_keys_file is not None:
+        source = f"file {Path(auth.api_keys_file).resolve()}"
     else:
-        source = f"Secret {settings.api_keys_secret} at {context.api_client.configuration.host}"
+        source = f"Secret {auth.api_keys_secret} at {context.api_client.configuration.host}"
     with _stores_lock:
         return _stores.setdefault(source, KeyStore(source))
+
+
+@hookimpl
+def cm_settings_model() -> type[AuthSettings]:
+    return AuthSettings
 
 
 @hookimpl

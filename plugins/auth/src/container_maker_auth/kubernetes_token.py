@@ -1,9 +1,9 @@
 """Plugin ``kubernetes-token``: a bearer token, checked by the API server with a TokenReview.
 
-The token is reviewed for ``settings.token_audiences`` when set (ServiceAccount tokens bound to
+The token is reviewed for ``token_audiences`` when set (ServiceAccount tokens bound to
 the audience the operator names), else for the API server's own audiences (whatever the API
 server accepts itself: ServiceAccount tokens, OIDC, webhook tokens). Answers, accepting or not,
-are kept ``settings.auth_cache_seconds`` (keyed by a digest of the token, never the token).
+are kept ``auth_cache_seconds`` (keyed by a digest of the token, never the token).
 The identity's rights are not decided here (``verbs`` None): ``cm_authorize`` does that (the
 ``subject-access-review`` plugin).
 """
@@ -27,6 +27,7 @@ from container_maker.sdk import (
 )
 
 from .cache import ExpiringCache, digest
+from .settings import AuthSettings
 from .tenants import token_tenant
 
 NAME = "kubernetes-token"
@@ -39,12 +40,16 @@ _reviews: ExpiringCache[str, dict[str, Any]] = ExpiringCache(size=4096)
 
 
 @hookimpl
+def cm_settings_model() -> type[AuthSettings]:
+    return AuthSettings
+
+
+@hookimpl
 def cm_accepted_credentials(settings: Settings) -> str | None:
     if NAME not in settings.authenticators:
         return None
-    audience = (
-        f", audience {' or '.join(settings.token_audiences)}" if settings.token_audiences else ""
-    )
+    audiences = settings.of(AuthSettings).token_audiences
+    audience = f", audience {' or '.join(audiences)}" if audiences else ""
     return f"a Kubernetes bearer token (metadata authorization: Bearer <token>{audience})"
 
 
@@ -71,7 +76,7 @@ def cm_authenticate(
         extra={
             str(k): tuple(str(x) for x in v or ()) for k, v in (user.get("extra") or {}).items()
         },
-        tenant=token_tenant(name, groups, settings.tenant_group_prefix),
+        tenant=token_tenant(name, groups, settings.of(AuthSettings).tenant_group_prefix),
         method=NAME,
         verbs=None,
     )
@@ -80,15 +85,16 @@ def cm_authenticate(
 def review(token: str, settings: Settings, context: KubeContext) -> Review:
     """The user the API server says ``token`` is (a TokenReview, or its cached answer), or
     None when it does not accept it."""
+    auth = settings.of(AuthSettings)
     key = digest(
-        str(context.api_client.configuration.host), *settings.token_audiences, "\0token", token
+        str(context.api_client.configuration.host), *auth.token_audiences, "\0token", token
     )
-    cached = _reviews.get(key, ttl=settings.auth_cache_seconds)
+    cached = _reviews.get(key, ttl=auth.auth_cache_seconds)
     if cached is not None:
         return cached or None
     spec: dict[str, Any] = {"token": token}
-    if settings.token_audiences:
-        spec["audiences"] = list(settings.token_audiences)
+    if auth.token_audiences:
+        spec["audiences"] = list(auth.token_audiences)
     body: Any = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
     started = time.monotonic()
     with api_errors("reviewing a caller's bearer token (TokenReview)"):
