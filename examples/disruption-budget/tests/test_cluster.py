@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from cm_disruption_budget import plugin
 from kubernetes import client
 
-from container_maker.sdk import AssociatedResource
-from container_maker.testing import ManagerFactory, container_spec
+from container_maker.sdk import AssociatedResource, Unavailable
+from container_maker.testing import (
+    HookCall,
+    Intercepting,
+    ManagerFactory,
+    container_spec,
+    managed_objects,
+)
 
 
 def budget(api: client.ApiClient, namespace: str, name: str) -> Any:
@@ -55,3 +62,35 @@ def test_create_get_list_delete(
 
     assert manager.delete(created.container_id, tenant_namespace).status == "Deleted"
     assert budget(kube_api_client, tenant_namespace, "web-pdb") is None
+
+
+def test_created_right_after_the_pod_and_deleted_before_it(
+    cm_manager: ManagerFactory, tenant_namespace: str, cm_hook_calls: list[HookCall]
+) -> None:
+    manager = cm_manager(plugin)
+    created = manager.create(container_spec(network_name=tenant_namespace))
+    creates = [c.kind for c in cm_hook_calls if c.hook == "create"]
+    assert creates[creates.index("pod") + 1] == plugin.KIND
+    cm_hook_calls.clear()
+    manager.delete(created.container_id, tenant_namespace)
+    deletes = [c.kind for c in cm_hook_calls if c.hook == "delete"]
+    assert deletes.index(plugin.KIND) < deletes.index("pod")
+
+
+def test_a_failed_create_of_the_budget_leaves_nothing_behind(
+    cm_manager: ManagerFactory, tenant_namespace: str, kube_api_client: client.ApiClient
+) -> None:
+    """The create fails after the budget was made (its answer lost): the rollback removes the
+    budget and everything made before it."""
+
+    def lost_answer(call: str, kind: str, proceed: Callable[[], Any]) -> Any:
+        result = proceed()
+        if (call, kind) == ("create", plugin.KIND):
+            raise Unavailable("injected: the budget's create answer was lost")
+        return result
+
+    manager = cm_manager(plugin, ("fault", Intercepting(lost_answer)))
+    with pytest.raises(Unavailable, match="injected"):
+        manager.create(container_spec(network_name=tenant_namespace))
+    assert budget(kube_api_client, tenant_namespace, "web-pdb") is None
+    assert managed_objects(kube_api_client, tenant_namespace) == []

@@ -22,15 +22,15 @@ def stand_ins(store: Store) -> list[MemoryKind]:
 
 def test_after_the_pod_and_before_the_service() -> None:
     """After the pod it selects and that owns it; before the service, which also comes right
-    after the pod: ties are broken by kind name ("poddisruptionbudget" < "service")."""
+    after the pod: ties are broken by kind name ("disruption-budget" < "service")."""
     registry = ResourceRegistry()
     for kind in stand_ins({}):
         registry.add(kind.resource)
     registry.add(plugin.RESOURCE)
-    assert registry.kinds() == ("namespace", "pod", "poddisruptionbudget", "service")
+    assert registry.kinds() == ("namespace", "pod", "disruption-budget", "service")
     # Delete walks the order backwards: the budget goes before the pod.
     assert [r.kind for r in registry.delete_order(registry.kinds())][-3:] == [
-        "poddisruptionbudget",
+        "disruption-budget",
         "pod",
         "namespace",
     ]

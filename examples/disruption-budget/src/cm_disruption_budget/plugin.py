@@ -1,4 +1,4 @@
-"""Kind "poddisruptionbudget": a PodDisruptionBudget per container, so that no voluntary
+"""Kind "disruption-budget": a PodDisruptionBudget per container, so that no voluntary
 disruption (a node drain) evicts its pod. Made after the pod, which owns it; shown under the pod
 in the associated-resources tree; deleted with the container."""
 
@@ -20,7 +20,7 @@ from container_maker.sdk import (
     pod_selector,
 )
 
-KIND = "poddisruptionbudget"
+KIND = "disruption-budget"
 SUFFIX = "-pdb"
 
 
