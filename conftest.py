@@ -1,10 +1,10 @@
 """Fixtures of every test directory of the repository.
 
-Container Maker uses only namespaces labelled for the caller's tenant. The test cluster's
-``namespace`` and ``real_node_namespace`` are made by an admin without that label, so for this
-repository's tests they go, on purpose, through the operator's labelling path: assigned to
-tenant ``local``, the tenant of direct manager calls and of anonymous in-process servers. Tests
-that need a namespace Container Maker must refuse make their own.
+Container Maker uses only namespaces labelled for the caller's tenant. The testing kit's
+``namespace`` and the test cluster's ``real_node_namespace`` are made by an admin without that
+label, so for this repository's tests they go, on purpose, through the operator's labelling
+path: assigned to tenant ``local``, the tenant of direct manager calls and of anonymous
+in-process servers. Tests that need a namespace Container Maker must refuse make their own.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from container_maker.tenancy import assign_namespace
 
 @pytest.fixture
 def namespace(namespace: str, kube_cluster: Any) -> str:
-    """The test cluster's fresh namespace, assigned to tenant local."""
+    """The kit's fresh namespace, assigned to tenant local."""
     return _assigned(kube_cluster, namespace)
 
 

@@ -12,8 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIRS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
-OUR_CODE = ["core", "plugins", "tests", "cluster", "bench", "scripts"]
-PACKAGES = ["core/src", "cluster/src", *(str(p.relative_to(ROOT) / "src") for p in PLUGIN_DIRS)]
+# Third-party distributions as examples (not workspace members): held to what plugins are.
+EXAMPLE_DIRS = sorted(p for p in (ROOT / "examples").iterdir() if (p / "pyproject.toml").exists())
+OUR_CODE = ["core", "plugins", "examples", "tests", "cluster", "bench", "scripts"]
+PACKAGES = [
+    "core/src",
+    "cluster/src",
+    *(str(p.relative_to(ROOT) / "src") for p in (*PLUGIN_DIRS, *EXAMPLE_DIRS)),
+]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,6 +64,7 @@ def plugin_package(plugin_dir: Path) -> str:
 
 
 PLUGIN_PACKAGES = {plugin_package(p): p for p in PLUGIN_DIRS}
+EXAMPLE_PACKAGES = {plugin_package(p): p for p in EXAMPLE_DIRS}
 
 
 @pytest.mark.parametrize("package", sorted(PLUGIN_PACKAGES))
@@ -87,11 +94,12 @@ def core_modules_imported(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("package", sorted(PLUGIN_PACKAGES))
+@pytest.mark.parametrize("package", sorted({**PLUGIN_PACKAGES, **EXAMPLE_PACKAGES}))
 def test_plugins_import_only_the_sdk(package: str) -> None:
     """Layers: a plugin's code imports from the core only its SDK (``container_maker.sdk``);
     the rest of the core is internal. (Its tests may use the testing kit and more.)"""
-    for path in (PLUGIN_PACKAGES[package] / "src").rglob("*.py"):
+    found = {**PLUGIN_PACKAGES, **EXAMPLE_PACKAGES}
+    for path in (found[package] / "src").rglob("*.py"):
         internal = core_modules_imported(path) - {"container_maker.sdk"}
         assert not internal, f"{path.relative_to(ROOT)} imports internals of the core: {internal}"
 
@@ -121,7 +129,7 @@ TEST_CLUSTER = "container_maker_testcluster"
 def test_the_product_never_imports_the_test_cluster() -> None:
     """Layers: the test cluster sits above the product (its serve command runs core's), so
     neither core nor a plugin imports it, not even lazily inside a function."""
-    roots = [ROOT / "core" / "src", *(p / "src" for p in PLUGIN_DIRS)]
+    roots = [ROOT / "core" / "src", *(p / "src" for p in (*PLUGIN_DIRS, *EXAMPLE_DIRS))]
     files = [path for root in roots for path in root.rglob("*.py")]
     assert len(files) > len(roots)
     for path in files:

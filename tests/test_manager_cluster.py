@@ -34,7 +34,14 @@ from container_maker.models import (
 from container_maker.plugins import create_plugin_manager
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
 from container_maker.tenancy import assign_namespace
-from container_maker.testing import HookCall, Intercepting, eventually, foreign_pod, managed_objects
+from container_maker.testing import (
+    HookCall,
+    Intercepting,
+    ManagerFactory,
+    eventually,
+    foreign_pod,
+    managed_objects,
+)
 
 MANAGED = "app.kubernetes.io/managed-by=container-maker"
 SIMULATED_RANGE = ipaddress.ip_network("203.0.113.0/24")
@@ -255,17 +262,11 @@ class FailAfter(FailBefore):
 def test_failure_at_each_step_leaves_nothing_behind(
     kind: str,
     fault: type[FailBefore] | type[FailAfter],
-    container_manager: ContainerManager,
-    cm_register: Callable[..., object],
+    cm_manager: ManagerFactory,
     fresh_namespace_name: str,
     kube_api_client: client.ApiClient,
 ) -> None:
-    cm_register(fault(kind), name=f"fault-{kind}")
-    container_manager = ContainerManager(  # built again: the fault intercepts its registry
-        container_manager.api_client,
-        settings=container_manager.settings,
-        plugin_manager=container_manager.hooks.plugin_manager,
-    )
+    container_manager = cm_manager((f"fault-{kind}", fault(kind)))
     with pytest.raises(Unavailable, match="injected"):
         container_manager.create(make_spec(fresh_namespace_name, level=ExposureLevel.EXPOSED))
     # The namespace was created by this create: it goes too (terminating counts as going).
@@ -278,19 +279,15 @@ def test_failure_at_each_step_leaves_nothing_behind(
 def test_failure_in_a_shared_namespace_keeps_the_namespace_and_the_neighbours(
     kind: str,
     container_manager: ContainerManager,
-    cm_register: Callable[..., object],
+    cm_manager: ManagerFactory,
     namespace: str,
     kube_api_client: client.ApiClient,
 ) -> None:
     neighbour = container_manager.create(make_spec(namespace, "neighbour"))
-    cm_register(FailAfter(kind), name="fault")
-    container_manager = ContainerManager(  # built again: the fault intercepts its registry
-        container_manager.api_client,
-        settings=container_manager.settings,
-        plugin_manager=container_manager.hooks.plugin_manager,
-    )
     with pytest.raises(Unavailable, match="injected"):
-        container_manager.create(make_spec(namespace, level=ExposureLevel.EXPOSED))
+        cm_manager(("fault", FailAfter(kind))).create(
+            make_spec(namespace, level=ExposureLevel.EXPOSED)
+        )
     assert managed_objects(kube_api_client, namespace) == sorted(
         ["pod/neighbour", *status_objects("neighbour")]
     )

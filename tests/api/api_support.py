@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,7 @@ from kubernetes.stream import stream
 from snapshot_support import agent_image
 from status_agent_support import status_agent_image
 
-from container_maker._proto import service_pb2_grpc
 from container_maker._proto import types_pb2 as pb
-from container_maker.api import ApiServer, TlsConfig, create_server
 from container_maker.context import KubeContext
 from container_maker.identity import (
     ID_KEY,
@@ -40,9 +37,8 @@ from container_maker.identity import (
     TENANT_KEY,
     label_selector,
 )
-from container_maker.manager import ContainerManager
 from container_maker.settings import LOCAL_INGRESS_DOMAIN, Settings
-from container_maker.testing import eventually
+from container_maker.testing import Serving, eventually, serving
 
 # Re-exported for the API tests, which import their helpers from this module.
 from container_maker.testing import managed_objects as managed_objects
@@ -61,21 +57,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TOP_KIND = {"INTERNAL": "pod", "CLUSTER_LOCAL": "service", "CLUSTER_EXTERNAL": "service"}
 
 
-@dataclass
-class Running:
-    """A started in-process server and a channel to it."""
-
-    server: ApiServer
-    port: int
-    channel: grpc.Channel
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def stub(self) -> Any:
-        return service_pb2_grpc.ContainerMakerAPIStub(self.channel)
+Running = Serving
+"""A started in-process server and a channel to it (the kit's :class:`Serving`)."""
 
 
 def served_settings(**values: Any) -> Settings:
@@ -89,27 +72,18 @@ def running_server(
     *,
     settings: Settings | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
-    tls: TlsConfig | None = None,
-    channel: grpc.Channel | None = None,
     **options: Any,
 ) -> Iterator[Running]:
-    """Serve a manager on ``api_client`` on a free loopback port for the block's duration.
-
-    Without ``settings``: the defaults with the sandbox domain of ``./dev serve``. The health
-    server gets a free port too (``Running.server.health_port``) unless ``health_port`` is
-    given.
-    """
-    settings = settings or served_settings()
-    manager = ContainerManager(api_client, settings=settings, plugin_manager=plugin_manager)
-    options.setdefault("health_port", 0)
-    server, port = create_server("127.0.0.1:0", manager, tls=tls, **options)
-    server.start()
-    channel = channel or grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield Running(server, port, channel)
-    finally:
-        channel.close()
-        server.stop(0)
+    """Serve a manager on ``api_client`` on a free loopback port for the block's duration
+    (the kit's :func:`serving`), with the settings of ``./dev serve`` unless ``settings``
+    are given."""
+    with serving(
+        api_client,
+        settings=settings or served_settings(),
+        plugin_manager=plugin_manager,
+        **options,
+    ) as running:
+        yield running
 
 
 def create_request(

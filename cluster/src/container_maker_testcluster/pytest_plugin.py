@@ -1,9 +1,11 @@
-"""pytest fixtures: one real cluster per test run, one fresh namespace per test.
+"""The test cluster for pytest: one real cluster per test run, and a real-node cluster.
 
-* ``kube_cluster`` (session): the cluster. Started once per run and stopped when the session
-  ends. If ``CONTAINER_MAKER_TEST_KUBECONFIG`` names a kubeconfig, the tests use that cluster
-  instead (kind, k3d, a real one) and nothing is started.
-* ``namespace`` (function): the name of a namespace created for the test, deleted after it.
+* The cluster of the testing kit's ``kube_cluster`` (session; the kit, ``container_maker.testing``,
+  owns that fixture and ``namespace``, a fresh namespace per test): this plugin implements the
+  kit's ``pytest_container_maker_cluster`` hook. The cluster is started once per run, when a
+  test first needs it, and stopped when the session ends. If ``CONTAINER_MAKER_TEST_KUBECONFIG``
+  names a kubeconfig, the tests use that cluster instead (kind, k3d, a real one) and nothing is
+  started.
 * ``real_node_cluster`` (module): a cluster whose only node is a real kubelet with containerd
   (``LocalCluster(node="real")``), started lazily by the first test of a module that asks for it
   and stopped at the end of that module. Module scope, not session: only one real node can run
@@ -24,7 +26,6 @@ import os
 import shutil
 import signal
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +33,14 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from container_maker.testing import KUBECONFIG_ENV, TEST_NAMESPACE_LABEL, scratch_namespace
 from container_maker_testcluster.cluster import LocalCluster
 from container_maker_testcluster.signals import StopSignals
 
-KUBECONFIG_ENV = "CONTAINER_MAKER_TEST_KUBECONFIG"
+__all__ = ["KUBECONFIG_ENV", "TEST_NAMESPACE_LABEL", "TestCluster"]
+
 # Another test run on the same machine may hold the real node; wait for it rather than fail.
 REAL_NODE_LOCK_WAIT_SECONDS = 900
-TEST_NAMESPACE_LABEL = "container-maker.io/test-namespace"
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,16 @@ def _sigterm_as_interrupt() -> contextlib.AbstractContextManager[object]:
     return StopSignals(raise_first=True, signals=(signal.SIGTERM,))
 
 
-@pytest.fixture(scope="session")
-def kube_cluster() -> Iterator[TestCluster]:
+@pytest.hookimpl(optionalhook=True)
+def pytest_container_maker_cluster(
+    config: pytest.Config,
+) -> contextlib.AbstractContextManager[TestCluster]:
+    """The kit's session cluster: ours, or the one ``CONTAINER_MAKER_TEST_KUBECONFIG`` names."""
+    return _session_cluster()
+
+
+@contextlib.contextmanager
+def _session_cluster() -> Iterator[TestCluster]:
     external = os.environ.get(KUBECONFIG_ENV)
     if external:
         kubectl = shutil.which("kubectl")
@@ -127,29 +137,8 @@ def real_node_cluster() -> Iterator[TestCluster]:
 
 
 @pytest.fixture
-def namespace(kube_cluster: TestCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from _fresh_namespace(kube_cluster, request)
-
-
-@pytest.fixture
 def real_node_namespace(
     real_node_cluster: TestCluster, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    yield from _fresh_namespace(real_node_cluster, request)
-
-
-def _fresh_namespace(cluster: TestCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    core = client.CoreV1Api(cluster.api_client())
-    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
-    name = f"t-{stem}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(
-        client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=name, labels={TEST_NAMESPACE_LABEL: "true"})
-        )
-    )
-    yield name
-    try:
-        core.delete_namespace(name, propagation_policy="Background")
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
+    with scratch_namespace(real_node_cluster, request.node.name) as name:
+        yield name

@@ -64,6 +64,11 @@ class MemoryKind:
         self.declaration = declaration
         self.fail_on: str | None = None  # "build" or "create" to inject a failure
 
+    @property
+    def name(self) -> str:
+        """The plugin's name: its kind (what the kit's ``cm_manager`` registers it under)."""
+        return self.kind
+
     # -- the resource ---------------------------------------------------------------------
 
     def build(self, spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:

@@ -1,6 +1,21 @@
 """The testing kit for plugin authors, registered as a pytest plugin (``pytest11`` entry point).
 
-Fixtures (all function-scoped):
+Install ``container-maker[testing]`` (it brings pytest) and the fixtures are there.
+
+The cluster:
+
+- ``kube_cluster`` (session): the cluster the tests run against, with ``api_client()`` (a new
+  admin client), ``kubeconfig``, ``kubectl(*args)``, ``simulated`` (KWOK nodes) and ``local``.
+  A plugin implementing the kit's hook ``pytest_container_maker_cluster(config)`` provides it
+  (the workspace's ``container-maker-testcluster`` starts its own cluster, see
+  :class:`ClusterHookspecs`); without one, the kit uses the kubeconfig named by
+  ``CONTAINER_MAKER_TEST_KUBECONFIG`` (:class:`KubeconfigCluster`: nothing is started), and
+  without that the tests needing a cluster are skipped, saying what to set.
+- ``namespace`` (function): a fresh namespace on it for the test, made by the admin (no tenant
+  label, so Container Maker refuses it: see ``tenant_namespace``), labelled
+  :data:`TEST_NAMESPACE_LABEL`, deleted afterwards (:func:`scratch_namespace`).
+
+Fixtures (function-scoped):
 
 - ``cm_settings``: the :class:`~container_maker.settings.Settings` used by the fixtures below:
   the defaults, with the sandbox domain of ``./dev serve``
@@ -9,7 +24,9 @@ Fixtures (all function-scoped):
 - ``cm_plugin_manager``: a fresh plugin manager with every installed plugin loaded from entry
   points (as production does), honouring ``cm_settings.blocked_plugins``.
 - ``cm_register``: ``cm_register(plugin, name=None)`` registers a plugin (a module or object of
-  hook functions) into ``cm_plugin_manager`` for the current test only.
+  hook functions) into ``cm_plugin_manager`` for the current test only, in place of an
+  installed plugin of the same name (or the same object), which is back after the test.
+  Managers built before a registration do not see it: use ``cm_manager``.
 - ``cm_hook_calls``: a list that records every hook call made through ``cm_plugin_manager`` and
   every call the core makes of the resources its plugins registered, as :class:`HookCall`
   (``HookCall("cm_preflight")``, ``HookCall("create", "pod")``), in call order.
@@ -18,6 +35,10 @@ Fixtures (all function-scoped):
   plugin's cluster hooks directly.
 - ``container_manager``: a :class:`~container_maker.manager.ContainerManager` on the real test
   cluster with ``cm_plugin_manager``.
+- ``cm_manager``: ``cm_manager(*plugins, only=False, blocked=(), settings=None)`` builds a new
+  manager on the test cluster from a fresh plugin manager with the installed plugins and
+  ``plugins`` (``(name, plugin)`` pairs or plugins; exactly ``plugins`` with ``only``), see
+  :func:`plugin_manager_with`; ``cm_hook_calls`` records it too.
 - ``fresh_namespace_name``: the name of a namespace that does not exist yet (for tests where
   Container Maker creates it); it is deleted after the test if it exists.
 - ``tenant_namespace``: the test cluster's fresh ``namespace``, assigned to tenant ``local``
@@ -40,6 +61,10 @@ Calling the API as a tenant (authenticated channels; see the README, Authenticat
   ``token_audiences``; :func:`token_channel`.
 - :func:`with_metadata` adds metadata to every call of a channel (what the channels above use).
 
+The API in-process: :func:`serving` (a context manager) serves a manager (or a new one on an
+API client) on a free loopback port and yields a :class:`Serving`: ``server``, ``port``,
+``address``, ``channel`` and ``stub`` (a ``ContainerMakerAPI`` stub).
+
 Helpers:
 
 - :func:`foreign_pod` creates a pod "someone else" made (not labelled as ours).
@@ -50,24 +75,27 @@ Helpers:
 - :class:`Intercepting`: a plugin running a function around every resource call (a fault or a
   delay at one step); :class:`CallRecorder` records hook and resource calls.
 - :class:`~container_maker.memory.MemoryKind` (in :mod:`container_maker.memory`): an in-memory
-  resource kind, to test where a plugin's kind goes among the others without a cluster.
-
-The cluster itself comes from the test-cluster plugin (distribution
-``container-maker-testcluster``): ``kube_cluster`` (session) and ``namespace`` (a fresh
-namespace per test). The fixtures here that need the cluster request ``kube_cluster``.
+  resource kind, to test where a plugin's kind goes among the others without a cluster;
+  :func:`plugin_manager_with` builds a plugin manager of exactly the given plugins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
+import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
 
 import grpc
 import pluggy
@@ -76,14 +104,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from kubernetes import client
+from kubernetes import client, config
 
-from .api.server import TlsConfig
+from ._proto import service_pb2_grpc
+from .api.server import ApiServer, TlsConfig, create_server
 from .auth import LOCAL_IDENTITY, VERBS
 from .context import BuildContext, KubeContext
 from .identity import ID_KEY, label_selector, new_container_id
 from .manager import ContainerManager
-from .markers import hookimpl
+from .markers import NAME, hookimpl
 from .models import ContainerSpec, ExposureLevel, PublishInformation
 from .plugins import create_plugin_manager
 from .resources import Interceptor, ResourceRegistry
@@ -231,6 +260,63 @@ def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: floa
         time.sleep(0.5)
 
 
+def plugin_manager_with(
+    *plugins: object, only: bool = False, blocked: Sequence[str] = ()
+) -> pluggy.PluginManager:
+    """A fresh plugin manager with the installed plugins (none with ``only``) and ``plugins``.
+
+    Each of ``plugins`` is a ``(name, plugin)`` pair or a plugin: an object with a ``name``
+    attribute (a :class:`~container_maker.memory.MemoryKind` is named after its kind) is
+    registered under it, an installed plugin's module under its entry-point name, anything else
+    under pluggy's default name. A given plugin takes the place of an installed one of the same
+    name (or of the same object under another name), so that a distribution's tests may pass
+    the plugin it installs. ``blocked`` names are not loaded (the essential ones cannot be
+    blocked); a given plugin with a blocked name, or two with one name, is a ValueError.
+    """
+    named = [_named(p) for p in plugins]
+    names = [name for name, _ in named]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"two plugins given with the name(s) {twice}")
+    pm = create_plugin_manager(blocked=blocked, load_entrypoints=not only)
+    for name, plugin in named:
+        _register(pm, name, plugin)
+    pm.check_pending()
+    return pm
+
+
+def _named(plugin: object) -> tuple[str, object]:
+    if isinstance(plugin, tuple) and len(plugin) == 2 and isinstance(plugin[0], str):
+        return plugin[0], plugin[1]
+    name = getattr(plugin, "name", None)
+    if isinstance(name, str) and name:
+        return name, plugin
+    if isinstance(plugin, ModuleType):
+        for entry_point in entry_points(group=NAME):
+            if entry_point.attr is None and entry_point.module == plugin.__name__:
+                return entry_point.name, plugin
+    return getattr(plugin, "__name__", None) or str(id(plugin)), plugin
+
+
+def _register(pm: pluggy.PluginManager, name: str, plugin: object) -> list[tuple[str, object]]:
+    """Register ``plugin`` as ``name`` in place of what holds that name or that object; the
+    (name, plugin) pairs it displaced."""
+    if pm.is_blocked(name):
+        raise ValueError(f"plugin {name!r} is blocked: it cannot be registered")
+    current = pm.get_plugin(name)
+    if current is plugin:
+        return []
+    displaced: list[tuple[str, object]] = []
+    if current is not None:
+        pm.unregister(name=name)
+        displaced.append((name, current))
+    if pm.is_registered(plugin):
+        displaced.append((str(pm.get_name(plugin)), plugin))
+        pm.unregister(plugin)
+    pm.register(plugin, name=name)
+    return displaced
+
+
 @dataclass(frozen=True)
 class HookCall:
     """One recorded call: a hook's name, or a call the core made of a registered resource
@@ -326,19 +412,24 @@ def cm_plugin_manager(
 def cm_register(
     cm_plugin_manager: pluggy.PluginManager,
 ) -> Iterator[Callable[..., object]]:
-    """Register plugins for the current test; they are unregistered afterwards."""
-    registered: list[object] = []
+    """Register plugins for the current test; they are unregistered afterwards, and the
+    installed plugins they displaced (same name, or the same object) are registered again."""
+    registered: list[tuple[object, list[tuple[str, object]]]] = []
 
     def register(plugin: object, name: str | None = None) -> object:
-        cm_plugin_manager.register(plugin, name=name)
+        named = _named(plugin if name is None else (name, plugin))
+        displaced = _register(cm_plugin_manager, *named)
         cm_plugin_manager.check_pending()
-        registered.append(plugin)
-        return plugin
+        registered.append((named[1], displaced))
+        return named[1]
 
     yield register
-    for plugin in reversed(registered):
+    for plugin, displaced in reversed(registered):
         if cm_plugin_manager.is_registered(plugin):
             cm_plugin_manager.unregister(plugin)
+        for name, original in displaced:
+            if not cm_plugin_manager.is_registered(original):
+                cm_plugin_manager.register(original, name=name)
 
 
 @pytest.fixture
@@ -348,6 +439,133 @@ def cm_hook_calls(cm_call_recorder: CallRecorder) -> list[HookCall]:
     set up in: a manager built before this fixture is recorded too)."""
     cm_call_recorder.calls.clear()
     return cm_call_recorder.calls
+
+
+# -- the cluster ----------------------------------------------------------------------------
+
+KUBECONFIG_ENV = "CONTAINER_MAKER_TEST_KUBECONFIG"
+"""The environment variable naming the kubeconfig of the cluster the kit's fixtures use when no
+plugin provides one (``pytest_container_maker_cluster``)."""
+
+TEST_NAMESPACE_LABEL = "container-maker.io/test-namespace"
+"""The label (value ``"true"``) of every namespace the ``namespace`` fixture makes: what a test
+made, whatever cluster it ran on."""
+
+
+class ClusterHookspecs:
+    """The pytest hook the kit declares (added in ``pytest_addhooks``)."""
+
+    @pytest.hookspec(firstresult=True)
+    def pytest_container_maker_cluster(
+        self, config: pytest.Config
+    ) -> contextlib.AbstractContextManager[Any] | None:
+        """Called once per test session, when a test first needs the ``kube_cluster``
+        fixture, to provide the cluster.
+
+        :param config: the pytest config.
+        :returns: a context manager entered for the session; what it yields is
+            ``kube_cluster``: an object with ``api_client()`` (a new admin
+            ``kubernetes.client.ApiClient``), ``kubeconfig`` (a path), ``kubectl(*args, check=True,
+            input=None)``, ``simulated`` (whether the nodes are simulated) and ``local`` (the
+            provider's own handle, or None). It is exited at the end of the session.
+
+        Stops at the first non-None result. Without one, the kit uses the kubeconfig named by
+        :data:`KUBECONFIG_ENV` (see :class:`KubeconfigCluster`), or skips the tests that need
+        a cluster. The test-cluster plugin (``container-maker-testcluster``) implements it with
+        the cluster it starts.
+        """
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(ClusterHookspecs)
+
+
+@dataclass(frozen=True)
+class KubeconfigCluster:
+    """A cluster reached through a kubeconfig: what ``kube_cluster`` is when no plugin provides
+    one and :data:`KUBECONFIG_ENV` names a kubeconfig. Nothing is started or stopped."""
+
+    kubeconfig: Path
+    simulated: bool = False
+    local: None = None
+
+    def api_client(self) -> client.ApiClient:
+        """A new API client for the cluster (the kubeconfig's current context)."""
+        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        return api
+
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the kubectl on PATH against the cluster (the test is skipped without one)."""
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            pytest.skip("this test runs kubectl, and no kubectl is on PATH")
+        return subprocess.run(
+            [kubectl, f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=check,
+            input=input,
+            timeout=120,
+        )
+
+
+@contextlib.contextmanager
+def _kubeconfig_cluster() -> Iterator[KubeconfigCluster]:
+    path = os.environ.get(KUBECONFIG_ENV)
+    if not path:
+        pytest.skip(
+            f"no cluster: set {KUBECONFIG_ENV} to a kubeconfig (kind, k3d, a real cluster) or "
+            "install a plugin providing one (container-maker-testcluster starts its own)"
+        )
+    kubeconfig = Path(path)
+    if not kubeconfig.is_file():
+        pytest.fail(f"{KUBECONFIG_ENV}={path} is not a file")
+    yield KubeconfigCluster(kubeconfig)
+
+
+@contextlib.contextmanager
+def scratch_namespace(cluster: Any, test_name: str) -> Iterator[str]:
+    """A new namespace on ``cluster`` (anything with ``api_client()``) named after
+    ``test_name`` and labelled :data:`TEST_NAMESPACE_LABEL`, made by the admin without a
+    tenant label; deleted (in the background) when the block ends."""
+    api = cluster.api_client()
+    core = client.CoreV1Api(api)
+    stem = "".join(c if c.isalnum() else "-" for c in test_name.lower())[:40].strip("-")
+    name = f"t-{stem}-{uuid.uuid4().hex[:6]}"
+    try:
+        core.create_namespace(
+            client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=name, labels={TEST_NAMESPACE_LABEL: "true"})
+            )
+        )
+        yield name
+        try:
+            core.delete_namespace(name, propagation_policy="Background")
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """The cluster of the test session (see ``pytest_container_maker_cluster``)."""
+    provided = pytestconfig.hook.pytest_container_maker_cluster(config=pytestconfig)
+    with provided if provided is not None else _kubeconfig_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def namespace(kube_cluster: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for the test (see :func:`scratch_namespace`), deleted afterwards."""
+    with scratch_namespace(kube_cluster, request.node.name) as name:
+        yield name
 
 
 @pytest.fixture
@@ -386,6 +604,42 @@ def container_manager(
     return ContainerManager(kube_api_client, settings=cm_settings, plugin_manager=cm_plugin_manager)
 
 
+class ManagerFactory(Protocol):
+    """``cm_manager``'s signature (see :func:`plugin_manager_with`)."""
+
+    def __call__(
+        self,
+        *plugins: object,
+        only: bool = False,
+        blocked: Sequence[str] = (),
+        settings: Settings | None = None,
+    ) -> ContainerManager: ...
+
+
+@pytest.fixture
+def cm_manager(
+    kube_api_client: client.ApiClient, cm_settings: Settings, cm_call_recorder: CallRecorder
+) -> ManagerFactory:
+    """``cm_manager(*plugins, only=False, blocked=(), settings=None)``: a new container
+    manager on the real test cluster, on a fresh plugin manager with the installed plugins and
+    ``plugins`` (exactly ``plugins`` with ``only``), see :func:`plugin_manager_with`;
+    ``settings`` default to ``cm_settings``, whose blocked plugins are blocked too.
+    ``cm_hook_calls`` records its calls."""
+
+    def make(
+        *plugins: object,
+        only: bool = False,
+        blocked: Sequence[str] = (),
+        settings: Settings | None = None,
+    ) -> ContainerManager:
+        settings = settings or cm_settings
+        pm = plugin_manager_with(*plugins, only=only, blocked=(*settings.blocked_plugins, *blocked))
+        cm_call_recorder.attach(pm)
+        return ContainerManager(kube_api_client, settings=settings, plugin_manager=pm)
+
+    return make
+
+
 @pytest.fixture
 def fresh_namespace_name(
     kube_api_client: client.ApiClient, request: pytest.FixtureRequest
@@ -400,6 +654,69 @@ def fresh_namespace_name(
     except client.ApiException as e:
         if e.status != 404:
             raise
+
+
+# -- the API in-process ------------------------------------------------------------------------
+
+
+@dataclass
+class Serving:
+    """A started in-process API server (see :func:`serving`) and a channel to it."""
+
+    server: ApiServer
+    port: int
+    channel: grpc.Channel
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def stub(self) -> Any:
+        """A ``containermaker.ContainerMakerAPI`` stub on the channel."""
+        return service_pb2_grpc.ContainerMakerAPIStub(self.channel)
+
+
+@contextlib.contextmanager
+def serving(
+    target: ContainerManager | client.ApiClient,
+    *,
+    settings: Settings | None = None,
+    plugin_manager: pluggy.PluginManager | None = None,
+    tls: TlsConfig | None = None,
+    channel: grpc.Channel | None = None,
+    **options: Any,
+) -> Iterator[Serving]:
+    """Serve the API on a free loopback port for the block's duration: of ``target``, a
+    container manager (``cm_manager(...)``, ``container_manager``), or a new manager on an API
+    client with ``settings`` (default: those of ``cm_settings``) and ``plugin_manager``
+    (default: the installed plugins).
+
+    ``options`` go to :func:`~container_maker.api.create_server` (``reflection``,
+    ``interceptors``, ...); the health server gets a free port too (``health_port=0``) unless
+    given. The channel (plaintext, unless ``channel`` is given) is closed and the server
+    stopped when the block ends.
+    """
+    if isinstance(target, ContainerManager):
+        if settings is not None or plugin_manager is not None:
+            raise ValueError("a manager brings its own settings and plugin manager")
+        manager = target
+    else:
+        manager = ContainerManager(
+            target,
+            settings=settings or Settings.model_validate({"ingress_domain": LOCAL_INGRESS_DOMAIN}),
+            plugin_manager=plugin_manager,
+        )
+    options.setdefault("health_port", 0)
+    server, port = create_server("127.0.0.1:0", manager, tls=tls, **options)
+    server.start()
+    channel = channel or grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Serving(server, port, channel)
+    finally:
+        channel.close()
+        server.stop(0)
 
 
 # -- calling the API as a tenant ----------------------------------------------------------------

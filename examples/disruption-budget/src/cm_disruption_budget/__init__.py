@@ -1,0 +1,1 @@
+"""A Container Maker plugin: a PodDisruptionBudget per container (see :mod:`.plugin`)."""
