@@ -85,7 +85,10 @@ def test_a_plugin_reads_its_settings_converted_and_validated() -> None:
     assert budget == BudgetSettings(
         budget_max_unavailable=2, budget_labels=("a", "b"), budget_note=None, budget_enabled=False
     )
-    assert given.of(BudgetSettings) is budget  # read once per Settings
+    # A copy with other values reads those (nothing is kept from the original).
+    copied = given.model_copy(update={"budget_max_unavailable": 3})
+    assert copied.of(BudgetSettings).budget_max_unavailable == 3
+    assert given.of(BudgetSettings) == budget
     assert Settings().of(BudgetSettings) == BudgetSettings()  # defaults
     with pytest.raises(InvalidConfiguration, match="budget_max_unavailable"):
         Settings(budget_max_unavailable="-1").of(BudgetSettings)

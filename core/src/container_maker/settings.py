@@ -17,7 +17,6 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 from pydantic import (
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -428,7 +427,6 @@ class Settings(Model):
 
     # Values of the plugins' own settings, by field name (read through of()).
     model_config = ConfigDict(strict=True, frozen=True, extra="allow")
-    _plugin_settings: dict[type[PluginSettings], PluginSettings] = PrivateAttr(default_factory=dict)
 
     blocked_plugins: tuple[str, ...] = ()
     registry: str | None = None
@@ -608,13 +606,10 @@ class Settings(Model):
         (strings from the environment or the command line converted to the fields' types),
         defaults for the rest. Raises InvalidConfiguration naming the plugin's model and the
         field when a value is bad (a manager checks every loaded plugin's when it starts)."""
-        cached = self._plugin_settings.get(model)
-        if cached is None:
-            values = {k: v for k, v in (self.model_extra or {}).items() if k in model.model_fields}
-            cached = plugin_settings(model, values, self)
-            self._plugin_settings[model] = cached
-        assert isinstance(cached, model)
-        return cached
+        # Not cached: a copy (model_copy) shares private attributes and may change values; a
+        # small model is validated in microseconds.
+        values = {k: v for k, v in (self.model_extra or {}).items() if k in model.model_fields}
+        return plugin_settings(model, values, self)
 
     def quota_hard(self) -> dict[str, str]:
         """The ResourceQuota's ``hard``: ``namespace_quota``, with ``services.nodeports`` (when
