@@ -93,4 +93,4 @@ def test_a_failed_create_of_the_budget_leaves_nothing_behind(
     with pytest.raises(Unavailable, match="injected"):
         manager.create(container_spec(network_name=tenant_namespace))
     assert budget(kube_api_client, tenant_namespace, "web-pdb") is None
-    assert managed_objects(kube_api_client, tenant_namespace) == []
+    assert managed_objects(kube_api_client, tenant_namespace, resources=manager.resources) == []
