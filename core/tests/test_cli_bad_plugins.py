@@ -88,3 +88,22 @@ def test_serve_exits_naming_the_plugins(case: str, tmp_path: Path) -> None:
     listed = run(site, "plugins")
     assert listed.returncode == 2
     assert message in listed.stderr
+
+
+def test_serve_refuses_to_block_an_essential_plugin(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    for args, env in (
+        (["--blocked-plugins", "ingress,pod"], {}),
+        ([], {"CONTAINER_MAKER_BLOCKED_PLUGINS": "pod"}),
+    ):
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINER_MAKER_")}
+        served = subprocess.run(
+            [str(COMMAND), "serve", "--kubeconfig", str(kubeconfig), "--port", "0", *args],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert served.returncode == 2, served.stdout + served.stderr
+        assert "'pod'" in served.stderr and "essential" in served.stderr

@@ -119,6 +119,15 @@ def serve(
             "else $KUBECONFIG, else ~/.kube/config).",
         ),
     ] = None,
+    blocked_plugins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--blocked-plugins",
+            envvar=_env("BLOCKED_PLUGINS"),
+            help="Plugin names not to load (never namespace or pod); repeatable or comma "
+            "separated. container-maker plugins shows what is left.",
+        ),
+    ] = None,
     ingress_host: Annotated[
         str | None,
         typer.Option(
@@ -429,8 +438,6 @@ def serve(
     The first SIGTERM or SIGINT stops gracefully: health turns NOT_SERVING and calls in flight
     get --grace-period seconds to finish. A second one stops now: the calls left are cancelled.
     A signal while starting aborts the start.
-
-    CONTAINER_MAKER_BLOCKED_PLUGINS (comma-separated plugin names) is read as well.
     """
     # The docstring above is the help of ``container-maker serve``. Called from Python, with
     # ``cluster`` (never a command-line option: see serve_command): serve starts that cluster
@@ -440,6 +447,7 @@ def serve(
     configure_logging(log_level)
     overrides: dict[str, Any] = {
         "ingress_host": ingress_host,
+        "blocked_plugins": split_names(*blocked_plugins) if blocked_plugins else None,
         "registry": registry,
         "max_ports": max_ports,
         "max_environment_bytes": max_environment_bytes,
