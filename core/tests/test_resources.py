@@ -11,7 +11,7 @@ from kubernetes import client
 
 from container_maker.context import BuildContext
 from container_maker.errors import InternalError, InvalidConfiguration
-from container_maker.kube import NamespacedKind
+from container_maker.kube import NamespacedApi
 from container_maker.models import (
     AssociatedResource,
     ContainerSpec,
@@ -243,26 +243,26 @@ def test_namespaced_kind_of_takes_the_clients_calls() -> None:
     def observe(o: Any) -> ObservedObject:
         return ObservedObject.from_metadata(o, "budget")
 
-    budgets = NamespacedKind.of(client.PolicyV1Api, "pod_disruption_budget", observe=observe)
+    budgets = NamespacedApi.of(client.PolicyV1Api, "pod_disruption_budget", observe=observe)
     assert budgets.create is client.PolicyV1Api.create_namespaced_pod_disruption_budget
     assert budgets.list is client.PolicyV1Api.list_namespaced_pod_disruption_budget
     assert budgets.read is client.PolicyV1Api.read_namespaced_pod_disruption_budget
     assert budgets.delete is client.PolicyV1Api.delete_namespaced_pod_disruption_budget
     assert budgets.list_all is client.PolicyV1Api.list_pod_disruption_budget_for_all_namespaces
     assert (budgets.name, budgets.plural) == ("poddisruptionbudget", "poddisruptionbudgets")
-    leases = NamespacedKind.of(
+    leases = NamespacedApi.of(
         client.CoordinationV1Api, "lease", observe=observe, name="report", watchable=False
     )
     assert leases.list_all is None and leases.name == "report"
     with pytest.raises(TypeError, match="has no method create_namespaced_gadget"):
-        NamespacedKind.of(client.CoreV1Api, "gadget", observe=observe)
+        NamespacedApi.of(client.CoreV1Api, "gadget", observe=observe)
 
 
 def test_a_client_resource_watches_with_list_all() -> None:
     def observe(o: Any) -> ObservedObject:
         return ObservedObject.from_metadata(o, "service")
 
-    services = NamespacedKind.of(client.CoreV1Api, "service", observe=observe)
+    services = NamespacedApi.of(client.CoreV1Api, "service", observe=observe)
     assert Resource(kind="service", build=_build, client=services).watched is services
     assert Resource(kind="service", build=_build, client=services, watch=False).watched is None
 

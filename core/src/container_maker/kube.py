@@ -5,7 +5,7 @@ Plugins call the official ``kubernetes`` client inside :func:`api_errors`, which
 ``raise ... from e``. Nothing past this module ever sees an ``ApiException``.
 
 A plugin owning a namespaced kind describes the client's calls for it once, as a
-:class:`NamespacedKind` (:meth:`NamespacedKind.of`), and gives it to its
+:class:`NamespacedApi` (:meth:`NamespacedApi.of`), and gives it to its
 :class:`~container_maker.resources.Resource`, whose default create, get and delete are
 :func:`create_object`, :func:`list_objects` and :func:`delete_objects`.
 """
@@ -335,11 +335,13 @@ class DeleteCall(Protocol[Api_contra]):
 
 
 @dataclass(frozen=True)
-class NamespacedKind(Generic[Api]):
-    """How the official client creates, lists, reads and deletes one namespaced kind.
+class NamespacedApi(Generic[Api]):
+    """How the official client creates, lists, reads and deletes one namespaced Kubernetes
+    resource type (the API of a :class:`~container_maker.resources.Resource`'s objects; "kind"
+    is the Container Maker kind of a Resource, never this).
 
-    - ``name``: the Container Maker kind ("pod"), used in results and error messages.
-    - ``plural``: the kind in messages about several objects ("pods").
+    - ``name``: what its objects are called in results and error messages ("pod").
+    - ``plural``: the same for several objects ("pods").
     - ``api``: the generated API class serving the kind (``client.CoreV1Api``).
     - ``create``, ``list``, ``read``, ``delete``: that class's methods for the kind, unbound
       (``client.CoreV1Api.create_namespaced_pod``, ...); mypy checks they belong to ``api``.
@@ -369,9 +371,9 @@ class NamespacedKind(Generic[Api]):
         name: str | None = None,
         plural: str | None = None,
         watchable: bool = True,
-    ) -> NamespacedKind[Api]:
+    ) -> NamespacedApi[Api]:
         """The calls of the generated ``api`` class for the namespaced ``resource``, by the
-        client's naming (``NamespacedKind.of(client.PolicyV1Api, "pod_disruption_budget",
+        client's naming (``NamespacedApi.of(client.PolicyV1Api, "pod_disruption_budget",
         observe=...)`` takes ``create_namespaced_pod_disruption_budget``, ...).
 
         ``name`` (default: ``resource`` without underscores) names the kind in messages,
@@ -401,7 +403,7 @@ class NamespacedKind(Generic[Api]):
 
 
 def create_object(
-    kind: NamespacedKind[Api], manifest: Manifest, context: KubeContext
+    kind: NamespacedApi[Api], manifest: Manifest, context: KubeContext
 ) -> ObservedObject:
     """Create ``manifest`` in the namespace its metadata names (one API call); the new object.
 
@@ -421,7 +423,7 @@ def create_object(
 
 
 def list_objects(
-    kind: NamespacedKind[Api], query: Query, context: KubeContext
+    kind: NamespacedApi[Api], query: Query, context: KubeContext
 ) -> tuple[ObservedObject, ...]:
     """The managed objects of ``kind`` matching ``query``: one list call with its label selector."""
     api = kind.api(context.api_client)
@@ -436,7 +438,7 @@ def list_objects(
 
 
 def delete_objects(
-    kind: NamespacedKind[Api],
+    kind: NamespacedApi[Api],
     objects: tuple[ObservedObject, ...],
     context: KubeContext,
     *,

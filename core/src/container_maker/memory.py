@@ -36,7 +36,7 @@ from .identity import (
     is_managed,
     managed_labels,
 )
-from .kube import NamespacedKind
+from .kube import NamespacedApi
 from .markers import hookimpl
 from .models import ContainerSpec, DeleteResult, Manifest, ObservedObject, Query
 from .resources import Resource, ResourceRegistry
@@ -158,7 +158,7 @@ class MemoryKind:
         def unused(*args: Any, **kwargs: Any) -> Any:
             raise AssertionError("an in-memory kind has no Kubernetes calls")
 
-        client = NamespacedKind(
+        client = NamespacedApi(
             name=self.kind,
             plural=f"{self.kind}s",
             api=lambda api_client: None,

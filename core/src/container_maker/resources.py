@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from .context import BuildContext, KubeContext
 from .errors import InternalError, InvalidConfiguration
-from .kube import NamespacedKind, create_object, delete_objects, list_objects
+from .kube import NamespacedApi, create_object, delete_objects, list_objects
 from .models import (
     AssociatedResource,
     ContainerSpec,
@@ -82,7 +82,7 @@ class Resource:
     - ``build``: the pure builder, ``build(spec, context)`` -> the object's JSON body (or a
       :class:`~container_maker.models.Manifest`). A kind made of several objects returns a
       ``v1`` ``List`` its own ``create`` understands.
-    - ``client``: the :class:`~container_maker.kube.NamespacedKind` of the official client's
+    - ``client``: the :class:`~container_maker.kube.NamespacedApi` of the official client's
       calls; it gives the default ``create`` (one create call), ``get`` (one label-selected
       list call) and ``delete`` (uid preconditions, waiting until gone), and the watch.
     - ``create``, ``get``, ``delete``: explicit callables, for a kind the defaults do not fit
@@ -112,7 +112,7 @@ class Resource:
 
     kind: str
     build: Build
-    client: NamespacedKind[Any] | None = None
+    client: NamespacedApi[Any] | None = None
     create: Create | None = None
     get: Get | None = None
     delete: Delete | None = None
@@ -168,7 +168,7 @@ class Resource:
         return self._intercepted("describe", lambda: self._nodes(objects))
 
     @property
-    def watched(self) -> NamespacedKind[Any] | None:
+    def watched(self) -> NamespacedApi[Any] | None:
         """The client the watch hub lists and watches with, or None."""
         if not self.watch or self.client is None or self.client.list_all is None:
             return None

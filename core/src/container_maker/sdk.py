@@ -8,7 +8,7 @@ plugins to this). What is here:
   :mod:`container_maker.hookspecs`) and :data:`NAME`, the entry-point group.
 - **Resource kinds:** :class:`Resource`, :class:`ResourceRegistry` (``cm_register_resources``),
   :data:`Interceptor`.
-- **Kubernetes helpers for a namespaced kind:** :class:`NamespacedKind` (``NamespacedKind.of``),
+- **Kubernetes helpers for a namespaced kind:** :class:`NamespacedApi` (``NamespacedApi.of``),
   :func:`create_object`, :func:`list_objects`, :func:`delete_objects`, :func:`delete_and_wait`,
   :func:`read_uid`, :func:`request_body`, :func:`api_errors` (every client call goes inside
   it), :func:`retry`, :func:`wait_until`.
@@ -72,7 +72,7 @@ from .identity import (
     pod_selector,
 )
 from .kube import (
-    NamespacedKind,
+    NamespacedApi,
     api_errors,
     create_object,
     delete_and_wait,
@@ -156,7 +156,7 @@ __all__ = [
     "KubeContext",
     "Manifest",
     "Model",
-    "NamespacedKind",
+    "NamespacedApi",
     "NotFound",
     "ObjectStatus",
     "ObservedObject",

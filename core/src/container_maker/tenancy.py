@@ -37,7 +37,7 @@ from .errors import (
     ResourceExhausted,
 )
 from .identity import ID_KEY, MANAGED_BY_KEY, TENANT_KEY, is_managed, label_selector
-from .kube import NamespacedKind, api_errors
+from .kube import NamespacedApi, api_errors
 from .settings import Settings
 from .validation import validate_namespace_name
 
@@ -145,7 +145,7 @@ class TenantAdmission:
                 self._in_flight[tenant].discard(container_id)
 
 
-def tenant_containers(pods: NamespacedKind[Any], tenant: str, context: KubeContext) -> set[str]:
+def tenant_containers(pods: NamespacedApi[Any], tenant: str, context: KubeContext) -> set[str]:
     """The ids of ``tenant``'s live containers in all namespaces: one label-selected pod list
     (pods already terminating do not count)."""
     if pods.list_all is None:

@@ -47,7 +47,7 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from .identity import ID_KEY, label_selector
-from .kube import NamespacedKind
+from .kube import NamespacedApi
 from .manager import ContainerManager
 from .models import Container, ObservedObject
 
@@ -131,7 +131,7 @@ class WatchHub:
         self.manager = manager
         self.settings = manager.settings
         self.queue_size = manager.settings.watch_queue_size
-        self.sources: dict[str, NamespacedKind[Any]] = {
+        self.sources: dict[str, NamespacedApi[Any]] = {
             r.kind: r.watched for r in manager.resources.view() if r.watched is not None
         }
         self._lock = threading.Lock()
@@ -245,7 +245,7 @@ class WatchHub:
 
     # -- the watch of one kind ----------------------------------------------------------------
 
-    def _run(self, kind: str, source: NamespacedKind[Any]) -> None:
+    def _run(self, kind: str, source: NamespacedApi[Any]) -> None:
         assert source.list_all is not None  # checked by the hooks facade
         api = source.api(self.manager.api_client)
         # A bound method: the client's Watch reads the item type from its docstring.
@@ -279,7 +279,7 @@ class WatchHub:
         self._stopping.wait(backoff)
         return min(MAX_BACKOFF, backoff * 2)
 
-    def _relist(self, kind: str, source: NamespacedKind[Any], list_all: Callable[..., Any]) -> str:
+    def _relist(self, kind: str, source: NamespacedApi[Any], list_all: Callable[..., Any]) -> str:
         self.list_requests[kind] += 1
         listed = list_all(
             label_selector=_MANAGED, _request_timeout=self.settings.watch_read_timeout
@@ -302,7 +302,7 @@ class WatchHub:
     def _watch(
         self,
         kind: str,
-        source: NamespacedKind[Any],
+        source: NamespacedApi[Any],
         list_all: Callable[..., Any],
         resource_version: str,
     ) -> str:

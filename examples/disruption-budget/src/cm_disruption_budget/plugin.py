@@ -11,7 +11,7 @@ from kubernetes import client
 from container_maker.sdk import (
     BuildContext,
     ContainerSpec,
-    NamespacedKind,
+    NamespacedApi,
     ObservedObject,
     Resource,
     ResourceRegistry,
@@ -37,7 +37,7 @@ def build(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
     }
 
 
-BUDGETS = NamespacedKind.of(
+BUDGETS = NamespacedApi.of(
     client.PolicyV1Api,
     "pod_disruption_budget",
     observe=lambda pdb: ObservedObject.from_metadata(pdb, KIND),

@@ -11,7 +11,7 @@ from container_maker.sdk import (
     ContainerSpec,
     ExposureLevel,
     FailedPrecondition,
-    NamespacedKind,
+    NamespacedApi,
     ObjectStatus,
     ObservedObject,
     PublishedPort,
@@ -91,9 +91,7 @@ def observe(ing: Any) -> ObservedObject:
     )
 
 
-INGRESSES = NamespacedKind.of(
-    client.NetworkingV1Api, "ingress", observe=observe, plural="ingresses"
-)
+INGRESSES = NamespacedApi.of(client.NetworkingV1Api, "ingress", observe=observe, plural="ingresses")
 
 
 RESOURCE = Resource(

@@ -27,7 +27,7 @@ from container_maker.sdk import (
     ContainerSpec,
     KubeContext,
     Manifest,
-    NamespacedKind,
+    NamespacedApi,
     NotFound,
     ObservedObject,
     Query,
@@ -59,7 +59,7 @@ def observe(policy: Any) -> ObservedObject:
     return ObservedObject.from_metadata(policy, KIND)
 
 
-POLICIES = NamespacedKind.of(
+POLICIES = NamespacedApi.of(
     client.NetworkingV1Api,
     "network_policy",
     observe=observe,

@@ -15,7 +15,7 @@ from container_maker.sdk import (
     DeleteResult,
     KubeContext,
     Manifest,
-    NamespacedKind,
+    NamespacedApi,
     ObservedObject,
     PortInformation,
     Resource,
@@ -78,7 +78,7 @@ def observe(pod: Any) -> ObservedObject:
     )
 
 
-PODS = NamespacedKind.of(client.CoreV1Api, "pod", observe=observe)
+PODS = NamespacedApi.of(client.CoreV1Api, "pod", observe=observe)
 
 
 def create(manifest: Manifest, context: KubeContext) -> ObservedObject:

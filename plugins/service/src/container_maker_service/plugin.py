@@ -9,7 +9,7 @@ from kubernetes import client
 from container_maker.sdk import (
     NAME_SUFFIXES,
     ExposureLevel,
-    NamespacedKind,
+    NamespacedApi,
     ObjectStatus,
     ObservedObject,
     PortInformation,
@@ -95,7 +95,7 @@ def observe(svc: Any) -> ObservedObject:
     )
 
 
-SERVICES = NamespacedKind.of(client.CoreV1Api, "service", observe=observe)
+SERVICES = NamespacedApi.of(client.CoreV1Api, "service", observe=observe)
 
 RESOURCE = Resource(
     kind=KIND,

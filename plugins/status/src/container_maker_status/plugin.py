@@ -24,7 +24,7 @@ from container_maker.sdk import (
     ContainerSpec,
     KubeContext,
     Manifest,
-    NamespacedKind,
+    NamespacedApi,
     ObservedObject,
     PodExtras,
     Resource,
@@ -119,15 +119,15 @@ def observe(lease: Any) -> ObservedObject:
     )
 
 
-LEASES = NamespacedKind.of(client.CoordinationV1Api, "lease", observe=observe, name="status lease")
-SERVICE_ACCOUNTS = NamespacedKind.of(
+LEASES = NamespacedApi.of(client.CoordinationV1Api, "lease", observe=observe, name="status lease")
+SERVICE_ACCOUNTS = NamespacedApi.of(
     client.CoreV1Api,
     "service_account",
     observe=_observe_plain("status serviceaccount"),
     name="status serviceaccount",
     watchable=False,
 )
-ROLE_BINDINGS = NamespacedKind.of(
+ROLE_BINDINGS = NamespacedApi.of(
     client.RbacAuthorizationV1Api,
     "role_binding",
     observe=_observe_plain("status rolebinding"),
@@ -135,7 +135,7 @@ ROLE_BINDINGS = NamespacedKind.of(
     watchable=False,
 )
 # The namespace's status identity, in creation order.
-_IDENTITY_KINDS: tuple[NamespacedKind[Any], ...] = (SERVICE_ACCOUNTS, ROLE_BINDINGS)
+_IDENTITY_KINDS: tuple[NamespacedApi[Any], ...] = (SERVICE_ACCOUNTS, ROLE_BINDINGS)
 
 
 @hookimpl
