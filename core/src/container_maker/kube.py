@@ -1,11 +1,11 @@
-"""The Kubernetes client boundary: error translation, retries, waiting and per-kind calls.
+"""The Kubernetes client boundary: error translation, retries, waiting, each resource type's calls.
 
 Plugins call the official ``kubernetes`` client inside :func:`api_errors`, which turns every
 ``ApiException`` (and connection failure) into the Container Maker error hierarchy, chained with
 ``raise ... from e``. Nothing past this module ever sees an ``ApiException``.
 
-A plugin owning a namespaced kind describes the client's calls for it once, as a
-:class:`NamespacedApi` (:meth:`NamespacedApi.of`), and gives it to its
+A plugin whose kind is a namespaced Kubernetes resource type describes the client's calls for it
+once, as a :class:`NamespacedApi` (:meth:`NamespacedApi.of`), and gives it to its
 :class:`~container_maker.resources.Resource`, whose default create, get and delete are
 :func:`create_object`, :func:`list_objects` and :func:`delete_objects`.
 """
@@ -287,8 +287,8 @@ def request_body(manifest: Manifest) -> Any:
     return manifest.to_body()
 
 
-# The shapes of the generated client's methods for a namespaced kind, taken unbound (the API
-# object comes first), e.g. ``client.CoreV1Api.create_namespaced_pod``. Parameters are
+# The shapes of the generated client's methods for a namespaced resource type, taken unbound
+# (the API object comes first), e.g. ``client.CoreV1Api.create_namespaced_pod``. Parameters are
 # positional-only because the generated methods call their first one ``self``.
 
 

@@ -8,10 +8,10 @@ plugins to this). What is here:
   :mod:`container_maker.hookspecs`) and :data:`NAME`, the entry-point group.
 - **Resource kinds:** :class:`Resource`, :class:`ResourceRegistry` (``cm_register_resources``),
   :data:`Interceptor`.
-- **Kubernetes helpers for a namespaced kind:** :class:`NamespacedApi` (``NamespacedApi.of``),
-  :func:`create_object`, :func:`list_objects`, :func:`delete_objects`, :func:`delete_and_wait`,
-  :func:`read_uid`, :func:`request_body`, :func:`api_errors` (every client call goes inside
-  it), :func:`retry`, :func:`wait_until`.
+- **Kubernetes helpers for a namespaced resource type:** :class:`NamespacedApi`
+  (``NamespacedApi.of``), :func:`create_object`, :func:`list_objects`, :func:`delete_objects`,
+  :func:`delete_and_wait`, :func:`read_uid`, :func:`request_body`, :func:`api_errors` (every
+  client call goes inside it), :func:`retry`, :func:`wait_until`.
 - **Models and contexts:** the spec, the observed objects and their status, manifests,
   results; :class:`BuildContext`, :class:`KubeContext`, :class:`Settings` (and
   :class:`PluginSettings`, the base of a plugin's own settings, read with ``Settings.of``).
