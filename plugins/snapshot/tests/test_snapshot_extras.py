@@ -8,16 +8,14 @@ from typing import Any
 from kubernetes.client import ApiClient
 
 from container_maker.context import BuildContext, KubeContext
-from container_maker.models import ContainerSpec, ObservedObject, PodExtras, PublishInformation
+from container_maker.models import ObservedObject, PodExtras, PublishInformation
 from container_maker.plugins import Hooks, create_plugin_manager
 from container_maker.settings import Settings
-from container_maker.validation import validate_spec
+from container_maker.testing import build_context, container_spec
 from container_maker_snapshot import plugin, save
 
-SPEC = ContainerSpec(
+SPEC = container_spec(
     image_name="nginx",
-    container_name="web",
-    network_name="net",
     exposure_level=2,
     publish_information=(
         PublishInformation(publish_port=80, target_port=8080),
@@ -27,10 +25,7 @@ SPEC = ContainerSpec(
 
 
 def context(**settings: Any) -> BuildContext:
-    config = Settings.model_validate(settings)
-    return BuildContext(
-        container_id="id-1", tenant="local", resources=validate_spec(SPEC, config), settings=config
-    )
+    return build_context(SPEC, Settings.model_validate(settings), container_id="id-1")
 
 
 def env(container: dict[str, Any]) -> dict[str, str]:

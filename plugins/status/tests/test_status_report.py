@@ -13,7 +13,6 @@ from container_maker.context import BuildContext
 from container_maker.identity import ID_KEY, NAME_KEY
 from container_maker.models import (
     ContainerPhase,
-    ContainerSpec,
     ObjectStatus,
     ObservedObject,
     PortState,
@@ -21,7 +20,7 @@ from container_maker.models import (
 )
 from container_maker.readiness import container_status
 from container_maker.settings import Settings
-from container_maker.validation import validate_spec
+from container_maker.testing import build_context, container_spec
 from container_maker_status import plugin as status
 from container_maker_status.report import (
     PORTS_ANNOTATION,
@@ -33,11 +32,8 @@ from container_maker_status.report import (
     status_identity,
 )
 
-SPEC = ContainerSpec(
+SPEC = container_spec(
     image_name="nginx",
-    container_name="web",
-    network_name="net",
-    exposure_level=1,
     publish_information=(
         PublishInformation(publish_port=80, target_port=8080),
         PublishInformation(publish_port=53, target_port=53, protocol="UDP"),
@@ -48,13 +44,7 @@ LABELS = {NAME_KEY: "web", ID_KEY: "id-1"}
 
 
 def context() -> BuildContext:
-    settings = Settings()
-    return BuildContext(
-        container_id="id-1",
-        tenant="local",
-        resources=validate_spec(SPEC, settings),
-        settings=settings,
-    )
+    return build_context(SPEC, Settings(), container_id="id-1")
 
 
 def report(**changes: Any) -> dict[str, str]:
