@@ -19,11 +19,10 @@ from kubernetes.client import (
     V1ServiceBackendPort,
 )
 
-from container_maker.context import BuildContext
 from container_maker.errors import FailedPrecondition, InvalidConfiguration
 from container_maker.models import ContainerSpec, ObjectRef, PublishInformation
 from container_maker.settings import Settings
-from container_maker.validation import validate_spec
+from container_maker.testing import build_context, container_spec
 from container_maker_ingress import plugin
 from container_maker_ingress.hosts import host_hash, host_label, ingress_host
 from container_maker_ingress.manifests import build_ingress
@@ -48,7 +47,7 @@ def make(
     ports: tuple[PublishInformation, ...] = PORTS,
     **settings: Any,
 ) -> dict[str, Any]:
-    spec = ContainerSpec(
+    spec = container_spec(
         image_name="nginx",
         container_name=name,
         network_name=namespace,
@@ -56,14 +55,7 @@ def make(
         publish_information=ports,
     )
     config = Settings.model_validate({"ingress_domain": DOMAIN, **settings})
-    context = BuildContext(
-        container_id=container_id,
-        tenant="local",
-        resources=validate_spec(spec, config),
-        settings=config,
-        owner=OWNER,
-    )
-    return build_ingress(spec, context)
+    return build_ingress(spec, build_context(spec, config, container_id=container_id, owner=OWNER))
 
 
 def hosts(ingress: dict[str, Any]) -> list[str]:

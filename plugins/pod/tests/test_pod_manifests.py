@@ -16,7 +16,7 @@ from container_maker.models import (
     ResourceRequirements,
 )
 from container_maker.settings import Settings
-from container_maker.validation import validate_spec
+from container_maker.testing import build_context, container_spec
 from container_maker_pod.manifests import build_pod
 
 CONTAINER_ID = "7d444840-9dc0-11d1-b245-5ffdce74fad2"
@@ -24,27 +24,15 @@ CONTAINER_ID = "7d444840-9dc0-11d1-b245-5ffdce74fad2"
 
 def make(extras: tuple[PodExtras, ...] = (), **changes: Any) -> tuple[ContainerSpec, BuildContext]:
     values: dict[str, Any] = {
-        "image_name": "nginx:1.27",
-        "container_name": "web",
-        "network_name": "net",
-        "exposure_level": 1,
         "publish_information": (
             PublishInformation(publish_port=80, target_port=8080),
             PublishInformation(publish_port=53, target_port=5353, protocol="udp"),
         ),
         "environment_variables": {"B": "2", "A": "1"},
+        **changes,
     }
-    values.update(changes)
-    spec = ContainerSpec(**values)
-    settings = Settings()
-    context = BuildContext(
-        container_id=CONTAINER_ID,
-        tenant="local",
-        resources=validate_spec(spec, settings),
-        settings=settings,
-        pod_extras=extras,
-    )
-    return spec, context
+    spec = container_spec(**values)
+    return spec, build_context(spec, Settings(), container_id=CONTAINER_ID, pod_extras=extras)
 
 
 def sidecar(plugin: str, name: str, **security: Any) -> PodExtras:

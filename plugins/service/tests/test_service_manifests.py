@@ -9,7 +9,7 @@ import pytest
 from container_maker.context import BuildContext
 from container_maker.models import ContainerSpec, ExposureLevel, ObjectRef, PublishInformation
 from container_maker.settings import Settings
-from container_maker.validation import validate_spec
+from container_maker.testing import build_context, container_spec
 from container_maker_service.manifests import build_service, service_type
 
 CONTAINER_ID = "7d444840-9dc0-11d1-b245-5ffdce74fad2"
@@ -20,10 +20,8 @@ def make(
     level: ExposureLevel, owner: ObjectRef | None = OWNER, settings: Settings | None = None
 ) -> tuple[ContainerSpec, BuildContext]:
     node_port = 30080 if level >= ExposureLevel.CLUSTER_EXTERNAL else None
-    spec = ContainerSpec(
+    spec = container_spec(
         image_name="nginx",
-        container_name="web",
-        network_name="net",
         exposure_level=int(level),
         publish_information=(
             PublishInformation(publish_port=80, target_port=8080, node_port=node_port),
@@ -32,13 +30,7 @@ def make(
     )
     # Node ports are given above: only a server that allows them accepts the spec.
     settings = settings or Settings(allow_node_ports=True)
-    return spec, BuildContext(
-        container_id=CONTAINER_ID,
-        tenant="local",
-        resources=validate_spec(spec, settings),
-        settings=settings,
-        owner=owner,
-    )
+    return spec, build_context(spec, settings, container_id=CONTAINER_ID, owner=owner)
 
 
 @pytest.mark.parametrize(
