@@ -44,7 +44,8 @@ from network_support import PROBE_DIR, nettools_image
 from snapshot_support import Relay
 
 from container_maker._proto import types_pb2 as pb
-from container_maker.settings import DEFAULT_EGRESS_DENIED_CIDRS, PolicyPeer, Settings
+from container_maker.settings import Settings
+from container_maker_namespace.policy_settings import DEFAULT_EGRESS_DENIED_CIDRS, PolicyPeer
 from container_maker_testcluster import images, realnode
 from container_maker_testcluster.net import SERVICE_IP
 from container_maker_testcluster.realnode import NODE_IP_PREFIX

@@ -49,7 +49,6 @@ from .settings import (
     merged_quota,
     merged_resources,
     option_name,
-    parse_peers,
     setting_type,
     split_names,
 )
@@ -233,31 +232,6 @@ def serve(
             "Default: any registry.",
         ),
     ] = None,
-    ingress_peers: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("INGRESS_PEERS"),
-            help="Who may reach containers' published ports besides their own namespace's "
-            'containers, as JSON: [{"namespace_labels": {"kubernetes.io/metadata.name": '
-            '"ingress-nginx"}, "pod_labels": {...}}, {"cidr": "..."}] [default: nobody].',
-        ),
-    ] = None,
-    egress_denied_cidrs: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("EGRESS_DENIED_CIDRS"),
-            help="Comma-separated ranges containers may not connect to (the rest of the "
-            "internet is allowed) [default: private, CGNAT, loopback, link-local, ULA].",
-        ),
-    ] = None,
-    api_server_endpoints: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_env("API_SERVER_ENDPOINTS"),
-            help="Comma-separated ip:port of the API server as pods reach it, which the status "
-            "sidecar may connect to [default: the kubernetes EndpointSlice's, read at create].",
-        ),
-    ] = None,
     server_service_account: Annotated[
         str | None,
         typer.Option(
@@ -265,14 +239,6 @@ def serve(
             help="NAMESPACE/NAME of the server's own ServiceAccount: the server binds it to the "
             "ClusterRole container-maker-namespaced in each namespace it uses (deploy/ sets "
             "it; unset: nothing is bound).",
-        ),
-    ] = None,
-    egress_cluster_dns: Annotated[
-        bool | None,
-        typer.Option(
-            "--egress-cluster-dns/--no-egress-cluster-dns",
-            envvar=_env("EGRESS_CLUSTER_DNS"),
-            help="Containers may query the cluster DNS on port 53 [default: yes].",
         ),
     ] = None,
     tls_cert: Annotated[
@@ -459,7 +425,6 @@ def serve(
         "namespace_quota": namespace_quota,
         "registry_insecure": split_names(*registry_insecure) if registry_insecure else None,
         "image_registries": None if image_registry is None else split_names(*image_registry),
-        "egress_cluster_dns": egress_cluster_dns,
         "health_port": health_port,
         "max_creates_per_second": max_creates_per_second,
         "max_create_burst": max_create_burst,
@@ -481,8 +446,6 @@ def serve(
     with StopSignals() as signals:
         try:
             with signals.interrupting():  # while starting, the first signal aborts the start
-                policy = _policy_overrides(ingress_peers, egress_denied_cidrs, api_server_endpoints)
-                overrides.update(policy)
                 overrides.update(plugin_settings or {})
                 settings = _settings(overrides)
                 tls = _tls(tls_cert, tls_key, tls_client_ca)
@@ -624,7 +587,7 @@ def plugin_options() -> list[inspect.Parameter]:
         panel = ("Plugin " if len(plugins) == 1 else "Plugins ") + ", ".join(plugins)
         panel += f" ({dist.project_name})" if dist is not None else ""
         for name, field in model.model_fields.items():
-            base, _ = setting_type(field.annotation)
+            base, _ = setting_type(field.annotation, field)
             default = field.get_default(call_default_factory=True)
             shown = ",".join(default) if isinstance(default, tuple) else default
             # Not in brackets: typer's rich markup would take "[default: x]" for a style.
@@ -849,25 +812,6 @@ def _settings(overrides: dict[str, Any]) -> Settings:
             for e in error.errors()
         )
         raise InvalidConfiguration(f"bad settings: {problems}") from error
-
-
-def _policy_overrides(
-    peers: str | None, denied: str | None, endpoints: str | None
-) -> dict[str, Any]:
-    """The network policy options as settings values (None: not given)."""
-
-    def listed(text: str | None) -> tuple[str, ...] | None:
-        return None if text is None else split_names(text)
-
-    try:
-        parsed_peers = parse_peers(peers) if peers else None
-    except ValueError as error:
-        raise InvalidConfiguration(f"bad --ingress-peers: {error}") from error
-    return {
-        "ingress_peers": parsed_peers,
-        "egress_denied_cidrs": listed(denied),
-        "api_server_endpoints": listed(endpoints),
-    }
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConfig | None:

@@ -181,7 +181,7 @@ class Hooks:
                         f"{impl.plugin_name!r}"
                     )
                 try:
-                    setting_type(field.annotation)
+                    setting_type(field.annotation, field)
                 except TypeError as error:
                     raise InvalidConfiguration(
                         f"setting {name!r} of plugin {impl.plugin_name!r}: {error}"

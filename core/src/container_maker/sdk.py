@@ -113,7 +113,7 @@ from .models import (
 )
 from .quantity import parse_quantity
 from .resources import Interceptor, Resource, ResourceRegistry
-from .settings import QUOTA_NAME, PluginSettings, PolicyPeer, Settings, split_endpoint
+from .settings import QUOTA_NAME, PluginSettings, Settings, split_endpoint
 from .sidecar import sidecar_container
 from .tenancy import belongs_to, refused_namespace
 from .validation import protocol_of
@@ -164,7 +164,6 @@ __all__ = [
     "PermissionDenied",
     "PluginSettings",
     "PodExtras",
-    "PolicyPeer",
     "PortInformation",
     "PortState",
     "PortStatus",

@@ -7,7 +7,6 @@ core's back. :meth:`Settings.from_env` is the one place environment variables ar
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -174,58 +173,21 @@ _REGISTRY_ENTRY = re.compile(
     r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 
-DEFAULT_EGRESS_DENIED_CIDRS: tuple[str, ...] = (
-    "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local host
-    "10.0.0.0/8",  # private (RFC 1918)
-    "100.64.0.0/10",  # carrier-grade NAT, often a cloud's internal range
-    "127.0.0.0/8",  # loopback
-    "169.254.0.0/16",  # link-local, with the cloud metadata service at 169.254.169.254
-    "172.16.0.0/12",  # private (RFC 1918)
-    "192.168.0.0/16",  # private (RFC 1918)
-    "::1/128",  # loopback
-    "fc00::/7",  # unique local (ULA)
-    "fe80::/10",  # link-local
-)
-"""Where containers may not connect to, although the rest of the internet is allowed."""
-
-
-class PolicyPeer(Model):
-    """A peer allowed to reach containers' published ports (the ingress controller, a gateway).
-
-    Either the pods of the namespaces matching ``namespace_labels`` (only those of them
-    matching ``pod_labels`` when given), or the addresses in ``cidr``. A namespace is matched
-    by name with its ``kubernetes.io/metadata.name`` label, which the API server sets.
-    """
-
-    namespace_labels: dict[str, str] = Field(default_factory=dict)
-    pod_labels: dict[str, str] = Field(default_factory=dict)
-    cidr: str | None = None
-
-    @model_validator(mode="after")
-    def _one_kind_of_peer(self) -> PolicyPeer:
-        if self.cidr is not None:
-            if self.namespace_labels or self.pod_labels:
-                raise ValueError("a peer is either a cidr or namespace (and pod) labels, not both")
-            ipaddress.ip_network(self.cidr, strict=True)
-        elif not self.namespace_labels:
-            # Pod labels alone would select pods of the tenant's own namespace.
-            raise ValueError("a peer needs a cidr or namespace_labels")
-        return self
-
 
 class PluginSettings(Model):
     """Base of a plugin's own settings (``cm_settings_model`` returns the subclass).
 
     Each field is one setting: its name is the key in :class:`Settings`
     (``Settings(ingress_domain=...)``), ``CONTAINER_MAKER_<NAME>`` its environment variable and
-    ``--<name-with-dashes>`` its ``serve`` option, listed under the plugin's own heading in
-    ``serve --help`` with the field's ``description`` as its help (a description is
-    required). Names are global: start them with the plugin's name. Field types a setting can
-    have: ``str``, ``int``, ``float``, ``bool``, a ``Literal`` of words, ``tuple[str, ...]``
-    (comma separated or a repeated option), each optionally ``| None`` (an empty value means
-    None). Validators of the model check the values when the server starts; they find the
-    core's settings in their validation context (``info.context["settings"]``). Several
-    plugins of one distribution may return the same model (they share its settings).
+    ``--<name-with-dashes>`` its ``serve`` option, listed under the plugin's own heading in ``serve
+    --help`` with the field's ``description`` as its help (a description is required). Names are
+    global: start them with the plugin's name. Field types a setting can have: ``str``, ``int``,
+    ``float``, ``bool``, a ``Literal`` of words, ``tuple[str, ...]`` (comma separated or a repeated
+    option), each optionally ``| None`` (an empty value means None); or any type, given as one text
+    (``json_schema_extra={"text": True}``) that a ``mode="before"`` validator of the model parses
+    (JSON, say). Validators of the model check the values when the server starts; they find the
+    core's settings in their validation context (``info.context["settings"]``). Several plugins of
+    one distribution may return the same model (they share its settings).
     """
 
 
@@ -246,9 +208,13 @@ def option_name(field: str, info: FieldInfo | None = None) -> str:
     return "--" + (flag if isinstance(flag, str) else field.replace("_", "-"))
 
 
-def setting_type(annotation: Any) -> tuple[type, bool]:
+def setting_type(annotation: Any, info: FieldInfo | None = None) -> tuple[type, bool]:
     """The base type of a plugin setting's annotation and whether it may be None; TypeError
-    for a type a setting cannot have."""
+    for a type a setting cannot have. A field declaring ``json_schema_extra={"text": True}``
+    is given as one text (``str``) of any type: its model's validator parses it."""
+    extra = info.json_schema_extra if info is not None else None
+    if isinstance(extra, dict) and extra.get("text") is True:
+        return str, False
     optional = False
     args = get_args(annotation)
     if type(None) in args:
@@ -283,7 +249,8 @@ def plugin_settings(model: type[P], values: Mapping[str, Any], core: Settings | 
 
 
 def _setting_value(model: type[PluginSettings], name: str, value: Any) -> Any:
-    base, optional = setting_type(model.model_fields[name].annotation)
+    info = model.model_fields[name]
+    base, optional = setting_type(info.annotation, info)
     if isinstance(value, os.PathLike):
         value = os.fspath(value)  # a file setting given as a Path
     if isinstance(value, list):
@@ -377,19 +344,6 @@ class Settings(Model):
     - ``max_containers_per_tenant``: most containers one tenant may have, across all its
       namespaces (default 100: five full namespaces at the default quota of 20 pods); past it
       a create is RESOURCE_EXHAUSTED.
-
-    Network policy (the NetworkPolicies of each container and of each namespace we create):
-
-    - ``ingress_peers``: who may reach containers' published ports besides the containers of
-      the same namespace (the ingress controller, a gateway), as :class:`PolicyPeer` objects;
-      none by default. CLUSTER_EXTERNAL containers' published ports are open to every address.
-    - ``egress_denied_cidrs``: ranges containers may not connect to although the rest of the
-      internet is allowed (default :data:`DEFAULT_EGRESS_DENIED_CIDRS`).
-    - ``api_server_endpoints``: ``ip:port`` of the API server as pods reach it after the
-      Service's DNAT, which the status sidecar may connect to; empty: read from the
-      ``kubernetes`` EndpointSlice of ``default`` at each create.
-    - ``egress_cluster_dns``: containers may query the cluster DNS (pods labelled
-      ``k8s-app=kube-dns`` in ``kube-system``) on port 53.
 
     Limits of the API per caller, and its health port (:mod:`container_maker.api.limits`):
 
@@ -504,10 +458,6 @@ class Settings(Model):
                 )
         return value
 
-    ingress_peers: tuple[PolicyPeer, ...] = ()
-    egress_denied_cidrs: tuple[str, ...] = DEFAULT_EGRESS_DENIED_CIDRS
-    api_server_endpoints: tuple[str, ...] = ()
-    egress_cluster_dns: bool = True
     # The server's own access
     server_service_account: str | None = None
 
@@ -527,26 +477,6 @@ class Settings(Model):
                 f"{value!r} is not a ServiceAccount as namespace/name "
                 "(e.g. container-maker-system/container-maker)"
             )
-        return value
-
-    @field_validator("egress_denied_cidrs")
-    @classmethod
-    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            try:
-                net = ipaddress.ip_network(cidr, strict=True)
-            except ValueError as e:
-                raise ValueError(f"{cidr!r} is not a network in CIDR notation: {e}") from e
-            # The API server refuses IPv4-mapped blocks; on the wire they are IPv4 anyway.
-            if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped:
-                raise ValueError(f"{cidr!r} is IPv4-mapped: give the IPv4 range instead")
-        return value
-
-    @field_validator("api_server_endpoints")
-    @classmethod
-    def _endpoints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for endpoint in value:
-            split_endpoint(endpoint)
         return value
 
     # Callers: authentication
@@ -658,16 +588,6 @@ class Settings(Model):
         insecure = env.get(ENV_PREFIX + "REGISTRY_INSECURE")
         if insecure is not None:
             values["registry_insecure"] = split_names(insecure)
-        for name in ("egress_denied_cidrs", "api_server_endpoints"):
-            listed = env.get(ENV_PREFIX + name.upper())
-            if listed is not None:
-                values[name] = split_names(listed)
-        peers = env.get(ENV_PREFIX + "INGRESS_PEERS")
-        if peers:
-            values["ingress_peers"] = parse_peers(peers)
-        dns = env.get(ENV_PREFIX + "EGRESS_CLUSTER_DNS")
-        if dns is not None:
-            values["egress_cluster_dns"] = boolean(dns, ENV_PREFIX + "EGRESS_CLUSTER_DNS")
         endpoints = env.get(ENV_PREFIX + "REGISTRY_ENDPOINTS")
         if endpoints:
             # "name=host:port,name=host:port"
@@ -788,15 +708,3 @@ def split_endpoint(endpoint: str) -> tuple[str, int]:
     if not sep or address is None or not 0 < number < 65536:
         raise ValueError(f"{endpoint!r} is not an ip:port ([ip]:port for IPv6)")
     return str(address), number
-
-
-def parse_peers(text: str) -> tuple[PolicyPeer, ...]:
-    """Ingress peers from JSON: a list of objects with ``namespace_labels`` (and
-    ``pod_labels``) or ``cidr``."""
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"ingress peers must be a JSON list: {e}") from e
-    if not isinstance(data, list):
-        raise ValueError("ingress peers must be a JSON list of objects")
-    return tuple(PolicyPeer.model_validate(item) for item in data)

@@ -13,9 +13,10 @@ from container_maker.context import BuildContext
 from container_maker.manager import ContainerManager
 from container_maker.models import ContainerSpec, ExposureLevel, PublishInformation
 from container_maker.plugins import create_plugin_manager
-from container_maker.settings import DEFAULT_RESOURCES, PolicyPeer, Settings
+from container_maker.settings import DEFAULT_RESOURCES, Settings
 from container_maker.testing import managed_objects
 from container_maker_namespace.policy_manifests import container_policy, default_deny
+from container_maker_namespace.policy_settings import PolicyPeer
 
 ID = "0b7a8f5e-0c57-4d1e-9a39-0c8a8e0d6a21"
 

@@ -7,14 +7,16 @@ from typing import Any
 import pytest
 
 from container_maker.context import BuildContext
+from container_maker.errors import InvalidConfiguration
 from container_maker.models import ContainerSpec, ExposureLevel, PublishInformation
-from container_maker.settings import DEFAULT_RESOURCES, PolicyPeer, Settings
+from container_maker.settings import DEFAULT_RESOURCES, Settings
 from container_maker_namespace.policy_manifests import (
     container_policy,
     default_deny,
     internet,
     registry_endpoints,
 )
+from container_maker_namespace.policy_settings import PolicyPeer, PolicySettings
 
 ID = "6f1c2a52-6f55-4b8e-9f0e-0a3c3d1f0b11"
 GATEWAY = PolicyPeer(namespace_labels={"kubernetes.io/metadata.name": "gateway"})
@@ -88,7 +90,7 @@ def test_a_load_balancer_port_is_open_to_every_address() -> None:
 
 
 def test_egress_to_the_internet_but_not_the_denied_ranges() -> None:
-    v4, v6 = internet(Settings().egress_denied_cidrs)
+    v4, v6 = internet(PolicySettings().egress_denied_cidrs)
     assert v4["ipBlock"]["cidr"] == "0.0.0.0/0"
     for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"):
         assert cidr in v4["ipBlock"]["except"]
@@ -169,8 +171,9 @@ def test_settings_from_the_environment() -> None:
             "CONTAINER_MAKER_EGRESS_DENIED_CIDRS": "10.0.0.0/8, 198.51.100.0/24",
             "CONTAINER_MAKER_API_SERVER_ENDPOINTS": "198.51.100.10:6443,[2001:db8::1]:443",
             "CONTAINER_MAKER_EGRESS_CLUSTER_DNS": "false",
-        }
-    )
+        },
+        models=[PolicySettings],
+    ).of(PolicySettings)
     assert settings.ingress_peers == (
         PolicyPeer(namespace_labels={"k": "v"}),
         PolicyPeer(cidr="192.0.2.0/24"),
@@ -178,9 +181,11 @@ def test_settings_from_the_environment() -> None:
     assert settings.egress_denied_cidrs == ("10.0.0.0/8", "198.51.100.0/24")
     assert settings.api_server_endpoints == ("198.51.100.10:6443", "[2001:db8::1]:443")
     assert settings.egress_cluster_dns is False
-    with pytest.raises(ValueError, match="not a network"):
-        Settings(egress_denied_cidrs=("10.0.0.0/33",))
-    with pytest.raises(ValueError, match="IPv4-mapped"):
-        Settings(egress_denied_cidrs=("::ffff:10.0.0.0/104",))
-    with pytest.raises(ValueError, match="ip:port"):
-        Settings(api_server_endpoints=("kubernetes:443",))
+    with pytest.raises(InvalidConfiguration, match="not a network"):
+        Settings(egress_denied_cidrs=("10.0.0.0/33",)).of(PolicySettings)
+    with pytest.raises(InvalidConfiguration, match="IPv4-mapped"):
+        Settings(egress_denied_cidrs=("::ffff:10.0.0.0/104",)).of(PolicySettings)
+    with pytest.raises(InvalidConfiguration, match="ip:port"):
+        Settings(api_server_endpoints=("kubernetes:443",)).of(PolicySettings)
+    with pytest.raises(InvalidConfiguration, match="bad --ingress-peers: ingress peers must"):
+        Settings(ingress_peers="gateway").of(PolicySettings)

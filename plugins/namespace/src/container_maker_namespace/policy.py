@@ -45,6 +45,7 @@ from .policy_manifests import (
     endpoint_rules,
     needs_api_server,
 )
+from .policy_settings import PolicySettings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def api_server_endpoints(context: KubeContext) -> tuple[str, ...]:
     loopback address, as the simulated test cluster's does) gives none: pods could not reach
     the API server through the Service anyway, so no rule is made, and a warning says so.
     """
-    configured = context.settings.api_server_endpoints
+    configured = context.settings.of(PolicySettings).api_server_endpoints
     if configured:
         return configured
     discovery = client.DiscoveryV1Api(context.api_client)
@@ -106,14 +107,14 @@ def api_server_endpoints(context: KubeContext) -> tuple[str, ...]:
 def build(spec: ContainerSpec, context: BuildContext) -> dict[str, Any]:
     """The container's policy (without the API server's endpoints when they are to be
     discovered: :func:`create` adds them)."""
-    return container_policy(spec, context, context.settings.api_server_endpoints)
+    return container_policy(spec, context, context.settings.of(PolicySettings).api_server_endpoints)
 
 
 def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
     """Create the container's policy, with the API server's endpoints found now if needed."""
     policy = manifest.to_body()
     settings = context.settings
-    if needs_api_server(settings) and not settings.api_server_endpoints:
+    if needs_api_server(settings) and not settings.of(PolicySettings).api_server_endpoints:
         policy["spec"]["egress"] += endpoint_rules(api_server_endpoints(context))
     return create_object(POLICIES, Manifest(kind=KIND, body=policy), context)
 
@@ -151,6 +152,11 @@ DEFAULT_DENY = Resource(
     view=False,
     tree=False,
 )
+
+
+@hookimpl
+def cm_settings_model() -> type[PolicySettings]:
+    return PolicySettings
 
 
 @hookimpl

@@ -35,7 +35,6 @@ from container_maker.sdk import (
     BuildContext,
     ContainerSpec,
     ExposureLevel,
-    PolicyPeer,
     Settings,
     managed_labels,
     object_metadata,
@@ -44,6 +43,8 @@ from container_maker.sdk import (
     protocol_of,
     split_endpoint,
 )
+
+from .policy_settings import PolicyPeer, PolicySettings
 
 DEFAULT_DENY_NAME = "cm-default-deny"
 POLICY_LABEL = "container-maker.io/policy"
@@ -156,6 +157,7 @@ def container_policy(
     sidecar runs; the caller passes the configured or discovered ones).
     """
     settings = context.settings
+    policy = settings.of(PolicySettings)
     ports = [
         {"protocol": protocol_of(p.protocol), "port": p.target_port}
         for p in spec.publish_information
@@ -163,16 +165,16 @@ def container_policy(
     ports = [dict(t) for t in sorted({tuple(sorted(p.items())) for p in ports})]
     ingress: list[Rule] = []
     if ports:
-        sources = [_same_namespace_containers(), *(peer(p) for p in settings.ingress_peers)]
+        sources = [_same_namespace_containers(), *(peer(p) for p in policy.ingress_peers)]
         ingress.append({"from": sources, "ports": ports})
         if spec.exposure is ExposureLevel.CLUSTER_EXTERNAL:
             ingress.append({"from": internet(()), "ports": ports})
     egress: list[Rule] = []
-    outside = internet(settings.egress_denied_cidrs)
+    outside = internet(policy.egress_denied_cidrs)
     if outside:
         egress.append({"to": outside})
     egress.append({"to": [_same_namespace_containers()]})
-    if settings.egress_cluster_dns:
+    if policy.egress_cluster_dns:
         egress.append(
             {
                 "to": [
