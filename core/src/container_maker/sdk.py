@@ -83,12 +83,6 @@ from .kube import (
     retry,
     wait_until,
 )
-from .manifests import (
-    object_metadata,
-    resource_requirements,
-    resources_from_kubernetes,
-    unprivileged,
-)
 from .markers import NAME, hookimpl
 from .models import (
     AssociatedResource,
@@ -114,6 +108,12 @@ from .models import (
 from .quantity import parse_quantity
 from .resources import Interceptor, Resource, ResourceRegistry
 from .settings import QUOTA_NAME, PluginSettings, Settings, split_endpoint
+from .shapes import (
+    object_metadata,
+    resource_requirements,
+    resources_from_kubernetes,
+    unprivileged,
+)
 from .sidecar import sidecar_container
 from .tenancy import belongs_to, refused_namespace
 from .validation import protocol_of

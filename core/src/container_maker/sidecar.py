@@ -15,8 +15,8 @@ from typing import Any
 
 from .context import BuildContext
 from .identity import ID_KEY
-from .manifests import resource_requirements, unprivileged
 from .models import ContainerSpec
+from .shapes import resource_requirements, unprivileged
 
 
 def sidecar_container(

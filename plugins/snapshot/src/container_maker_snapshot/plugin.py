@@ -12,7 +12,7 @@ at least those. So the sidecar keeps
 the runtime's default set (naming them under ``capabilities.add`` is not possible: Pod Security
 "baseline" refuses an added NET_RAW, a containerd default): no privileged container, no
 CAP_SYS_ADMIN, no CAP_SYS_PTRACE. The user's container drops NET_RAW and MKNOD
-(``container_maker.manifests.USER_DROPPED_CAPABILITIES``), so it is strictly weaker than the
+(``container_maker.shapes.USER_DROPPED_CAPABILITIES``), so it is strictly weaker than the
 sidecar and the same kernel check refuses it the sidecar's files. Registry credentials, when
 configured, are a Secret mounted into this container only.
 

@@ -1,6 +1,7 @@
-"""Pure helpers shared by the manifest builders of resource and sidecar plugins.
+"""Pure helpers that turn models into the JSON shapes of Kubernetes objects, and back.
 
-They turn models into the JSON shapes of Kubernetes objects and back, so that every plugin
+The plugins' builders (their ``manifests`` modules, which make each kind's
+:class:`~container_maker.models.Manifest`) use them through the SDK, so that every plugin
 writes labels, owner references, resources and security settings the same way.
 """
 
