@@ -208,8 +208,11 @@ def test_hook_sequence_with_real_plugins(
     fresh_namespace_name: str,
 ) -> None:
     created = container_manager.create(make_spec(fresh_namespace_name, level=level))
-    order = ["namespace", "default-deny", "networkpolicy", "status", "pod", "service", "ingress"]
-    made = order[: {1: 5, 2: 6, 3: 6, 4: 7}[int(level)]]
+    order = [
+        "namespace", "default-deny", "limit-range", "networkpolicy", "resource-quota",
+        "status", "pod", "service", "ingress",
+    ]  # fmt: skip
+    made = order[: {1: 7, 2: 8, 3: 8, 4: 9}[int(level)]]
     # The namespace does not exist yet: no container lookup.
     expected_create = [HookCall("cm_preflight"), HookCall("get", "namespace")]
     for kind in made:
@@ -222,8 +225,10 @@ def test_hook_sequence_with_real_plugins(
     container_manager.delete(created.container_id, fresh_namespace_name)
     view = [HookCall("get", k) for k in ("status", "pod", "service", "ingress")]
     lookups = [HookCall("get", "namespace"), HookCall("get", "networkpolicy"), *view]
-    # The default-deny is the namespace's: it goes with the namespace, not with a container.
-    per_container = [k for k in reversed(made) if k not in ("namespace", "default-deny")]
+    # The default-deny, LimitRange and quota are the namespace's: they go with the namespace,
+    # not with a container.
+    namespace_kinds = ("namespace", "default-deny", "limit-range", "resource-quota")
+    per_container = [k for k in reversed(made) if k not in namespace_kinds]
     deletes = [HookCall("delete", k) for k in per_container]
     cleanup = [HookCall("get", "namespace"), *view, HookCall("delete", "namespace")]
     assert cm_hook_calls == [*lookups, *deletes, *cleanup]

@@ -47,7 +47,7 @@ def test_builtin_plugins_with_their_distributions_kinds_and_hooks() -> None:
     assert service["hooks"] == sorted(service["hooks"])
     assert service["blocked"] is False
     # One distribution may bring several plugins, each with its own kind.
-    assert plugins["namespace"]["kinds"] == ["namespace"]
+    assert plugins["namespace"]["kinds"] == ["limit-range", "namespace", "resource-quota"]
     assert plugins["networkpolicy"]["kinds"] == ["default-deny", "networkpolicy"]
     assert plugins["networkpolicy"]["distribution"] == "container-maker-namespace"
     assert plugins["pod"]["distribution"] == "container-maker-pod"

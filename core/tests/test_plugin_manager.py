@@ -19,7 +19,9 @@ BUILT_IN = {"namespace", "networkpolicy", "pod", "service", "ingress", "snapshot
 BUILT_IN_ORDER = (
     "namespace",
     "default-deny",
+    "limit-range",
     "networkpolicy",
+    "resource-quota",
     "status",
     "pod",
     "service",
@@ -44,7 +46,7 @@ def test_built_in_plugins_are_discovered_through_entry_points() -> None:
     assert registry.kinds() == BUILT_IN_ORDER
     # Entry-point name = plugin name = kind (the policy plugin also owns the default-deny).
     assert registry.plugins() == {
-        "namespace": ("namespace",),
+        "namespace": ("limit-range", "namespace", "resource-quota"),
         "networkpolicy": ("default-deny", "networkpolicy"),
         "status": ("status",),
         "pod": ("pod",),
@@ -71,6 +73,8 @@ def test_blocklist_removes_optional_plugins() -> None:
     assert "ingress" not in registry
     assert [r.kind for r in registry.for_level(ExposureLevel.EXPOSED)] == [
         "namespace",
+        "limit-range",
+        "resource-quota",
         "status",
         "pod",
         "service",

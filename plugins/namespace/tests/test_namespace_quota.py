@@ -3,6 +3,7 @@ against the real cluster (its quota controller and admission plugins)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -13,16 +14,18 @@ import pytest
 from kubernetes import client
 
 from container_maker.context import KubeContext
-from container_maker.errors import Forbidden
-from container_maker.identity import managed_labels
+from container_maker.errors import AlreadyExists, Forbidden
+from container_maker.identity import is_managed, managed_labels
 from container_maker.models import ContainerResources, Manifest
 from container_maker.quantity import parse_quantity
 from container_maker.settings import DEFAULT_NAMESPACE_QUOTA, QUOTA_NAME, Settings
 from container_maker.tenancy import assign_namespace
-from container_maker.testing import eventually, foreign_pod
+from container_maker.testing import build_context, container_spec, eventually, foreign_pod
 from container_maker_namespace import plugin
 from container_maker_namespace.manifests import build_namespace
 from container_maker_namespace.quota import (
+    LIMIT_RANGE,
+    QUOTA,
     build_limit_range,
     build_resource_quota,
     limit_range_limits,
@@ -91,8 +94,17 @@ def test_limit_range_always_admits_the_sidecars() -> None:
 
 
 def create(name: str, context: KubeContext) -> Any:
+    """The namespace, then (in one Container Maker manages) its namespace-scoped kinds, as a
+    create does (an existing one kept)."""
     manifest = Manifest(kind="namespace", body=build_namespace(name, "baseline", "local"))
-    return plugin.RESOURCE.create_object(manifest, context)
+    made = plugin.RESOURCE.create_object(manifest, context)
+    if is_managed(made.labels):
+        spec = container_spec(network_name=name)
+        built = build_context(spec, context.settings)
+        for resource in (LIMIT_RANGE, QUOTA):
+            with contextlib.suppress(AlreadyExists):
+                resource.create_object(resource.manifest(spec, built), context)
+    return made
 
 
 def quota_objects(core: client.CoreV1Api, namespace: str) -> tuple[list[Any], list[Any]]:

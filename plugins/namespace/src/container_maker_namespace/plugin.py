@@ -24,7 +24,6 @@ from container_maker.sdk import (
     belongs_to,
     delete_and_wait,
     hookimpl,
-    is_managed,
     read_uid,
     refused_namespace,
     request_body,
@@ -33,7 +32,7 @@ from container_maker.sdk import (
 
 from .access import ensure_access
 from .manifests import build_namespace
-from .quota import ensure_quota
+from .quota import LIMIT_RANGE, QUOTA
 from .settings import NamespaceSettings
 
 KIND = "namespace"
@@ -70,14 +69,13 @@ def create(manifest: Manifest, context: KubeContext) -> ObservedObject:
     adopted: Forbidden (PERMISSION_DENIED), whoever made it. The core checks this before the
     create too; this check closes the race with a namespace made meanwhile.
 
-    A namespace Container Maker made gets its ResourceQuota and LimitRange (see
-    :mod:`.quota`); so does one made by an older server without them, on the next create in
-    it. A namespace an operator assigned is used as it is.
+    A namespace Container Maker made then gets its ResourceQuota and LimitRange, kinds of this
+    plugin that belong to the namespace (see :mod:`.quota`); so does one made by an older
+    server without them, on the next create in it. A namespace an operator assigned is used as
+    it is.
     """
     namespace = _create_namespace(manifest, context)
     ensure_access(namespace.name, context)  # the server's own RoleBinding there (access.py)
-    if is_managed(namespace.labels):
-        ensure_quota(namespace.name, context)
     return namespace
 
 
@@ -146,3 +144,5 @@ def cm_settings_model() -> type[NamespaceSettings]:
 @hookimpl
 def cm_register_resources(registry: ResourceRegistry) -> None:
     registry.add(RESOURCE)
+    registry.add(QUOTA)
+    registry.add(LIMIT_RANGE)

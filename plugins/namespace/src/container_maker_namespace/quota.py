@@ -6,7 +6,8 @@ name no resources the default ones, and bounds every container between the least
 that either a user container (``min_resources``/``max_resources``) or a sidecar
 (``sidecar_resources``) may have, so our own pods always fit.
 
-:func:`ensure_quota` creates whichever of the two is missing and then waits until the quota
+Both are namespace-scoped kinds of the namespace plugin (:data:`QUOTA`, :data:`LIMIT_RANGE`),
+made before the pod. The quota's create (:func:`create_quota`) then waits until the quota
 controller has counted the namespace: until it has, the API server admits everything without
 counting (admission enforces only what ``status.hard`` lists), so returning earlier would let
 the first creates in a new namespace slip past the quota.
@@ -25,12 +26,17 @@ from container_maker.sdk import (
     AlreadyExists,
     ContainerResources,
     KubeContext,
+    Manifest,
+    NamespacedApi,
     NotFound,
+    ObservedObject,
+    Resource,
     Settings,
     Unavailable,
     api_errors,
     managed_labels,
     parse_quantity,
+    request_body,
     wait_until,
 )
 
@@ -40,6 +46,9 @@ _RESOURCES: dict[str, tuple[str, str]] = {
     "memory": ("memory_request", "memory_limit"),
     "ephemeral-storage": ("ephemeral_request", "ephemeral_limit"),
 }
+
+QUOTA_KIND = "resource-quota"
+LIMIT_RANGE_KIND = "limit-range"
 
 QUOTA_COUNT_TIMEOUT = 30.0
 """Seconds to wait for the quota controller to count a namespace (it takes well under one on
@@ -101,11 +110,6 @@ def build_limit_range(namespace: str, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _body(manifest: dict[str, Any]) -> Any:
-    # The client sends dicts as they are; its signatures name only its V1 classes.
-    return manifest
-
-
 def _counted(quota: Any) -> bool:
     """Whether the quota controller has counted every resource the quota limits."""
     hard = dict(quota.spec.hard or {}) if quota.spec else {}
@@ -115,19 +119,34 @@ def _counted(quota: Any) -> bool:
     return all(name in counted_hard and name in used for name in hard)
 
 
-def ensure_quota(namespace: str, context: KubeContext) -> None:
-    """Create the ResourceQuota and LimitRange of ``namespace`` when missing (an existing one
-    is left as it is), then wait until the quota is counted.
+QUOTAS = NamespacedApi.of(
+    client.CoreV1Api,
+    "resource_quota",
+    observe=lambda quota: ObservedObject.from_metadata(quota, QUOTA_KIND),
+    watchable=False,
+)
+LIMIT_RANGES = NamespacedApi.of(
+    client.CoreV1Api,
+    "limit_range",
+    observe=lambda limits: ObservedObject.from_metadata(limits, LIMIT_RANGE_KIND),
+    watchable=False,
+)
+
+
+def create_quota(manifest: Manifest, context: KubeContext) -> ObservedObject:
+    """Create the namespace's ResourceQuota unless it exists (an existing one is left as it
+    is), then wait until the quota controller has counted it.
 
     Raises Unavailable when the quota is not counted within :data:`QUOTA_COUNT_TIMEOUT`.
     """
     core = client.CoreV1Api(context.api_client)
-    settings = context.settings
-    timeout = context.request_timeout()
+    namespace = manifest.body["metadata"]["namespace"]
 
     def read_quota() -> Any:
         with api_errors(f"reading resourcequota {QUOTA_NAME} in {namespace}"):
-            return core.read_namespaced_resource_quota(QUOTA_NAME, namespace)
+            return core.read_namespaced_resource_quota(
+                QUOTA_NAME, namespace, _request_timeout=context.request_timeout()
+            )
 
     try:
         quota = read_quota()
@@ -135,28 +154,11 @@ def ensure_quota(namespace: str, context: KubeContext) -> None:
         try:
             with api_errors(f"creating resourcequota {QUOTA_NAME} in {namespace}"):
                 quota = core.create_namespaced_resource_quota(
-                    namespace,
-                    _body(build_resource_quota(namespace, settings)),
-                    _request_timeout=timeout,
+                    namespace, request_body(manifest), _request_timeout=context.request_timeout()
                 )
         except AlreadyExists:  # a concurrent create in the same namespace made it
             quota = read_quota()
-    try:
-        with api_errors(f"reading limitrange {QUOTA_NAME} in {namespace}"):
-            core.read_namespaced_limit_range(QUOTA_NAME, namespace)
-    except NotFound:
-        try:
-            with api_errors(f"creating limitrange {QUOTA_NAME} in {namespace}"):
-                core.create_namespaced_limit_range(
-                    namespace,
-                    _body(build_limit_range(namespace, settings)),
-                    _request_timeout=timeout,
-                )
-        except AlreadyExists:
-            pass
-    if _counted(quota):
-        return
-    if not wait_until(
+    if not _counted(quota) and not wait_until(
         lambda: _counted(read_quota()),
         context,
         f"resourcequota {QUOTA_NAME} in {namespace} to be counted",
@@ -168,3 +170,28 @@ def ensure_quota(namespace: str, context: KubeContext) -> None:
             f"quota controller within {QUOTA_COUNT_TIMEOUT:g}s (is kube-controller-manager's "
             "resourcequota controller running?); retry"
         )
+    return ObservedObject.from_metadata(quota, QUOTA_KIND)
+
+
+# Both belong to the namespace (made in a namespace Container Maker manages, once; they go with
+# it) and must be there before the pod: the LimitRange fills in a container's resources, and a
+# quota not counted yet admits everything.
+QUOTA = Resource(
+    kind=QUOTA_KIND,
+    build=lambda spec, context: build_resource_quota(spec.network_name, context.settings),
+    client=QUOTAS,
+    create=create_quota,
+    before=("pod",),
+    scope="namespace",
+    view=False,
+    tree=False,
+)
+LIMIT_RANGE = Resource(
+    kind=LIMIT_RANGE_KIND,
+    build=lambda spec, context: build_limit_range(spec.network_name, context.settings),
+    client=LIMIT_RANGES,
+    before=("pod",),
+    scope="namespace",
+    view=False,
+    tree=False,
+)
