@@ -25,15 +25,19 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
-from container_maker.testing import KUBECONFIG_ENV, TEST_NAMESPACE_LABEL, scratch_namespace
+from container_maker.testing import (
+    KUBECONFIG_ENV,
+    TEST_NAMESPACE_LABEL,
+    KubeconfigCluster,
+    scratch_namespace,
+)
 from container_maker_testcluster.cluster import LocalCluster
 from container_maker_testcluster.signals import StopSignals
 
@@ -44,45 +48,25 @@ REAL_NODE_LOCK_WAIT_SECONDS = 900
 
 
 @dataclass(frozen=True)
-class TestCluster:
-    """What tests get: how to reach the cluster, and whether its nodes are simulated."""
+class TestCluster(KubeconfigCluster):
+    """What tests get: the kit's cluster, with the cluster we started (``local``) when we did:
+    its images, its API client and its release's kubectl (``kubectl_path``)."""
 
     __test__ = False  # not a test class, despite the name
-
-    kubeconfig: Path
-    kubectl_path: str
-    simulated: bool
-    local: LocalCluster | None = None
 
     def image(self, name: str) -> str:
         """Reference of one of our images (``testapp``, ``pause``) in the real node's registry."""
         if self.local is None:
             raise LookupError("only a real-node cluster started here has our images")
-        return self.local.image(name)
+        image: str = self.local.image(name)
+        return image
 
     def api_client(self) -> client.ApiClient:
         """A new API client for the cluster (admin credentials of the kubeconfig)."""
         if self.local is not None:
-            return self.local.api_client()
-        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(self.kubeconfig)
-        )
-        return api
-
-    def kubectl(
-        self, *args: str, check: bool = True, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl (of the cluster's release, when we started it) against the cluster."""
-        return subprocess.run(
-            [self.kubectl_path, f"--kubeconfig={self.kubeconfig}", *args],
-            capture_output=True,
-            text=True,
-            # What a command in a pod prints need not be text (a server's binary greeting).
-            errors="replace",
-            check=check,
-            input=input,
-            timeout=120,
-        )
+            api: client.ApiClient = self.local.api_client()
+            return api
+        return super().api_client()
 
 
 def _sigterm_as_interrupt() -> contextlib.AbstractContextManager[object]:

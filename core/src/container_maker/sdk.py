@@ -107,7 +107,7 @@ from .models import (
 )
 from .quantity import parse_quantity
 from .resources import Interceptor, Resource, ResourceRegistry
-from .settings import QUOTA_NAME, PluginSettings, Settings, split_endpoint
+from .settings import QUOTA_NAME, PluginSettings, Settings, names_once, split_endpoint
 from .shapes import (
     object_metadata,
     resource_requirements,
@@ -191,6 +191,7 @@ __all__ = [
     "label_selector",
     "list_objects",
     "managed_labels",
+    "names_once",
     "object_metadata",
     "object_name",
     "parse_quantity",

@@ -162,6 +162,17 @@ def boolean(text: str, what: str) -> bool:
         raise ValueError(f"{what}: {text!r} is not true or false") from None
 
 
+def names_once(value: tuple[str, ...]) -> tuple[str, ...]:
+    """``value`` when it names each thing once and names no empty one; else ValueError (a
+    validator's check of a list setting)."""
+    if any(not name.strip() for name in value):
+        raise ValueError("an empty name")
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{repeated} given more than once")
+    return value
+
+
 def split_names(*values: str) -> tuple[str, ...]:
     """Names from comma-separated values (``"a,b", "c"`` -> ``("a", "b", "c")``)."""
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
@@ -486,12 +497,7 @@ class Settings(Model):
     @field_validator("authenticators")
     @classmethod
     def _names_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not name.strip() for name in value):
-            raise ValueError("an empty name")
-        repeated = sorted({name for name in value if value.count(name) > 1})
-        if repeated:
-            raise ValueError(f"{repeated} given more than once")
-        return value
+        return names_once(value)
 
     @model_validator(mode="after")
     def _resource_bounds_hold(self) -> Settings:

@@ -486,8 +486,9 @@ class KubeconfigCluster:
     one and :data:`KUBECONFIG_ENV` names a kubeconfig. Nothing is started or stopped."""
 
     kubeconfig: Path
+    kubectl_path: str | None = None
     simulated: bool = False
-    local: None = None
+    local: Any = None  # a provider's own handle on a cluster it started (None here)
 
     def api_client(self) -> client.ApiClient:
         """A new API client for the cluster (the kubeconfig's current context)."""
@@ -499,14 +500,16 @@ class KubeconfigCluster:
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run the kubectl on PATH against the cluster (the test is skipped without one)."""
-        kubectl = shutil.which("kubectl")
+        """Run kubectl against the cluster: ``kubectl_path``, else the one on PATH (the test is
+        skipped without one)."""
+        kubectl = self.kubectl_path or shutil.which("kubectl")
         if kubectl is None:
             pytest.skip("this test runs kubectl, and no kubectl is on PATH")
         return subprocess.run(
             [kubectl, f"--kubeconfig={self.kubeconfig}", *args],
             capture_output=True,
             text=True,
+            # What a command in a pod prints need not be text (a server's binary greeting).
             errors="replace",
             check=check,
             input=input,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from container_maker.sdk import PluginSettings
+from container_maker.sdk import PluginSettings, names_once
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -56,12 +56,7 @@ class AuthSettings(PluginSettings):
     @field_validator("token_audiences")
     @classmethod
     def _names_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not name.strip() for name in value):
-            raise ValueError("an empty name")
-        repeated = sorted({name for name in value if value.count(name) > 1})
-        if repeated:
-            raise ValueError(f"{repeated} given more than once")
-        return value
+        return names_once(value)
 
     @field_validator("api_keys_secret")
     @classmethod
