@@ -252,6 +252,9 @@ class ResourceRegistry:
     _interceptors: list[Interceptor] = field(default_factory=list)
     _current_plugin: str = ""
     _ordered: tuple[Resource, ...] | None = None
+    # The selections below, each computed once from the sealed order (get, list and the watch
+    # assemble every container with them).
+    _selected: dict[str, tuple[Resource, ...]] = field(default_factory=dict)
 
     def add(self, resource: Resource) -> Resource:
         """Register ``resource`` for the plugin being asked; the resource as registered."""
@@ -318,21 +321,30 @@ class ResourceRegistry:
             self._ordered = _topological(self._resources, set(self.tolerated))
         return self._ordered
 
+    def _select(self, key: str, keep: Callable[[Resource], bool]) -> tuple[Resource, ...]:
+        """The ordered resources ``keep`` accepts, computed once per ``key``."""
+        selected = self._selected.get(key)
+        if selected is None:
+            selected = self._selected[key] = tuple(r for r in self.ordered() if keep(r))
+        return selected
+
     def for_level(self, level: ExposureLevel) -> tuple[Resource, ...]:
         """The resources a container of ``level`` is made of, in creation order."""
-        return tuple(r for r in self.ordered() if r.min_level <= level)
+        return self._select(f"level {int(level)}", lambda r: r.min_level <= level)
 
     def container_kinds(self) -> tuple[Resource, ...]:
         """Container-scoped resources other than the namespace (what delete looks up)."""
-        return tuple(r for r in self.ordered() if r.scope == "container" and r.kind != "namespace")
+        return self._select("container", lambda r: r.scope == "container" and r.kind != "namespace")
 
     def view(self) -> tuple[Resource, ...]:
         """The resources of a container's view (get, list, watch and status), in order."""
-        return tuple(r for r in self.container_kinds() if r.view)
+        return self._select(
+            "view", lambda r: r.scope == "container" and r.kind != "namespace" and r.view
+        )
 
     def namespace_kinds(self) -> tuple[Resource, ...]:
         """Namespace-scoped resources, in order."""
-        return tuple(r for r in self.ordered() if r.scope == "namespace")
+        return self._select("namespace", lambda r: r.scope == "namespace")
 
     def delete_order(self, kinds: Collection[str]) -> tuple[Resource, ...]:
         """The resources of ``kinds`` in reverse creation order (delete and rollback)."""
@@ -347,7 +359,7 @@ class ResourceRegistry:
 
     def exposing(self) -> tuple[Resource, ...]:
         """The view's kinds that say how the container is reached (``exposes``), in order."""
-        return tuple(r for r in self.view() if r.exposes)
+        return self._select("exposing", lambda r: r in self.view() and r.exposes)
 
     def missing_for_level(self, level: ExposureLevel) -> tuple[str, ...]:
         """The kinds ``level`` needs (:data:`EXPECTED_MIN_LEVELS`) that nobody registered."""
